@@ -40,3 +40,19 @@ AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [])],
 CFLAGS=$save_CFLAGS
 AC_SUBST([FP_CFLAGS])
 ])
+
+# In a build without OpenMP the `#pragma omp` lines stay in the source: keep
+# the `simd` ones working through -fopenmp-simd where the compiler has it, and
+# do not warn about the others, which are meant to be ignored.
+AC_DEFUN([MNIST_OMP_SERIAL_PRAGMAS], [
+AS_IF([test -z "$OPENMP_CFLAGS"], [
+  save_CFLAGS=$CFLAGS
+  CFLAGS="$CFLAGS -fopenmp-simd -Werror"
+  AC_MSG_CHECKING([whether $CC accepts -fopenmp-simd])
+  AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [])],
+    [AC_MSG_RESULT([yes]); SERIAL_PRAGMA_CFLAGS="-fopenmp-simd -Wno-unknown-pragmas"],
+    [AC_MSG_RESULT([no]); SERIAL_PRAGMA_CFLAGS="-Wno-unknown-pragmas"])
+  CFLAGS=$save_CFLAGS
+])
+AC_SUBST([SERIAL_PRAGMA_CFLAGS])
+])

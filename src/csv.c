@@ -1,1 +1,209 @@
-/* placeholder */
+/* The tutorial's CSV format: an optional header line, then one image a line,
+ * its label and its 784 pixels as comma-separated decimal numbers.  Parsed a
+ * character at a time, so no line is ever too long; read through zlib, so a
+ * gzip-compressed file works as well. */
+#include "dataset.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+#define CSV_SIDE 28
+#define CSV_PIXELS (CSV_SIDE * CSV_SIDE)
+#define CSV_FIELDS (1 + CSV_PIXELS)  /* the label, then the pixels */
+
+enum { END_OF_DATA = -1 };  /* what gzgetc returns at the end (or on an error) */
+
+struct csv_reader {
+    gzFile in;
+    const char *path;
+    struct error *err;
+    int c;                       /* the current character; CRLF reads as '\n' */
+    unsigned long line, column;  /* where c is, counting from 1 */
+    int read_failed;             /* zlib failed; err already says why */
+};
+
+/* CRLF reads as a single '\n', so files written on Windows parse the same. */
+static int read_char(gzFile in)
+{
+    int c = gzgetc(in);
+
+    if (c == '\r') {
+        int after = gzgetc(in);
+        if (after == '\n')
+            return '\n';
+        if (after != END_OF_DATA)
+            gzungetc(after, in);
+    }
+    return c;
+}
+
+static void fetch(struct csv_reader *r)
+{
+    r->c = read_char(r->in);
+    if (r->c == END_OF_DATA && dataset_check_read(r->in, r->path, r->err) != 0)
+        r->read_failed = 1;
+}
+
+static void advance(struct csv_reader *r)
+{
+    if (r->c == '\n') {
+        r->line++;
+        r->column = 1;
+    } else {
+        r->column++;
+    }
+    fetch(r);
+}
+
+/* Every parse error goes through here: when zlib failed, the data ended
+ * early because of it, and zlib's message (already in err) is the one that
+ * explains the problem. */
+ERROR_PRINTF(3)
+static int fail_at(struct csv_reader *r, unsigned long column, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+
+    if (r->read_failed)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return error_set(r->err, "%s:%lu:%lu: %s", r->path, r->line, column, what);
+}
+
+static int at_line_end(const struct csv_reader *r)
+{
+    return r->c == '\n' || r->c == END_OF_DATA;
+}
+
+static int at_field_end(const struct csv_reader *r)
+{
+    return r->c == ',' || at_line_end(r);
+}
+
+/* Reads one field as a decimal number no greater than max (at most 255). */
+static int read_number(struct csv_reader *r, const char *name, unsigned max, uint8_t *value)
+{
+    unsigned long start = r->column;
+    int negative = r->c == '-';
+    unsigned number = 0, digits = 0;
+
+    if (at_field_end(r))
+        return fail_at(r, start, "empty %s field", name);
+    if (negative)
+        advance(r);
+    for (; isdigit(r->c); advance(r), digits++)
+        if (number <= max)  /* past max the value no longer matters; stop before it overflows */
+            number = number * 10 + (unsigned)(r->c - '0');
+
+    if (digits == 0 || !at_field_end(r))
+        return fail_at(r, start, "%s is not a number", name);
+    if (negative)
+        return fail_at(r, start, "%s is negative", name);
+    if (number > max)
+        return fail_at(r, start, "%s value out of range 0-%u", name, max);
+    *value = (uint8_t)number;
+    return 0;
+}
+
+static int read_field(struct csv_reader *r, size_t field, uint8_t record[])
+{
+    if (!record) {  /* a header field names a column: any text will do */
+        while (!at_field_end(r))
+            advance(r);
+        return 0;
+    }
+    if (field == 0)
+        return read_number(r, "label", 9, &record[0]);
+    return read_number(r, "pixel", 255, &record[field]);
+}
+
+/* Reads one line of CSV_FIELDS fields into record, or checks the header's
+ * shape when record is NULL. */
+static int read_line(struct csv_reader *r, uint8_t record[])
+{
+    if (r->c == '\n')
+        return fail_at(r, r->column, "blank line");
+    for (size_t field = 0; field < CSV_FIELDS; field++) {
+        if (field > 0) {
+            if (r->c != ',')
+                return fail_at(r, r->column, "too few fields (%zu of %d)", field, CSV_FIELDS);
+            advance(r);
+        }
+        if (read_field(r, field, record) != 0)
+            return -1;
+    }
+    if (!at_line_end(r))
+        return fail_at(r, r->column, "too many fields (more than %d)", CSV_FIELDS);
+    if (r->c == '\n')
+        advance(r);
+    return 0;
+}
+
+static int append_record(struct dataset *ds, const uint8_t record[CSV_FIELDS],
+                         size_t *label_capacity, size_t *pixel_capacity)
+{
+    size_t count = ds->count;
+
+    if (dataset_grow(&ds->labels, label_capacity, count + 1, SIZE_MAX) != 0 ||
+        dataset_grow(&ds->pixels, pixel_capacity, (count + 1) * CSV_PIXELS, SIZE_MAX) != 0)
+        return -1;
+    ds->labels[count] = record[0];
+    memcpy(ds->pixels + count * CSV_PIXELS, record + 1, CSV_PIXELS);
+    ds->count = count + 1;
+    return 0;
+}
+
+/* The header is optional: a first line that starts with something other than
+ * a number is taken for one. */
+static int starts_number(int c)
+{
+    return isdigit(c) || c == '-';
+}
+
+static int read_csv(struct csv_reader *r, struct dataset *ds)
+{
+    uint8_t record[CSV_FIELDS];
+    size_t label_capacity = 0, pixel_capacity = 0;
+
+    if (r->c == END_OF_DATA)
+        return r->read_failed ? -1 : error_set(r->err, "%s: empty file", r->path);
+    if (!starts_number(r->c) && read_line(r, NULL) != 0)
+        return -1;
+
+    while (r->c != END_OF_DATA) {
+        if (read_line(r, record) != 0)
+            return -1;
+        if (append_record(ds, record, &label_capacity, &pixel_capacity) != 0)
+            return error_set(r->err, "%s: out of memory after %zu images", r->path, ds->count);
+    }
+    /* A truncated gzip stream can end cleanly at a line break. */
+    if (r->read_failed)
+        return -1;
+    if (ds->count == 0)
+        return error_set(r->err, "%s: holds no images, only a header", r->path);
+
+    ds->rows = ds->cols = CSV_SIDE;
+    return 0;
+}
+
+int dataset_load_csv(struct dataset *ds, const char *path, struct error *err)
+{
+    struct csv_reader r = {.path = path, .err = err, .line = 1, .column = 1};
+
+    memset(ds, 0, sizeof *ds);
+    r.in = dataset_open_input(path, err);
+    if (!r.in)
+        return -1;
+
+    fetch(&r);
+    int status = read_csv(&r, ds);
+    gzclose(r.in);
+    if (status != 0)
+        dataset_free(ds);
+    return status;
+}

@@ -38,6 +38,28 @@ int dataset_load_csv(struct dataset *ds, const char *path, struct error *err);
 int dataset_select(struct dataset *dst, const struct dataset *src,
                    const size_t *order, size_t count, struct error *err);
 
+/* Frees what ds holds and zeroes it, so that freeing twice is harmless. */
 void dataset_free(struct dataset *ds);
+
+/* ---- Shared by the loaders (idx.c, csv.c); other modules have no use for it.
+ * struct gzFile_s is zlib's gzFile, named here so that this header does not
+ * drag zlib.h into every module. */
+struct gzFile_s;
+
+/* Opens a regular file for reading through zlib, which reads gzip data and
+ * plain data alike (decided by content).  Returns NULL and explains in err
+ * ("FILE: is a directory", "FILE: <strerror>") on failure. */
+struct gzFile_s *dataset_open_input(const char *path, struct error *err);
+
+/* Call after a read came up short: returns -1 and explains in err when zlib
+ * met an I/O error or corrupt or truncated gzip data, 0 when the data simply
+ * ended. */
+int dataset_check_read(struct gzFile_s *in, const char *path, struct error *err);
+
+/* Makes *buf hold at least `needed` bytes (needed <= limit), doubling its
+ * capacity but never past limit, so that a buffer growing as data arrives
+ * costs linear time and never exceeds what the caller allows.  Returns -1
+ * when memory runs out (*buf is then unchanged). */
+int dataset_grow(uint8_t **buf, size_t *capacity, size_t needed, size_t limit);
 
 #endif

@@ -1,1 +1,30 @@
-/* placeholder */
+/* The evaluator: the forward pass over a test set on one thread, and what
+ * the report needs from it (accuracy, predictions, logits). */
+#ifndef MNIST_OMP_EVALUATE_H
+#define MNIST_OMP_EVALUATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "error.h"
+#include "model.h"
+
+struct evaluation {
+    size_t count;        /* images evaluated */
+    size_t correct;      /* predicted label == true label */
+    size_t n_out;
+    double *logits;      /* count x n_out */
+    uint8_t *predicted;  /* argmax of each row of logits (first maximum on ties) */
+};
+
+int evaluate(struct evaluation *ev, const struct mlp *m, const struct dataset *ds,
+             struct error *err);
+void evaluation_free(struct evaluation *ev);
+
+double evaluation_accuracy(const struct evaluation *ev);
+
+/* softmax(logits) into probabilities, computed stably (max subtracted). */
+void softmax(const double *logits, size_t n, double *probabilities);
+
+#endif

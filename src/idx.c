@@ -1,1 +1,191 @@
-/* placeholder */
+/* MNIST's IDX files: a big-endian header (a magic number, then one 32-bit size
+ * per dimension) followed by the records as raw bytes, the whole file possibly
+ * gzip-compressed. */
+#include "dataset.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define MNIST_SIDE 28
+#define IDX_MAX_DIMS 3
+
+/* gzread takes an unsigned and returns an int, so big reads go in pieces. */
+#define READ_PIECE ((size_t)1 << 30)
+
+/* What tells MNIST's two kinds of IDX file apart. */
+struct idx_kind {
+    uint32_t magic;      /* 0x08 (unsigned bytes), then the number of dimensions */
+    unsigned dims;       /* the record count, then (for images) rows and cols */
+    size_t record_size;  /* bytes a record takes once the shape is checked */
+    const char *record;  /* what a record is called in messages */
+};
+
+static const struct idx_kind images_kind = {0x00000803, 3, MNIST_SIDE * MNIST_SIDE, "image"};
+static const struct idx_kind labels_kind = {0x00000801, 1, 1, "label"};
+
+struct idx_file {
+    uint32_t dim[IDX_MAX_DIMS];  /* dim[0] is the record count */
+    uint8_t *bytes;              /* dim[0] * record_size bytes */
+};
+
+static uint32_t big_endian_32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Returns how many bytes arrived; fewer than want means the data ended or
+ * zlib failed, which dataset_check_read tells apart. */
+static size_t read_up_to(gzFile in, uint8_t *buf, size_t want)
+{
+    size_t done = 0;
+
+    while (done < want) {
+        size_t piece = want - done < READ_PIECE ? want - done : READ_PIECE;
+        int got = gzread(in, buf + done, (unsigned)piece);
+        if (got <= 0)
+            break;
+        done += (size_t)got;
+    }
+    return done;
+}
+
+static int read_header(gzFile in, const char *path, const struct idx_kind *kind,
+                       uint32_t dim[], struct error *err)
+{
+    uint8_t header[4 + 4 * IDX_MAX_DIMS];
+    size_t header_size = 4 + 4 * (size_t)kind->dims;
+    size_t got = read_up_to(in, header, header_size);
+
+    if (got < header_size && dataset_check_read(in, path, err) != 0)
+        return -1;
+    if (got == 0)
+        return error_set(err, "%s: empty file", path);
+    /* The magic comes first so that swapped or foreign files are named as
+     * such even when they are also short. */
+    if (got >= 4 && big_endian_32(header) != kind->magic)
+        return error_set(err, "%s: wrong magic number 0x%08" PRIx32
+                         " (an IDX %s file starts with 0x%08" PRIx32 ")",
+                         path, big_endian_32(header), kind->record, kind->magic);
+    if (got < header_size)
+        return error_set(err, "%s: truncated header: expected %zu bytes, found %zu",
+                         path, header_size, got);
+
+    for (unsigned i = 0; i < kind->dims; i++)
+        dim[i] = big_endian_32(header + 4 + 4 * i);
+    return 0;
+}
+
+/* Checked before any size is computed from the header, which also keeps
+ * those computations from overflowing. */
+static int check_shape(const char *path, const struct idx_kind *kind,
+                       const uint32_t dim[], struct error *err)
+{
+    if (dim[0] == 0)
+        return error_set(err, "%s: holds no %ss", path, kind->record);
+    if (kind->dims == 3 && (dim[1] != MNIST_SIDE || dim[2] != MNIST_SIDE))
+        return error_set(err, "%s: images are %" PRIu32 "x%" PRIu32 ", expected %dx%d",
+                         path, dim[1], dim[2], MNIST_SIDE, MNIST_SIDE);
+    if (dim[0] > SIZE_MAX / kind->record_size)  /* only where size_t is 32 bits */
+        return error_set(err, "%s: %" PRIu32 " %ss do not fit in memory",
+                         path, dim[0], kind->record);
+    return 0;
+}
+
+/* One byte past the declared records tells trailing data from a clean end
+ * without reading (let alone storing) the rest, and makes zlib verify the
+ * gzip trailer's checksum. */
+static int check_end(gzFile in, const char *path, const struct idx_kind *kind,
+                     uint32_t count, struct error *err)
+{
+    uint8_t extra;
+
+    if (gzread(in, &extra, 1) > 0)
+        return error_set(err, "%s: trailing data after the %" PRIu32 " %ss the header declares",
+                         path, count, kind->record);
+    return dataset_check_read(in, path, err);
+}
+
+/* The buffer grows only as data actually arrives, so a header claiming
+ * billions of records cannot by itself cause a large allocation. */
+static int read_records(gzFile in, const char *path, const struct idx_kind *kind,
+                        struct idx_file *file, struct error *err)
+{
+    size_t expected = file->dim[0] * kind->record_size;
+    size_t capacity = 0, have = 0;
+
+    while (have < expected) {
+        if (dataset_grow(&file->bytes, &capacity, have + 1, expected) != 0)
+            return error_set(err, "%s: out of memory after reading %zu bytes", path, have);
+        size_t want = capacity - have;
+        size_t got = read_up_to(in, file->bytes + have, want);
+        have += got;
+        if (got < want)
+            break;
+    }
+
+    if (have < expected) {
+        if (dataset_check_read(in, path, err) != 0)
+            return -1;
+        return error_set(err, "%s: truncated: expected %" PRIu32 " %ss (%zu bytes), "
+                         "found %zu bytes (%zu whole %ss)", path, file->dim[0], kind->record,
+                         expected, have, have / kind->record_size, kind->record);
+    }
+    return check_end(in, path, kind, file->dim[0], err);
+}
+
+/* On failure file->bytes may hold a partial read: the caller frees it. */
+static int load_idx_file(const char *path, const struct idx_kind *kind,
+                         struct idx_file *file, struct error *err)
+{
+    gzFile in = dataset_open_input(path, err);
+    if (!in)
+        return -1;
+
+    int status = read_header(in, path, kind, file->dim, err);
+    if (status == 0)
+        status = check_shape(path, kind, file->dim, err);
+    if (status == 0)
+        status = read_records(in, path, kind, file, err);
+    gzclose(in);  /* its verdict on the stream is already in status */
+    return status;
+}
+
+static int check_labels(const char *path, const struct idx_file *labels, struct error *err)
+{
+    for (size_t i = 0; i < labels->dim[0]; i++)
+        if (labels->bytes[i] > 9)
+            return error_set(err, "%s: label of record %zu is %u, outside 0-9",
+                             path, i + 1, labels->bytes[i]);
+    return 0;
+}
+
+int dataset_load_idx(struct dataset *ds, const char *images_path,
+                     const char *labels_path, struct error *err)
+{
+    struct idx_file images = {{0}, NULL}, labels = {{0}, NULL};
+
+    memset(ds, 0, sizeof *ds);
+    int status = load_idx_file(images_path, &images_kind, &images, err);
+    if (status == 0)
+        status = load_idx_file(labels_path, &labels_kind, &labels, err);
+    if (status == 0 && labels.dim[0] != images.dim[0])
+        status = error_set(err, "%s: holds %" PRIu32 " labels but %s holds %" PRIu32 " images",
+                           labels_path, labels.dim[0], images_path, images.dim[0]);
+    if (status == 0)
+        status = check_labels(labels_path, &labels, err);
+    if (status != 0) {
+        free(images.bytes);
+        free(labels.bytes);
+        return -1;
+    }
+
+    ds->count = images.dim[0];
+    ds->rows = images.dim[1];
+    ds->cols = images.dim[2];
+    ds->pixels = images.bytes;
+    ds->labels = labels.bytes;
+    return 0;
+}

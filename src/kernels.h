@@ -1,1 +1,65 @@
-/* placeholder */
+/* The OpenMP training engine: every hot loop of mnist-omp and every
+ * `#pragma omp` lives in kernels.c / kernels_impl.h.
+ *
+ * Design.  The full batch is cut into a fixed number of contiguous slices
+ * that depends only on the number of samples (never on the thread count).
+ * `#pragma omp parallel for` hands slices to threads; a slice runs the whole
+ * forward and backward pass sample by sample while the sample's pixels are
+ * still in cache (X is read once per epoch) and accumulates its partial
+ * gradients privately.  The partials are then summed in slice order and
+ * applied in one shared update.  The summation order is therefore a function
+ * of the data alone, so the weights are bitwise identical for any number of
+ * threads.  Pixels are kept as (column, value) pairs of the nonzero pixels:
+ * skipping exact zeros leaves every sum bitwise unchanged, since an
+ * accumulator that starts at +0 is never -0 and adding +-0 to it is exact. */
+#ifndef MNIST_OMP_KERNELS_H
+#define MNIST_OMP_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "error.h"
+#include "model.h"
+
+/* A dataset as the engine stores it: only the nonzero pixels of each image. */
+struct pixel_rows {
+    size_t count, width;
+    uint32_t *start;        /* count + 1 offsets into column / value */
+    uint16_t *column;       /* column of each nonzero pixel */
+    uint8_t *value;         /* its value, 1-255 */
+    const uint8_t *labels;  /* borrowed from the dataset */
+};
+
+int pixel_rows_build(struct pixel_rows *rows, const struct dataset *ds, struct error *err);
+void pixel_rows_free(struct pixel_rows *rows);
+
+struct engine;
+
+/* Prepares to train a network of m's shape and precision on ds (which must
+ * outlive the engine). */
+int engine_create(struct engine **out, const struct mlp *m, const struct dataset *ds,
+                  struct error *err);
+void engine_destroy(struct engine *e);
+
+/* Loss of m on the whole training set, and its gradient, which stays inside
+ * the engine (engine_gradient) in the layout of m->params. */
+double engine_loss_and_gradient(struct engine *e, const struct mlp *m);
+const void *engine_gradient(const struct engine *e);
+
+/* One step of full-batch gradient descent; returns the loss before the update. */
+double engine_epoch(struct engine *e, struct mlp *m, double lr);
+
+/* The number of slices a batch of n samples is cut into. */
+size_t engine_slice_count(size_t n);
+
+/* Logits (count x n_out, as doubles) of the images first..first+count-1 of
+ * rows, computed on the calling thread with the engine's forward kernel. */
+int mlp_predict(const struct mlp *m, const struct pixel_rows *rows, size_t first,
+                size_t count, double *logits, struct error *err);
+
+/* Threads the engine will use: 1 in a build without OpenMP. */
+int engine_max_threads(void);
+void engine_set_threads(int n);
+
+#endif

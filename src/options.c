@@ -1,1 +1,247 @@
-/* placeholder */
+#include <config.h>
+
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "Usage: mnist-omp [OPTION]...\n"
+    "Train a 784-H-10 ReLU perceptron on MNIST with full-batch gradient descent,\n"
+    "in parallel with OpenMP.  With no options, run the reference experiment:\n"
+    "H = 32, MSE loss, lr 0.8, 300 epochs, seed 1337, 6000 training and 1000 test\n"
+    "images, float32, all available threads.\n"
+    "\n"
+    "Data:\n"
+    "  -d, --data DIR          MNIST directory (IDX, IDX.gz or CSV); default: the\n"
+    "                          first of $MNIST_OMP_DATA, ./data and the installed\n"
+    "                          data directory that holds MNIST\n"
+    "      --train-size N|all  training images: the first N of the seeded\n"
+    "                          permutation of the training set (default 6000)\n"
+    "      --test-size N|all   test images, likewise (default 1000)\n"
+    "\n"
+    "Model and training:\n"
+    "      --hidden N          hidden units (default 32)\n"
+    "      --epochs N          epochs of full-batch gradient descent (default 300)\n"
+    "      --lr X              learning rate (default 0.8)\n"
+    "      --seed N            seed of Python's random module (default 1337)\n"
+    "      --precision P       f32 (default) or f64\n"
+    "      --engine E          omp (default) or reference (the serial yardstick)\n"
+    "  -t, --threads N         OpenMP threads (default: $OMP_NUM_THREADS or all cores)\n"
+    "\n"
+    "Output:\n"
+    "      --print-every N     print the loss every N epochs and at the last (default 10)\n"
+    "      --log FILE          write epoch,loss,seconds for every epoch as CSV\n"
+    "  -q, --quiet             print only the final results\n"
+    "  -h, --help              show this help and exit\n"
+    "  -V, --version           show the version and exit\n"
+    "\n"
+    "Exit status: 0 on success, 1 on a data, training or output error, 2 on a usage\n"
+    "error.\n"
+    "Report bugs to: " PACKAGE_BUGREPORT "\n";
+
+void options_defaults(struct options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->train_size = 6000;
+    o->test_size = 1000;
+    o->epochs = 300;
+    o->lr = 0.8;
+    o->hidden = 32;
+    o->seed = 1337;
+    o->precision = PRECISION_F32;
+    o->engine = ENGINE_OMP;
+    o->print_every = 10;
+}
+
+void options_usage_error(FILE *errors, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("mnist-omp: ", errors);
+    va_start(ap, fmt);
+    vfprintf(errors, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'mnist-omp --help' for more information.\n", errors);
+}
+
+/* Parses a whole number in [min, max]; the whole text must be the number. */
+static int parse_integer(const char *text, long long min, long long max, long long *value)
+{
+    char *end;
+    errno = 0;
+    const long long v = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE || v < min || v > max)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+static int parse_count(const char *option, const char *text, long long min, long long max,
+                       long long *value, FILE *errors)
+{
+    if (parse_integer(text, min, max, value) == 0)
+        return 0;
+    options_usage_error(errors, "%s: '%s' is not a whole number from %lld to %lld", option,
+                        text, min, max);
+    return -1;
+}
+
+static int parse_subset(const char *option, const char *text, size_t *size, FILE *errors)
+{
+    long long value;
+    if (strcmp(text, "all") == 0) {
+        *size = SUBSET_ALL;
+        return 0;
+    }
+    if (parse_integer(text, 1, 1LL << 40, &value) == 0) {
+        *size = (size_t)value;
+        return 0;
+    }
+    options_usage_error(errors, "%s: '%s' is neither a positive number of images nor 'all'",
+                        option, text);
+    return -1;
+}
+
+static int parse_rate(const char *text, double *lr, FILE *errors)
+{
+    char *end;
+    errno = 0;
+    const double v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(v) || v < 0) {
+        options_usage_error(errors, "--lr: '%s' is not a finite number >= 0", text);
+        return -1;
+    }
+    *lr = v;
+    return 0;
+}
+
+enum { OPT_TRAIN_SIZE = 256, OPT_TEST_SIZE, OPT_EPOCHS, OPT_LR, OPT_HIDDEN, OPT_SEED,
+       OPT_PRECISION, OPT_ENGINE, OPT_PRINT_EVERY, OPT_LOG };
+
+static const struct option long_options[] = {
+    {"data", required_argument, NULL, 'd'},
+    {"train-size", required_argument, NULL, OPT_TRAIN_SIZE},
+    {"test-size", required_argument, NULL, OPT_TEST_SIZE},
+    {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"hidden", required_argument, NULL, OPT_HIDDEN},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"threads", required_argument, NULL, 't'},
+    {"precision", required_argument, NULL, OPT_PRECISION},
+    {"engine", required_argument, NULL, OPT_ENGINE},
+    {"print-every", required_argument, NULL, OPT_PRINT_EVERY},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static int apply_option(struct options *o, int code, const char *arg, FILE *out, FILE *errors,
+                        enum options_status *status)
+{
+    long long v;
+    switch (code) {
+    case 'd':
+        o->data_dir = arg;
+        return 0;
+    case OPT_TRAIN_SIZE:
+        return parse_subset("--train-size", arg, &o->train_size, errors);
+    case OPT_TEST_SIZE:
+        return parse_subset("--test-size", arg, &o->test_size, errors);
+    case OPT_EPOCHS:
+        if (parse_count("--epochs", arg, 1, 100000000, &v, errors) < 0)
+            return -1;
+        o->epochs = (unsigned)v;
+        return 0;
+    case OPT_LR:
+        return parse_rate(arg, &o->lr, errors);
+    case OPT_HIDDEN:
+        if (parse_count("--hidden", arg, 1, 65536, &v, errors) < 0)
+            return -1;
+        o->hidden = (size_t)v;
+        return 0;
+    case OPT_SEED:
+        if (parse_count("--seed", arg, -INT64_MAX, INT64_MAX, &v, errors) < 0)
+            return -1;
+        o->seed = v;
+        return 0;
+    case 't':
+        if (parse_count("--threads", arg, 1, 4096, &v, errors) < 0)
+            return -1;
+        o->threads = (int)v;
+        return 0;
+    case OPT_PRECISION:
+        if (strcmp(arg, "f32") == 0 || strcmp(arg, "float32") == 0)
+            o->precision = PRECISION_F32;
+        else if (strcmp(arg, "f64") == 0 || strcmp(arg, "float64") == 0)
+            o->precision = PRECISION_F64;
+        else {
+            options_usage_error(errors, "--precision: '%s' is not f32 or f64", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_ENGINE:
+        if (strcmp(arg, "omp") == 0)
+            o->engine = ENGINE_OMP;
+        else if (strcmp(arg, "reference") == 0)
+            o->engine = ENGINE_REFERENCE;
+        else {
+            options_usage_error(errors, "--engine: '%s' is not omp or reference", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_PRINT_EVERY:
+        if (parse_count("--print-every", arg, 1, 100000000, &v, errors) < 0)
+            return -1;
+        o->print_every = (unsigned)v;
+        return 0;
+    case OPT_LOG:
+        o->log_path = arg;
+        return 0;
+    case 'q':
+        o->quiet = true;
+        return 0;
+    case 'h':
+        fputs(usage_text, out);
+        *status = OPTIONS_DONE;
+        return 0;
+    case 'V':
+        fprintf(out, "%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+        *status = OPTIONS_DONE;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+enum options_status options_parse(struct options *o, int argc, char **argv, FILE *out,
+                                  FILE *errors)
+{
+    enum options_status status = OPTIONS_RUN;
+    int code;
+
+    optind = 1;
+    opterr = 0; /* our messages name the program, not argv[0] */
+    while ((code = getopt_long(argc, argv, ":d:t:qhV", long_options, NULL)) != -1) {
+        if (code == '?' || code == ':') {
+            options_usage_error(errors, "%s option '%s'",
+                                code == ':' ? "missing argument to" : "unrecognized",
+                                argv[optind - 1]);
+            return OPTIONS_USAGE_ERROR;
+        }
+        if (apply_option(o, code, optarg, out, errors, &status) < 0)
+            return OPTIONS_USAGE_ERROR;
+        if (status == OPTIONS_DONE)
+            return status;
+    }
+    if (optind < argc) {
+        options_usage_error(errors, "unexpected argument '%s'", argv[optind]);
+        return OPTIONS_USAGE_ERROR;
+    }
+    return status;
+}

@@ -1,1 +1,51 @@
-/* placeholder */
+/* Command-line options of mnist-omp. */
+#ifndef MNIST_OMP_OPTIONS_H
+#define MNIST_OMP_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model.h"
+#include "train.h"
+
+/* --train-size all / --test-size all */
+#define SUBSET_ALL SIZE_MAX
+
+struct options {
+    const char *data_dir;  /* NULL: search (see mnist_find_dir) */
+    size_t train_size, test_size;
+    unsigned epochs;
+    double lr;
+    size_t hidden;
+    int64_t seed;
+    int threads;           /* 0: OpenMP's default (OMP_NUM_THREADS or all cores) */
+    enum precision precision;
+    enum engine_kind engine;
+    unsigned print_every;
+    const char *log_path;  /* NULL: no log */
+    bool quiet;
+};
+
+enum options_status {
+    OPTIONS_RUN,          /* go on and train */
+    OPTIONS_DONE,         /* --help or --version was printed: exit 0 */
+    OPTIONS_USAGE_ERROR,  /* a message was printed: exit 2 */
+};
+
+/* The reference experiment of SPEC.md. */
+void options_defaults(struct options *o);
+
+/* Parses argv into o; messages go to out (help, version) or errors. */
+enum options_status options_parse(struct options *o, int argc, char **argv, FILE *out,
+                                  FILE *errors);
+
+/* Prints a one-line usage error and the hint to try --help. */
+void options_usage_error(FILE *errors, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif

@@ -1,1 +1,85 @@
-/* placeholder */
+#include "reference.h"
+
+#include <stdlib.h>
+
+struct reference {
+    const struct dataset *data;
+    enum precision precision;
+    void *x, *a1, *l2, *dl2, *dl1, *grad;  /* whole matrices, in the model's precision */
+};
+
+#define REAL float
+#define FN(name) name##_f32
+#include "reference_impl.h"
+#undef REAL
+#undef FN
+
+#define REAL double
+#define FN(name) name##_f64
+#include "reference_impl.h"
+#undef REAL
+#undef FN
+
+int reference_create(struct reference **out, const struct mlp *m, const struct dataset *ds,
+                     struct error *err)
+{
+    *out = NULL;
+    if (ds->count == 0)
+        return error_set(err, "cannot train on an empty training set");
+    if (dataset_image_size(ds) != m->n_in)
+        return error_set(err, "images have %zu pixels but the network has %zu inputs",
+                         dataset_image_size(ds), m->n_in);
+    struct reference *r = calloc(1, sizeof *r);
+    if (!r)
+        return error_set(err, "out of memory");
+    const size_t size = precision_size(m->precision), N = ds->count;
+    r->data = ds;
+    r->precision = m->precision;
+    r->x = calloc(N * m->n_in, size);
+    r->a1 = calloc(N * m->n_hidden, size);
+    r->l2 = calloc(N * m->n_out, size);
+    r->dl2 = calloc(N * m->n_out, size);
+    r->dl1 = calloc(N * m->n_hidden, size);
+    r->grad = calloc(mlp_param_count(m), size);
+    if (!r->x || !r->a1 || !r->l2 || !r->dl2 || !r->dl1 || !r->grad) {
+        reference_destroy(r);
+        return error_set(err, "out of memory for the reference's matrices (%zu samples)", N);
+    }
+    *out = r;
+    return 0;
+}
+
+void reference_destroy(struct reference *r)
+{
+    if (!r)
+        return;
+    free(r->x);
+    free(r->a1);
+    free(r->l2);
+    free(r->dl2);
+    free(r->dl1);
+    free(r->grad);
+    free(r);
+}
+
+double reference_loss_and_gradient(struct reference *r, const struct mlp *m)
+{
+    if (r->precision == PRECISION_F64)
+        return reference_step_f64(r, m);
+    return reference_step_f32(r, m);
+}
+
+const void *reference_gradient(const struct reference *r)
+{
+    return r->grad;
+}
+
+double reference_epoch(struct reference *r, struct mlp *m, double lr)
+{
+    const double loss = reference_loss_and_gradient(r, m);
+    if (r->precision == PRECISION_F64)
+        reference_update_f64(r, m, lr);
+    else
+        reference_update_f32(r, m, lr);
+    return loss;
+}

@@ -1,1 +1,25 @@
-/* placeholder */
+/* The serial reference: the training step of SPEC.md written as plainly as
+ * possible (whole matrices, nested loops over samples, neurons and inputs, no
+ * tiling, no threads).  It is the yardstick the engine is tested against and
+ * never gets optimised. */
+#ifndef MNIST_OMP_REFERENCE_H
+#define MNIST_OMP_REFERENCE_H
+
+#include "dataset.h"
+#include "error.h"
+#include "model.h"
+
+struct reference;
+
+int reference_create(struct reference **out, const struct mlp *m, const struct dataset *ds,
+                     struct error *err);
+void reference_destroy(struct reference *r);
+
+/* Loss before the step; the gradient is kept (reference_gradient). */
+double reference_loss_and_gradient(struct reference *r, const struct mlp *m);
+const void *reference_gradient(const struct reference *r);
+
+/* One full-batch gradient-descent step; returns the loss before the update. */
+double reference_epoch(struct reference *r, struct mlp *m, double lr);
+
+#endif

@@ -1,1 +1,75 @@
-/* placeholder */
+#include "report.h"
+
+#include <stdlib.h>
+
+enum { MISCLASSIFIED_SHOWN = 20 };
+
+double epoch_flops(size_t n, size_t n_in, size_t n_hidden, size_t n_out)
+{
+    return 2.0 * (double)n * (2.0 * (double)n_in * (double)n_hidden +
+                              3.0 * (double)n_hidden * (double)n_out);
+}
+
+void report_header(FILE *out, const struct run_description *run)
+{
+    const struct mlp *m = run->model;
+    fprintf(out, "mnist-omp: %zu-%zu-%zu ReLU MLP, MSE loss, full-batch gradient descent\n",
+            m->n_in, m->n_hidden, m->n_out);
+    fprintf(out, "Data:      %s (train %zu of %zu, test %zu of %zu, seed %lld)\n",
+            run->data_dir, run->train_count, run->train_total, run->test_count,
+            run->test_total, (long long)run->seed);
+    fprintf(out, "Training:  %u epochs, lr %g, %s, engine %s, %d thread%s\n", run->epochs,
+            run->lr, precision_name(m->precision), engine_kind_name(run->engine),
+            run->threads, run->threads == 1 ? "" : "s");
+}
+
+void report_epoch(FILE *out, unsigned epoch, double loss)
+{
+    fprintf(out, "Epoch: %u  Loss: %.16g\n", epoch, loss);
+}
+
+void report_training_time(FILE *out, const struct run_description *run, double seconds)
+{
+    const struct mlp *m = run->model;
+    const double per_epoch = seconds / run->epochs;
+    const double flops = epoch_flops(run->train_count, m->n_in, m->n_hidden, m->n_out);
+    fprintf(out, "Training time: %.3f s (%.3f ms/epoch, %.1f GFLOP/s)\n", seconds,
+            1e3 * per_epoch, per_epoch > 0 ? flops / per_epoch * 1e-9 : 0.0);
+}
+
+static void report_softmax(FILE *out, const char *which, const struct evaluation *ev,
+                           const struct dataset *ds)
+{
+    double *p = malloc(ev->n_out * sizeof *p);
+    if (!p)
+        return;
+    softmax(ev->logits, ev->n_out, p);
+    fprintf(out, "Softmax of the first %s image (label %u, predicted %u):", which,
+            ds->labels[0], ev->predicted[0]);
+    for (size_t o = 0; o < ev->n_out; o++)
+        fprintf(out, " %.4f", p[o]);
+    fputc('\n', out);
+    free(p);
+}
+
+void report_evaluation(FILE *out, const struct evaluation *test_eval,
+                       const struct dataset *test, const struct evaluation *train_first,
+                       const struct dataset *train)
+{
+    fprintf(out, "Test Set Accuracy = %.1f%% (%zu of %zu)\n",
+            100.0 * evaluation_accuracy(test_eval), test_eval->correct, test_eval->count);
+    report_softmax(out, "training", train_first, train);
+    report_softmax(out, "test", test_eval, test);
+
+    const size_t wrong = test_eval->count - test_eval->correct;
+    fprintf(out, "First %d misclassified test images (of %zu):\n",
+            wrong < MISCLASSIFIED_SHOWN ? (int)wrong : MISCLASSIFIED_SHOWN, wrong);
+    fprintf(out, "  index  predicted  true\n");
+    int shown = 0;
+    for (size_t n = 0; n < test_eval->count && shown < MISCLASSIFIED_SHOWN; n++) {
+        if (test_eval->predicted[n] != test->labels[n]) {
+            fprintf(out, "  %5zu  %9u  %4u\n", n, test_eval->predicted[n], test->labels[n]);
+            shown++;
+        }
+    }
+}

@@ -1,1 +1,54 @@
-/* placeholder */
+#include "train.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "clock.h"
+
+const char *engine_kind_name(enum engine_kind kind)
+{
+    return kind == ENGINE_REFERENCE ? "reference (serial)" : "omp";
+}
+
+int trainer_create(struct trainer *t, enum engine_kind kind, const struct mlp *m,
+                   const struct dataset *train, struct error *err)
+{
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    if (kind == ENGINE_REFERENCE)
+        return reference_create(&t->reference, m, train, err);
+    return engine_create(&t->omp, m, train, err);
+}
+
+void trainer_destroy(struct trainer *t)
+{
+    engine_destroy(t->omp);
+    reference_destroy(t->reference);
+    memset(t, 0, sizeof *t);
+}
+
+double trainer_epoch(struct trainer *t, struct mlp *m, double lr)
+{
+    if (t->kind == ENGINE_REFERENCE)
+        return reference_epoch(t->reference, m, lr);
+    return engine_epoch(t->omp, m, lr);
+}
+
+int train(struct trainer *t, struct mlp *m, unsigned epochs, double lr,
+          epoch_callback on_epoch, void *context, double *seconds, struct error *err)
+{
+    const double start = clock_seconds();
+    *seconds = 0;
+    for (unsigned epoch = 0; epoch < epochs; epoch++) {
+        const double loss = trainer_epoch(t, m, lr);
+        *seconds = clock_seconds() - start;
+        if (!isfinite(loss))
+            return error_set(err,
+                             "training diverged: the loss became %s at epoch %u; "
+                             "try a smaller learning rate than --lr %g",
+                             isnan(loss) ? "NaN" : "infinite", epoch, lr);
+        if (on_epoch && on_epoch(context, epoch, loss, *seconds, err) < 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,2 +1,124 @@
 #!/bin/sh
-exit 0
+# End-to-end checks of the mnist-omp command line on the shipped data:
+# option errors, the output format, the CSV log, and printed losses that
+# equal the serial reference's.
+set -u
+
+prog=${MNIST_OMP:-./mnist-omp}
+work=$(mktemp -d "${TMPDIR:-/tmp}/mnist-omp-cli.XXXXXX") || exit 99
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# expect_status STATUS DESCRIPTION -- COMMAND...: runs the command, output in $work/out, $work/err.
+expect_status() {
+    want=$1 what=$2
+    shift 3
+    "$@" >"$work/out" 2>"$work/err"
+    got=$?
+    [ "$got" -eq "$want" ] || fail "$what: exit status $got, expected $want ($(head -n 2 "$work/err"))"
+}
+
+expect_in() {
+    grep -q -e "$2" "$1" || fail "'$2' not found in $(basename "$1"): $(head -n 3 "$1")"
+}
+
+# --- help and version
+expect_status 0 "--help" -- "$prog" --help
+for option in --data --train-size --test-size --epochs --lr --hidden --seed --threads \
+              --precision --engine --print-every --log --quiet --help --version; do
+    expect_in "$work/out" -- "$option"
+done
+expect_status 0 "--version" -- "$prog" --version
+expect_in "$work/out" '^mnist-omp [0-9]'
+
+# --- usage errors: one line saying what was wrong, the hint, status 2
+check_usage_error() {
+    expect_status 2 "$*" -- "$prog" "$@"
+    expect_in "$work/err" '^mnist-omp: '
+    expect_in "$work/err" "Try 'mnist-omp --help'"
+}
+check_usage_error --epochs 0
+check_usage_error --epochs -3
+check_usage_error --epochs 12abc
+check_usage_error --lr -0.1
+check_usage_error --lr nan
+check_usage_error --hidden 0
+check_usage_error --threads 0
+check_usage_error --print-every 0
+check_usage_error --precision f16
+check_usage_error --engine gpu
+check_usage_error --train-size 0
+check_usage_error --train-size 60001 --epochs 1
+expect_in "$work/err" 'larger than the 60000 images'
+check_usage_error --test-size 10001 --epochs 1
+check_usage_error --no-such-option
+expect_in "$work/err" "unrecognized option '--no-such-option'"
+check_usage_error --epochs
+expect_in "$work/err" "missing argument to option '--epochs'"
+check_usage_error stray-argument
+
+# --- data errors: status 1, naming the place
+expect_status 1 "missing data dir" -- "$prog" --data "$work/nowhere" --epochs 1
+expect_in "$work/err" "$work/nowhere"
+
+# --- a short run: format and log
+expect_status 0 "short run" -- "$prog" --epochs 21 --train-size 300 --test-size 100 \
+    --precision f64 --log "$work/log.csv"
+out=$work/out
+cp "$out" "$work/omp.out"
+expect_in "$out" '^mnist-omp: 784-32-10 ReLU MLP'
+expect_in "$out" '(train 300 of 60000, test 100 of 10000, seed 1337)'
+expect_in "$out" 'float64, engine omp, [0-9]* thread'
+expect_in "$out" '^Epoch: 0  Loss: 0\.[0-9]'
+expect_in "$out" '^Epoch: 10  Loss: '
+expect_in "$out" '^Epoch: 20  Loss: '
+[ "$(grep -c '^Epoch: ' "$out")" -eq 3 ] || fail "expected 3 epoch lines"
+expect_in "$out" '^Training time: [0-9.]* s ([0-9.]* ms/epoch, [0-9.]* GFLOP/s)$'
+expect_in "$out" '^Test Set Accuracy = [0-9.]*% ([0-9]* of 100)$'
+expect_in "$out" '^Softmax of the first training image (label [0-9], predicted [0-9]):\( 0\.[0-9]\{4\}\)\{10\}$'
+expect_in "$out" '^Softmax of the first test image (label [0-9], predicted [0-9]):'
+expect_in "$out" '^First [0-9]* misclassified test images (of [0-9]*):$'
+[ "$(head -n 1 "$work/log.csv")" = "epoch,loss,seconds" ] || fail "log header"
+[ "$(wc -l <"$work/log.csv")" -eq 22 ] || fail "log should have 21 epochs"
+awk -F, 'NR > 1 && (NF != 3 || $1 != NR - 2 || $2 !~ /^[0-9.e-]+$/) { bad = 1 } END { exit bad }' \
+    "$work/log.csv" || fail "malformed log line"
+# The printed loss is the logged loss (17 digits) rounded to 16.
+logged=$(awk -F, 'NR == 12 { printf "%.16g", $2 }' "$work/log.csv")
+expect_in "$out" "^Epoch: 10  Loss: $logged\$"
+
+# --- the engine prints the serial reference's losses (to 12 significant digits)
+expect_status 0 "reference engine" -- "$prog" --epochs 21 --train-size 300 --test-size 100 \
+    --precision f64 --engine reference
+grep '^Epoch: ' "$work/omp.out" >"$work/omp.loss"
+grep '^Epoch: ' "$work/out" >"$work/ref.loss"
+paste "$work/omp.loss" "$work/ref.loss" | awk '
+    { a = $4; b = $8; d = a - b; if (d < 0) d = -d
+      if ($2 != $6 || d > 1e-12 * b) { print "epoch " $2 ": " a " vs " b; bad = 1 } }
+    END { exit bad || NR != 3 }' || fail "engine and reference losses differ"
+
+# --- thread count does not change a single printed digit
+expect_status 0 "1 thread" -- "$prog" --epochs 12 --train-size 500 --test-size 50 --threads 1
+grep -v -e '^Training' -e ' thread' "$work/out" >"$work/t1"
+expect_status 0 "3 threads" -- "$prog" --epochs 12 --train-size 500 --test-size 50 --threads 3
+grep -v -e '^Training' -e ' thread' "$work/out" >"$work/t3"
+cmp -s "$work/t1" "$work/t3" || fail "output differs between 1 and 3 threads"
+
+# --- divergence: named epoch, advice, status 1
+expect_status 1 "divergence" -- "$prog" --epochs 50 --train-size 100 --test-size 10 --lr 1e6
+expect_in "$work/err" 'diverged.*at epoch [0-9]*.*smaller learning rate'
+
+# --- an unwritable log is an error, not a silent loss
+expect_status 1 "unwritable log" -- "$prog" --epochs 1 --train-size 10 --test-size 10 \
+    --log "$work/no/such/dir/log.csv"
+expect_in "$work/err" 'cannot write the log'
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed" >&2
+    exit 1
+fi
+echo "cli: all checks passed"

@@ -1,1 +1,333 @@
-int main(void){return 0;}
+/* The OpenMP engine against the serial reference, a finite-difference check
+ * of its gradient, and bitwise determinism across thread counts.
+ *
+ * Every test that runs OpenMP code runs in a child that Check forks: the
+ * parent never starts libgomp's thread pool, because a child forked after
+ * that can hang. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "kernels.h"
+#include "mnist.h"
+#include "model.h"
+#include "reference.h"
+#include "rng.h"
+#include "train.h"
+
+enum { WIDTH = 784, CLASSES = 10 };
+
+/* Random images shaped like MNIST: about three quarters of the pixels are
+ * exact zeros, as in the real digits, so the sparse paths are exercised. */
+static void make_random_dataset(struct dataset *ds, size_t count, int64_t seed)
+{
+    struct py_random rng;
+    py_random_seed(&rng, seed);
+    ds->count = count;
+    ds->rows = 28;
+    ds->cols = 28;
+    ds->pixels = malloc(count * WIDTH);
+    ds->labels = malloc(count);
+    ck_assert_ptr_nonnull(ds->pixels);
+    ck_assert_ptr_nonnull(ds->labels);
+    for (size_t i = 0; i < count * WIDTH; i++)
+        ds->pixels[i] = py_random_randbelow(&rng, 4) == 0
+                            ? (uint8_t)(1 + py_random_randbelow(&rng, 255)) : 0;
+    for (size_t n = 0; n < count; n++)
+        ds->labels[n] = (uint8_t)py_random_randbelow(&rng, CLASSES);
+}
+
+/* The first `count` images of the shipped training set. */
+static void load_mnist_slice(struct dataset *ds, size_t count)
+{
+    const char *dir = getenv("MNIST_OMP_DATA");
+    struct dataset all;
+    struct error err;
+    size_t *order = malloc(count * sizeof *order);
+    ck_assert_ptr_nonnull(order);
+    ck_assert_msg(dir != NULL, "MNIST_OMP_DATA must name the shipped data (make check sets it)");
+    ck_assert_msg(mnist_load(&all, dir, MNIST_TRAIN, &err) == 0, "%s", err.msg);
+    for (size_t i = 0; i < count; i++)
+        order[i] = i;
+    ck_assert_msg(dataset_select(ds, &all, order, count, &err) == 0, "%s", err.msg);
+    dataset_free(&all);
+    free(order);
+}
+
+static void make_model(struct mlp *m, size_t hidden, enum precision precision, int64_t seed)
+{
+    struct py_random rng;
+    struct error err;
+    ck_assert_msg(mlp_create(m, WIDTH, hidden, CLASSES, precision, &err) == 0, "%s", err.msg);
+    py_random_seed(&rng, seed);
+    mlp_init_xavier(m, &rng);
+}
+
+/* Trains a copy of `initial` for `epochs` epochs with one engine, recording the
+ * loss of each epoch. */
+static void train_copy(struct mlp *trained, const struct mlp *initial, const struct dataset *ds,
+                       enum engine_kind kind, unsigned epochs, double lr, double *losses)
+{
+    struct trainer t;
+    struct error err;
+    ck_assert_int_eq(mlp_create(trained, initial->n_in, initial->n_hidden, initial->n_out,
+                                initial->precision, &err), 0);
+    memcpy(trained->params, initial->params,
+           mlp_param_count(initial) * precision_size(initial->precision));
+    ck_assert_msg(trainer_create(&t, kind, trained, ds, &err) == 0, "%s", err.msg);
+    for (unsigned e = 0; e < epochs; e++)
+        losses[e] = trainer_epoch(&t, trained, lr);
+    trainer_destroy(&t);
+}
+
+static double max_abs(const struct mlp *m, size_t first, size_t end)
+{
+    double max = 0;
+    for (size_t i = first; i < end; i++)
+        max = fmax(max, fabs(mlp_param(m, i)));
+    return max;
+}
+
+/* Each tensor of `got` agrees with `want` within rtol of that tensor's largest
+ * magnitude: the engine and the reference differ only in the order in which
+ * per-sample terms are summed, an error that scales with the tensor, not with
+ * each (possibly tiny) element. */
+static void assert_params_close(const struct mlp *got, const struct mlp *want, double rtol,
+                                const char *what)
+{
+    const struct mlp_layout l = mlp_layout(want->n_in, want->n_hidden, want->n_out);
+    const size_t bounds[5] = {l.w1, l.b1, l.w2, l.b2, l.count};
+    static const char *names[4] = {"W1", "b1", "W2", "b2"};
+    for (int t = 0; t < 4; t++) {
+        const double scale = max_abs(want, bounds[t], bounds[t + 1]);
+        for (size_t i = bounds[t]; i < bounds[t + 1]; i++) {
+            const double a = mlp_param(got, i), b = mlp_param(want, i);
+            ck_assert_msg(fabs(a - b) <= rtol * scale,
+                          "%s: %s[%zu] engine %.17g reference %.17g (scale %g, rtol %g)", what,
+                          names[t], i - bounds[t], a, b, scale, rtol);
+        }
+    }
+}
+
+static void compare_with_reference(const struct dataset *ds, size_t hidden,
+                                   enum precision precision, unsigned epochs, double lr,
+                                   double rtol)
+{
+    struct mlp initial, engine_model, reference_model;
+    double engine_loss[32], reference_loss[32];
+    char what[128];
+    ck_assert_uint_le(epochs, 32);
+    make_model(&initial, hidden, precision, 1000 + (int64_t)hidden);
+    train_copy(&engine_model, &initial, ds, ENGINE_OMP, epochs, lr, engine_loss);
+    train_copy(&reference_model, &initial, ds, ENGINE_REFERENCE, epochs, lr, reference_loss);
+    snprintf(what, sizeof what, "N=%zu H=%zu %s", ds->count, hidden, precision_name(precision));
+    for (unsigned e = 0; e < epochs; e++)
+        ck_assert_msg(fabs(engine_loss[e] - reference_loss[e]) <= rtol * reference_loss[e],
+                      "%s epoch %u: loss %.17g vs reference %.17g", what, e, engine_loss[e],
+                      reference_loss[e]);
+    assert_params_close(&engine_model, &reference_model, rtol, what);
+    mlp_free(&initial);
+    mlp_free(&engine_model);
+    mlp_free(&reference_model);
+}
+
+/* Tolerances.  float64: the only difference is summation order, worth a few
+ * ulps per sum (~1e-16 relative), compounded over a few epochs; 1e-12 leaves
+ * three orders of magnitude of margin yet catches any wrong or missing term,
+ * which shows at 1e-4 or more.  float32: the same reasoning from an epsilon
+ * of 6e-8 gives 1e-5. */
+#define RTOL_F64 1e-12
+#define RTOL_F32 1e-5
+
+static const size_t awkward_counts[] = {1, 7, 250, 1001};
+static const size_t awkward_hidden[] = {1, 5, 32, 33};
+
+START_TEST(engine_matches_reference_on_awkward_sizes)
+{
+    const size_t N = awkward_counts[_i / 4], H = awkward_hidden[_i % 4];
+    struct dataset ds;
+    make_random_dataset(&ds, N, 7 + (int64_t)N);
+    compare_with_reference(&ds, H, PRECISION_F64, 6, 0.5, RTOL_F64);
+    compare_with_reference(&ds, H, PRECISION_F32, 6, 0.5, RTOL_F32);
+    dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(engine_matches_reference_on_mnist)
+{
+    struct dataset ds;
+    load_mnist_slice(&ds, 600);
+    compare_with_reference(&ds, 32, PRECISION_F64, 20, 0.8, RTOL_F64);
+    compare_with_reference(&ds, 32, PRECISION_F32, 20, 0.8, RTOL_F32);
+    dataset_free(&ds);
+}
+END_TEST
+
+/* Loss of m on ds, from the engine (used by the finite differences). */
+static double engine_loss(const struct mlp *m, const struct dataset *ds)
+{
+    struct engine *e;
+    struct error err;
+    ck_assert_msg(engine_create(&e, m, ds, &err) == 0, "%s", err.msg);
+    const double loss = engine_loss_and_gradient(e, m);
+    engine_destroy(e);
+    return loss;
+}
+
+START_TEST(engine_gradient_matches_central_differences)
+{
+    struct dataset ds;
+    struct mlp m;
+    struct engine *e;
+    struct error err;
+    const double h = 1e-6;
+
+    make_random_dataset(&ds, 40, 99);
+    make_model(&m, 5, PRECISION_F64, 5);
+    ck_assert_msg(engine_create(&e, &m, &ds, &err) == 0, "%s", err.msg);
+    engine_loss_and_gradient(e, &m);
+    const double *grad = engine_gradient(e);
+    double *params = m.params;
+    size_t checked = 0;
+
+    /* Every parameter outside W1, and every 7th of W1 (which includes rows of
+     * pixels that are zero in every image: their gradient must be exactly 0). */
+    const struct mlp_layout l = mlp_layout(m.n_in, m.n_hidden, m.n_out);
+    for (size_t p = 0; p < l.count; p += p < l.b1 ? 7 : 1) {
+        const double saved = params[p];
+        params[p] = saved + h;
+        const double up = engine_loss(&m, &ds);
+        params[p] = saved - h;
+        const double down = engine_loss(&m, &ds);
+        params[p] = saved;
+        const double numeric = (up - down) / (2 * h);
+        /* Truncation error is O(h^2) relative (1e-12 here, kinks of ReLU
+         * aside); rounding contributes eps * loss / h, about 1e-11 absolute.
+         * A gradient off by a factor, a sign or a missing term misses both. */
+        ck_assert_msg(fabs(numeric - grad[p]) <= 1e-9 + 1e-6 * fabs(grad[p]),
+                      "parameter %zu: analytic %.12g numeric %.12g", p, grad[p], numeric);
+        checked++;
+    }
+    ck_assert_uint_gt(checked, 600);
+    engine_destroy(e);
+    mlp_free(&m);
+    dataset_free(&ds);
+}
+END_TEST
+
+static const int thread_counts[] = {1, 2, 3, 4, 7, 16};
+
+static void assert_deterministic(const struct dataset *ds, size_t hidden, enum precision precision)
+{
+    struct mlp initial, first, other;
+    double losses[5], first_losses[5];
+    make_model(&initial, hidden, precision, 42);
+    engine_set_threads(thread_counts[0]);
+    train_copy(&first, &initial, ds, ENGINE_OMP, 5, 0.8, first_losses);
+    for (size_t t = 1; t < sizeof thread_counts / sizeof *thread_counts; t++) {
+        engine_set_threads(thread_counts[t]);
+        train_copy(&other, &initial, ds, ENGINE_OMP, 5, 0.8, losses);
+        ck_assert_msg(memcmp(first.params, other.params,
+                             mlp_param_count(&first) * precision_size(precision)) == 0,
+                      "%s, %d threads: parameters differ from 1 thread",
+                      precision_name(precision), thread_counts[t]);
+        ck_assert_msg(memcmp(first_losses, losses, sizeof losses) == 0,
+                      "%s, %d threads: losses differ from 1 thread", precision_name(precision),
+                      thread_counts[t]);
+        mlp_free(&other);
+    }
+    mlp_free(&initial);
+    mlp_free(&first);
+}
+
+START_TEST(engine_is_bitwise_deterministic_across_thread_counts)
+{
+    struct dataset random_ds, mnist;
+    make_random_dataset(&random_ds, 1001, 3);
+    load_mnist_slice(&mnist, 2000);
+    assert_deterministic(&random_ds, 33, PRECISION_F32);
+    assert_deterministic(&random_ds, 33, PRECISION_F64);
+    assert_deterministic(&mnist, 32, PRECISION_F32);
+    assert_deterministic(&mnist, 32, PRECISION_F64);
+    dataset_free(&random_ds);
+    dataset_free(&mnist);
+}
+END_TEST
+
+START_TEST(divergence_stops_with_epoch_and_advice)
+{
+    struct dataset ds;
+    struct mlp m;
+    struct trainer t;
+    struct error err;
+    double seconds;
+    make_random_dataset(&ds, 100, 11);
+    make_model(&m, 8, PRECISION_F32, 1);
+    ck_assert_int_eq(trainer_create(&t, ENGINE_OMP, &m, &ds, &err), 0);
+    ck_assert_int_eq(train(&t, &m, 50, 1e6, NULL, NULL, &seconds, &err), -1);
+    ck_assert_msg(strstr(err.msg, "diverged") && strstr(err.msg, "at epoch") &&
+                  strstr(err.msg, "smaller learning rate"), "message: %s", err.msg);
+    trainer_destroy(&t);
+    mlp_free(&m);
+    dataset_free(&ds);
+}
+END_TEST
+
+/* W1 is drawn row by row, then W2, each from its own Xavier bound, biases 0. */
+START_TEST(xavier_init_draws_in_tutorial_order)
+{
+    struct mlp m;
+    struct py_random rng;
+    make_model(&m, 32, PRECISION_F64, 1337);
+    py_random_seed(&rng, 1337);
+    const struct mlp_layout l = mlp_layout(m.n_in, m.n_hidden, m.n_out);
+    const double *p = m.params;
+    for (size_t i = l.w1; i < l.b1; i++)
+        ck_assert(p[i] == py_random_uniform(&rng, -1 / sqrt(784.0), 1 / sqrt(784.0)));
+    for (size_t i = l.b1; i < l.w2; i++)
+        ck_assert(p[i] == 0);
+    for (size_t i = l.w2; i < l.b2; i++)
+        ck_assert(p[i] == py_random_uniform(&rng, -1 / sqrt(32.0), 1 / sqrt(32.0)));
+    for (size_t i = l.b2; i < l.count; i++)
+        ck_assert(p[i] == 0);
+    mlp_free(&m);
+}
+END_TEST
+
+START_TEST(slice_count_depends_only_on_sample_count)
+{
+    ck_assert_uint_eq(engine_slice_count(1), 1);
+    ck_assert_uint_eq(engine_slice_count(128), 1);
+    ck_assert_uint_eq(engine_slice_count(129), 2);
+    ck_assert_uint_eq(engine_slice_count(6000), 32);
+    ck_assert_uint_eq(engine_slice_count(60000), 32);
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("engine");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, engine_matches_reference_on_awkward_sizes, 0, 16);
+    tcase_add_test(tc, engine_matches_reference_on_mnist);
+    tcase_add_test(tc, engine_gradient_matches_central_differences);
+    tcase_add_test(tc, engine_is_bitwise_deterministic_across_thread_counts);
+    tcase_add_test(tc, divergence_stops_with_epoch_and_advice);
+    tcase_add_test(tc, xavier_init_draws_in_tutorial_order);
+    tcase_add_test(tc, slice_count_depends_only_on_sample_count);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(engine_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    const int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
