@@ -29,17 +29,21 @@ enum { SIDE = 28, PIXELS = SIDE * SIDE, CSV_FIELDS = 1 + PIXELS, SAMPLES = 3 };
 
 enum { MAX_PATHS = 16 };
 
+/* Holds every test's directory.  main removes it once all have run, so that
+ * failing tests (whose forked process ends before any teardown) leave
+ * nothing behind either. */
+static char run_dir[PATH_MAX];
 static char tmp_dir[PATH_MAX];
 static char paths[MAX_PATHS][PATH_MAX];
 static int paths_used;
 
-static void make_tmp_dir(void)
+static int make_run_dir(void)
 {
     const char *base = getenv("TMPDIR");
+    int length = snprintf(run_dir, sizeof run_dir, "%s/test_loaders.XXXXXX",
+                          base && *base ? base : "/tmp");
 
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/test_loaders.XXXXXX", base && *base ? base : "/tmp");
-    ck_assert_msg(mkdtemp(tmp_dir) != NULL, "mkdtemp %s: %s", tmp_dir, strerror(errno));
-    paths_used = 0;
+    return length > 0 && (size_t)length < sizeof run_dir && mkdtemp(run_dir) ? 0 : -1;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -48,9 +52,18 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
     return remove(path);
 }
 
-static void remove_tmp_dir(void)
+static void remove_run_dir(void)
 {
-    nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(run_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void make_tmp_dir(void)
+{
+    int length = snprintf(tmp_dir, sizeof tmp_dir, "%s/test.XXXXXX", run_dir);
+
+    ck_assert(length > 0 && (size_t)length < sizeof tmp_dir);
+    ck_assert_msg(mkdtemp(tmp_dir) != NULL, "mkdtemp %s: %s", tmp_dir, strerror(errno));
+    paths_used = 0;
 }
 
 /* The path of `name` inside the test's temporary directory. */
@@ -99,7 +112,7 @@ static void set_be32(struct bytes *b, size_t offset, uint32_t value)
     free(be.data);
 }
 
-__attribute__((format(printf, 2, 3)))
+ERROR_PRINTF(2)
 static void appendf(struct bytes *b, const char *fmt, ...)
 {
     char text[64];
@@ -847,7 +860,6 @@ static void teardown_environment(void)
     else
         unsetenv("MNIST_OMP_DATA");
     free(saved_env);
-    remove_tmp_dir();
 }
 
 /* A one-image CSV for each split in the existing subdirectory `name`. */
@@ -1033,9 +1045,9 @@ int main(void)
     TCase *shipped = tcase_create("shipped MNIST");
     TCase *finding = tcase_create("finding and loading MNIST");
 
-    tcase_add_checked_fixture(idx, make_tmp_dir, remove_tmp_dir);
-    tcase_add_checked_fixture(csv, make_tmp_dir, remove_tmp_dir);
-    tcase_add_checked_fixture(formats, make_tmp_dir, remove_tmp_dir);
+    tcase_add_checked_fixture(idx, make_tmp_dir, NULL);
+    tcase_add_checked_fixture(csv, make_tmp_dir, NULL);
+    tcase_add_checked_fixture(formats, make_tmp_dir, NULL);
     tcase_add_checked_fixture(finding, setup_environment, teardown_environment);
     tcase_set_timeout(shipped, 60);  /* 70000 images: give slow or instrumented builds room */
 
@@ -1106,9 +1118,14 @@ int main(void)
     suite_add_tcase(suite, shipped);
     suite_add_tcase(suite, finding);
 
+    if (make_run_dir() != 0) {
+        fprintf(stderr, "test_loaders: cannot make a temporary directory: %s\n", strerror(errno));
+        return 99;  /* a hard error for the test harness, not a test failure */
+    }
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_ENV);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
+    remove_run_dir();
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
