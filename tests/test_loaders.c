@@ -269,6 +269,13 @@ static const char *good_labels(void)
 
 /* ------------------------------------------------------------ assertions */
 
+/* Refused loads start from this, as an uninitialised variable might hold it,
+ * to show that they leave the dataset empty all the same. */
+static void fill_with_garbage(struct dataset *ds)
+{
+    memset(ds, 0xa5, sizeof *ds);
+}
+
 /* A refused load returns -1, leaves the dataset empty, and says where (a
  * file, or FILE:LINE:COLUMN) and what: the phrase is specific to the check
  * under test, so that removing the check fails the test. */
@@ -291,6 +298,8 @@ static void assert_idx_refused(const char *images, const char *labels, const cha
 {
     struct dataset ds;
     struct error err = {""};
+
+    fill_with_garbage(&ds);
     int status = dataset_load_idx(&ds, images, labels, &err);
     assert_refused(status, &ds, &err, where, phrase);
 }
@@ -307,6 +316,7 @@ static void assert_csv_refused(const char *path, unsigned line, unsigned column,
         snprintf(where, sizeof where, "%s", path);
     else
         snprintf(where, sizeof where, "%s:%u:%u", path, line, column);
+    fill_with_garbage(&ds);
     int status = dataset_load_csv(&ds, path, &err);
     assert_refused(status, &ds, &err, where, phrase);
 }
@@ -529,10 +539,10 @@ START_TEST(idx_gzip_bomb)
 {
     const size_t zeros_size = (size_t)1 << 20;
     struct bytes zeros = {calloc(zeros_size, 1), zeros_size};
-    struct bytes bomb = gzipped(idx_images(SAMPLES, SAMPLES), Z_BEST_COMPRESSION);
-    struct bytes member = gzipped(zeros, Z_BEST_COMPRESSION);
 
     ck_assert(zeros.data != NULL);
+    struct bytes member = gzipped(zeros, Z_BEST_COMPRESSION);
+    struct bytes bomb = gzipped(idx_images(SAMPLES, SAMPLES), Z_BEST_COMPRESSION);
     for (int i = 0; i < 2048; i++)
         append(&bomb, member.data, member.size);
     free(member.data);
@@ -571,6 +581,7 @@ START_TEST(idx_unreadable_file)
     struct error err = {""};
 
     ck_assert_int_eq(chmod(images, 0), 0);
+    fill_with_garbage(&ds);
     int status = dataset_load_idx(&ds, images, good_labels(), &err);
     if (geteuid() != 0)
         assert_refused(status, &ds, &err, images, strerror(EACCES));
@@ -1030,6 +1041,7 @@ START_TEST(load_nothing_there)
     struct error err = {""};
 
     ck_assert(!mnist_dir_has(dir, MNIST_TEST));
+    fill_with_garbage(&ds);
     assert_refused(mnist_load(&ds, dir, MNIST_TEST, &err), &ds, &err, dir, "no MNIST test set");
 }
 END_TEST
