@@ -56,3 +56,31 @@ AS_IF([test -z "$OPENMP_CFLAGS"], [
 ])
 AC_SUBST([SERIAL_PRAGMA_CFLAGS])
 ])
+
+# Kernels for AVX2 and AVX-512 next to the portable ones, picked at run time
+# by what the CPU supports: a binary built anywhere runs everywhere, fast.
+AC_DEFUN([MNIST_OMP_ISA_DISPATCH], [
+AC_ARG_ENABLE([isa-dispatch],
+  [AS_HELP_STRING([--disable-isa-dispatch],
+    [build only the portable kernels, not the AVX2 and AVX-512 ones chosen at run
+     time on x86-64 [default=enabled where the compiler supports it]])],
+  [], [enable_isa_dispatch=yes])
+have_x86_kernels=no
+AS_IF([test "x$enable_isa_dispatch" = xyes], [
+  AC_MSG_CHECKING([whether $CC can build AVX2 and AVX-512 kernels with run-time dispatch])
+  AC_LINK_IFELSE([AC_LANG_PROGRAM([[
+#if !defined(__x86_64__)
+#error not x86-64
+#endif
+__attribute__((target("avx2,fma"))) static float f2(float a) { return a * 2; }
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))) static float f5(float a) { return a * 5; }
+]], [[
+__builtin_cpu_init();
+return (__builtin_cpu_supports("avx512f") ? (int)f5(1) : 0) + (__builtin_cpu_supports("avx2") ? (int)f2(1) : 0);
+]])],
+    [have_x86_kernels=yes], [have_x86_kernels=no])
+  AC_MSG_RESULT([$have_x86_kernels])
+])
+AS_IF([test "x$have_x86_kernels" = xyes],
+  [AC_DEFINE([HAVE_X86_KERNELS], [1], [Define to 1 to build AVX2 and AVX-512 kernels chosen at run time.])])
+])

@@ -1,5 +1,11 @@
+/* The engine: the threads, the buffers, and the choice of kernels.  Every
+ * `#pragma omp parallel` of mnist-omp is in this file; the per-sample loops
+ * they run are in kernels_impl.h. */
+#include <config.h>
+
 #include "kernels.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,26 +17,138 @@
  * little imbalance while the slice-order reduction, which reads every
  * slice's partial gradient, stays cheap.  A slice holds at least
  * MIN_SLICE_SAMPLES samples so that small batches are not cut into slivers.
- * The reduction works on blocks of REDUCE_BLOCK gradient elements. */
-enum { MAX_SLICES = 32, MIN_SLICE_SAMPLES = 128, REDUCE_BLOCK = 1024, ALIGNMENT = 64 };
+ * The reduction and the update work on blocks of BLOCK parameters. */
+enum { MAX_SLICES = 32, MIN_SLICE_SAMPLES = 128, BLOCK = 1024, ALIGNMENT = 64 };
+
+/* One instruction set's copy of the kernels of kernels_impl.h. */
+struct kernel_set {
+    const char *isa;
+    void (*transpose_w2)(const struct engine *e, const struct mlp *m);
+    double (*slice_gradient)(const struct engine *e, const struct mlp *m, size_t slice);
+    void (*sum_partials)(const struct engine *e, size_t first, size_t width);
+    void (*descend)(const struct engine *e, struct mlp *m, double lr, size_t first,
+                    size_t width);
+    void (*predict)(const struct mlp *m, const struct pixel_rows *rows, size_t first,
+                    size_t count, const void *pixel_value, void *hidden, void *logits,
+                    double *out);
+};
 
 struct engine {
-    enum precision precision;
+    const struct kernel_set *kernels;
     struct mlp_layout layout;
     struct pixel_rows rows;
     size_t n_slices;
     size_t partial_stride;  /* elements between two slices' partial gradients */
     size_t scratch_stride;  /* elements between two slices' scratch spaces */
     void *partials;         /* n_slices partial gradients */
-    void *scratch;
+    void *scratch;          /* per slice: hidden, hidden_grad, logits, logits_grad */
     void *grad;             /* the summed gradient, layout of params */
+    void *w2_transposed;    /* W2 as n_out x n_hidden */
     double *slice_error;    /* sum of squared errors of each slice */
-    union {
-        float f32[256];
-        double f64[256];
-    } pixel_value_table;
-    void *pixel_value;
+    const void *pixel_value;
 };
+
+/* Pixel p as an input, p / 255, in each precision. */
+static float pixel_value_f32[256];
+static double pixel_value_f64[256];
+
+static void fill_pixel_values(void)
+{
+    for (int p = 0; p < 256; p++) {
+        pixel_value_f32[p] = (float)p / 255.0f;
+        pixel_value_f64[p] = (double)p / 255.0;
+    }
+}
+
+#define PASTE_(a, b, c) a##b##c
+#define PASTE(a, b, c) PASTE_(a, b, c)
+#define STRING_(x) #x
+#define STRING(x) STRING_(x)
+
+#define KERNEL_TARGET
+#define KERNEL_ISA portable
+#include "kernels_isa.h"
+
+#ifdef HAVE_X86_KERNELS
+#define KERNEL_TARGET __attribute__((target("avx2,fma")))
+#define KERNEL_ISA avx2
+#include "kernels_isa.h"
+
+#define KERNEL_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define KERNEL_ISA avx512
+#include "kernels_isa.h"
+#endif
+
+/* The instruction sets this build has kernels for, best first. */
+static const struct isa {
+    const char *name;
+    const struct kernel_set *f32, *f64;
+} isas[] = {
+#ifdef HAVE_X86_KERNELS
+    {"avx512", &kernels_f32_avx512, &kernels_f64_avx512},
+    {"avx2", &kernels_f32_avx2, &kernels_f64_avx2},
+#endif
+    {"portable", &kernels_f32_portable, &kernels_f64_portable},
+};
+enum { ISA_COUNT = sizeof isas / sizeof *isas };
+
+static bool isa_supported(const struct isa *isa)
+{
+#ifdef HAVE_X86_KERNELS
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (strcmp(isa->name, "avx512") == 0)
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+    if (strcmp(isa->name, "avx2") == 0)
+        return avx2;
+#endif
+    return strcmp(isa->name, "portable") == 0;
+}
+
+size_t kernel_isa_count(void)
+{
+    return ISA_COUNT;
+}
+
+const char *kernel_isa_name(size_t i)
+{
+    return i < ISA_COUNT ? isas[i].name : NULL;
+}
+
+bool kernel_isa_supported(size_t i)
+{
+    return i < ISA_COUNT && isa_supported(&isas[i]);
+}
+
+/* The named instruction set; with no name, the one in $MNIST_OMP_ISA, or the
+ * best this CPU runs. */
+static const struct isa *find_isa(const char *name, struct error *err)
+{
+    if (!name)
+        name = getenv("MNIST_OMP_ISA");
+    if (!name || !*name) {
+        for (size_t i = 0; i < ISA_COUNT; i++)
+            if (isa_supported(&isas[i]))
+                return &isas[i];
+    }
+    for (size_t i = 0; i < ISA_COUNT; i++) {
+        if (strcmp(isas[i].name, name) != 0)
+            continue;
+        if (isa_supported(&isas[i]))
+            return &isas[i];
+        error_set(err, "this CPU cannot run the %s kernels", name);
+        return NULL;
+    }
+    error_set(err, "unknown instruction set '%s' (MNIST_OMP_ISA): this build has %s", name,
+              ISA_COUNT == 3 ? "avx512, avx2 and portable" : "portable");
+    return NULL;
+}
+
+static const struct kernel_set *kernels_for(const struct isa *isa, enum precision precision)
+{
+    return precision == PRECISION_F64 ? isa->f64 : isa->f32;
+}
 
 size_t engine_slice_count(size_t n)
 {
@@ -50,24 +168,12 @@ static size_t padded_count(size_t count, size_t element_size)
 
 static void *aligned_zalloc(size_t count, size_t element_size)
 {
-    const size_t bytes = padded_count(count, element_size) * element_size;
-    void *p = aligned_alloc(ALIGNMENT, bytes ? bytes : ALIGNMENT);
+    const size_t bytes = padded_count(count ? count : 1, element_size) * element_size;
+    void *p = aligned_alloc(ALIGNMENT, bytes);
     if (p)
         memset(p, 0, bytes);
     return p;
 }
-
-#define REAL float
-#define FN(name) name##_f32
-#include "kernels_impl.h"
-#undef REAL
-#undef FN
-
-#define REAL double
-#define FN(name) name##_f64
-#include "kernels_impl.h"
-#undef REAL
-#undef FN
 
 int pixel_rows_build(struct pixel_rows *rows, const struct dataset *ds, struct error *err)
 {
@@ -117,7 +223,7 @@ void pixel_rows_free(struct pixel_rows *rows)
 }
 
 int engine_create(struct engine **out, const struct mlp *m, const struct dataset *ds,
-                  struct error *err)
+                  const char *isa_name, struct error *err)
 {
     *out = NULL;
     if (ds->count == 0)
@@ -125,6 +231,9 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
     if (dataset_image_size(ds) != m->n_in)
         return error_set(err, "images have %zu pixels but the network has %zu inputs",
                          dataset_image_size(ds), m->n_in);
+    const struct isa *isa = find_isa(isa_name, err);
+    if (!isa)
+        return -1;
 
     struct engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -134,7 +243,10 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
         return -1;
     }
     const size_t real_size = precision_size(m->precision);
-    e->precision = m->precision;
+    fill_pixel_values();
+    e->kernels = kernels_for(isa, m->precision);
+    e->pixel_value = m->precision == PRECISION_F64 ? (const void *)pixel_value_f64
+                                                   : (const void *)pixel_value_f32;
     e->layout = mlp_layout(m->n_in, m->n_hidden, m->n_out);
     e->n_slices = engine_slice_count(ds->count);
     e->partial_stride = padded_count(e->layout.count, real_size);
@@ -142,17 +254,11 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
     e->partials = aligned_zalloc(e->n_slices * e->partial_stride, real_size);
     e->scratch = aligned_zalloc(e->n_slices * e->scratch_stride, real_size);
     e->grad = aligned_zalloc(e->layout.count, real_size);
+    e->w2_transposed = aligned_zalloc(m->n_hidden * m->n_out, real_size);
     e->slice_error = calloc(e->n_slices, sizeof *e->slice_error);
-    if (!e->partials || !e->scratch || !e->grad || !e->slice_error) {
+    if (!e->partials || !e->scratch || !e->grad || !e->w2_transposed || !e->slice_error) {
         engine_destroy(e);
         return error_set(err, "out of memory for the engine's gradient buffers");
-    }
-    if (e->precision == PRECISION_F64) {
-        fill_pixel_values_f64(e->pixel_value_table.f64);
-        e->pixel_value = e->pixel_value_table.f64;
-    } else {
-        fill_pixel_values_f32(e->pixel_value_table.f32);
-        e->pixel_value = e->pixel_value_table.f32;
     }
     *out = e;
     return 0;
@@ -166,15 +272,37 @@ void engine_destroy(struct engine *e)
     free(e->partials);
     free(e->scratch);
     free(e->grad);
+    free(e->w2_transposed);
     free(e->slice_error);
     free(e);
 }
 
+const char *engine_isa(const struct engine *e)
+{
+    return e->kernels->isa;
+}
+
 double engine_loss_and_gradient(struct engine *e, const struct mlp *m)
 {
-    if (e->precision == PRECISION_F64)
-        return loss_and_gradient_f64(e, m);
-    return loss_and_gradient_f32(e, m);
+    const struct kernel_set *k = e->kernels;
+    const size_t S = e->n_slices, P = e->layout.count;
+    const size_t blocks = (P + BLOCK - 1) / BLOCK;
+
+    k->transpose_w2(e, m);
+    /* Each slice accumulates its partial gradient privately ... */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t s = 0; s < S; s++)
+        e->slice_error[s] = k->slice_gradient(e, m, s);
+
+    /* ... and the partials are summed in slice order, whoever computed them. */
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < blocks; b++)
+        k->sum_partials(e, b * BLOCK, P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
+
+    double squared_error = 0;
+    for (size_t s = 0; s < S; s++)
+        squared_error += e->slice_error[s];
+    return squared_error / ((double)e->rows.count * (double)m->n_out);
 }
 
 const void *engine_gradient(const struct engine *e)
@@ -185,16 +313,21 @@ const void *engine_gradient(const struct engine *e)
 double engine_epoch(struct engine *e, struct mlp *m, double lr)
 {
     const double loss = engine_loss_and_gradient(e, m);
-    if (e->precision == PRECISION_F64)
-        apply_gradient_f64(e, m, lr);
-    else
-        apply_gradient_f32(e, m, lr);
+    const size_t P = e->layout.count, blocks = (P + BLOCK - 1) / BLOCK;
+
+    /* The one shared update. */
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < blocks; b++)
+        e->kernels->descend(e, m, lr, b * BLOCK, P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
     return loss;
 }
 
 int mlp_predict(const struct mlp *m, const struct pixel_rows *rows, size_t first,
                 size_t count, double *logits, struct error *err)
 {
+    const struct isa *isa = find_isa(NULL, err);
+    if (!isa)
+        return -1;
     const size_t real_size = precision_size(m->precision);
     void *hidden = malloc(m->n_hidden * real_size);
     void *out = malloc(m->n_out * real_size);
@@ -203,10 +336,12 @@ int mlp_predict(const struct mlp *m, const struct pixel_rows *rows, size_t first
         free(out);
         return error_set(err, "out of memory");
     }
-    if (m->precision == PRECISION_F64)
-        predict_f64(m, rows, first, count, hidden, out, logits);
-    else
-        predict_f32(m, rows, first, count, hidden, out, logits);
+    fill_pixel_values();
+    kernels_for(isa, m->precision)->predict(
+        m, rows, first, count,
+        m->precision == PRECISION_F64 ? (const void *)pixel_value_f64
+                                      : (const void *)pixel_value_f32,
+        hidden, out, logits);
     free(hidden);
     free(out);
     return 0;

@@ -15,6 +15,7 @@
 #ifndef MNIST_OMP_KERNELS_H
 #define MNIST_OMP_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,10 +38,19 @@ void pixel_rows_free(struct pixel_rows *rows);
 struct engine;
 
 /* Prepares to train a network of m's shape and precision on ds (which must
- * outlive the engine). */
+ * outlive the engine).  isa names the instruction set of the kernels
+ * ("avx512", "avx2", "portable"); NULL picks $MNIST_OMP_ISA or else the best
+ * this CPU runs.  Every choice computes bitwise the same numbers. */
 int engine_create(struct engine **out, const struct mlp *m, const struct dataset *ds,
-                  struct error *err);
+                  const char *isa, struct error *err);
 void engine_destroy(struct engine *e);
+const char *engine_isa(const struct engine *e);
+
+/* The instruction sets this build has kernels for, best first, and whether
+ * this CPU runs them. */
+size_t kernel_isa_count(void);
+const char *kernel_isa_name(size_t i);
+bool kernel_isa_supported(size_t i);
 
 /* Loss of m on the whole training set, and its gradient, which stays inside
  * the engine (engine_gradient) in the layout of m->params. */

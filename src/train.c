@@ -17,7 +17,7 @@ int trainer_create(struct trainer *t, enum engine_kind kind, const struct mlp *m
     t->kind = kind;
     if (kind == ENGINE_REFERENCE)
         return reference_create(&t->reference, m, train, err);
-    return engine_create(&t->omp, m, train, err);
+    return engine_create(&t->omp, m, train, NULL, err);
 }
 
 void trainer_destroy(struct trainer *t)

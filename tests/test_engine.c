@@ -171,7 +171,7 @@ static double engine_loss(const struct mlp *m, const struct dataset *ds)
 {
     struct engine *e;
     struct error err;
-    ck_assert_msg(engine_create(&e, m, ds, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_create(&e, m, ds, NULL, &err) == 0, "%s", err.msg);
     const double loss = engine_loss_and_gradient(e, m);
     engine_destroy(e);
     return loss;
@@ -187,7 +187,7 @@ START_TEST(engine_gradient_matches_central_differences)
 
     make_random_dataset(&ds, 40, 99);
     make_model(&m, 5, PRECISION_F64, 5);
-    ck_assert_msg(engine_create(&e, &m, &ds, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_create(&e, &m, &ds, NULL, &err) == 0, "%s", err.msg);
     engine_loss_and_gradient(e, &m);
     const double *grad = engine_gradient(e);
     double *params = m.params;
@@ -257,6 +257,74 @@ START_TEST(engine_is_bitwise_deterministic_across_thread_counts)
 }
 END_TEST
 
+/* Trains a copy of initial for a few epochs with the kernels of one
+ * instruction set. */
+static void train_with_isa(struct mlp *trained, const struct mlp *initial,
+                           const struct dataset *ds, const char *isa, double *losses)
+{
+    struct engine *e;
+    struct error err;
+    ck_assert_int_eq(mlp_create(trained, initial->n_in, initial->n_hidden, initial->n_out,
+                                initial->precision, &err), 0);
+    memcpy(trained->params, initial->params,
+           mlp_param_count(initial) * precision_size(initial->precision));
+    ck_assert_msg(engine_create(&e, trained, ds, isa, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(engine_isa(e), isa);
+    for (unsigned epoch = 0; epoch < 4; epoch++)
+        losses[epoch] = engine_epoch(e, trained, 0.8);
+    engine_destroy(e);
+}
+
+/* The AVX2 and AVX-512 kernels compute bitwise what the portable ones do. */
+START_TEST(every_instruction_set_matches_portable_bitwise)
+{
+    struct dataset ds;
+    size_t compared = 0;
+    make_random_dataset(&ds, 777, 21);
+    for (int precision = PRECISION_F32; precision <= PRECISION_F64; precision++) {
+        for (size_t hidden = 31; hidden <= 33; hidden++) {
+            struct mlp initial, portable, other;
+            double portable_losses[4], losses[4];
+            make_model(&initial, hidden, (enum precision)precision, 8);
+            train_with_isa(&portable, &initial, &ds, "portable", portable_losses);
+            for (size_t i = 0; i < kernel_isa_count(); i++) {
+                if (!kernel_isa_supported(i) || strcmp(kernel_isa_name(i), "portable") == 0)
+                    continue;
+                train_with_isa(&other, &initial, &ds, kernel_isa_name(i), losses);
+                ck_assert_msg(memcmp(other.params, portable.params,
+                                     mlp_param_count(&initial) *
+                                         precision_size(initial.precision)) == 0 &&
+                                  memcmp(losses, portable_losses, sizeof losses) == 0,
+                              "%s kernels differ from portable (H=%zu, %s)", kernel_isa_name(i),
+                              hidden, precision_name(initial.precision));
+                mlp_free(&other);
+                compared++;
+            }
+            mlp_free(&initial);
+            mlp_free(&portable);
+        }
+    }
+    /* On a CPU with neither AVX2 nor AVX-512 there is nothing to compare. */
+    printf("compared %zu instruction-set runs with the portable kernels\n", compared);
+    dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(unknown_instruction_set_is_an_error)
+{
+    struct dataset ds;
+    struct mlp m;
+    struct engine *e;
+    struct error err;
+    make_random_dataset(&ds, 10, 1);
+    make_model(&m, 4, PRECISION_F32, 1);
+    ck_assert_int_eq(engine_create(&e, &m, &ds, "sse9", &err), -1);
+    ck_assert_msg(strstr(err.msg, "unknown instruction set 'sse9'"), "message: %s", err.msg);
+    mlp_free(&m);
+    dataset_free(&ds);
+}
+END_TEST
+
 START_TEST(divergence_stops_with_epoch_and_advice)
 {
     struct dataset ds;
@@ -316,6 +384,8 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, engine_matches_reference_on_mnist);
     tcase_add_test(tc, engine_gradient_matches_central_differences);
     tcase_add_test(tc, engine_is_bitwise_deterministic_across_thread_counts);
+    tcase_add_test(tc, every_instruction_set_matches_portable_bitwise);
+    tcase_add_test(tc, unknown_instruction_set_is_an_error);
     tcase_add_test(tc, divergence_stops_with_epoch_and_advice);
     tcase_add_test(tc, xavier_init_draws_in_tutorial_order);
     tcase_add_test(tc, slice_count_depends_only_on_sample_count);
