@@ -82,11 +82,8 @@ static KERNEL_TARGET void FN(forward_sample)(const struct mlp *m, const REAL *re
 
     for (size_t o = 0; o < O; o++)
         logits[o] = 0;
-    /* Inactive units (A1 = 0, about half of them) add exact zeros: skip them. */
     for (size_t j = 0; j < H; j++) {
         const REAL a1 = hidden[j];
-        if (a1 == 0)
-            continue;
         const REAL *restrict w2_row = w2 + j * O;
 #pragma omp simd
         for (size_t o = 0; o < O; o++)
@@ -142,21 +139,20 @@ static KERNEL_TARGET double FN(slice_gradient)(const struct engine *e, const str
             for (size_t j = 0; j < H; j++)
                 hidden_grad[j] += d * w2_column[j];
         }
-        /* dL1 = dA1 where A1 > 0; dW2 += A1^T . dL2 (inactive units add exact zeros). */
+        /* dL1 = dA1 where A1 > 0, else 0. */
+#pragma omp simd
+        for (size_t j = 0; j < H; j++) {
+            hidden_grad[j] = hidden[j] > 0 ? hidden_grad[j] : 0;
+            db1[j] += hidden_grad[j];
+        }
+        /* dW2 += A1^T . dL2 */
         for (size_t j = 0; j < H; j++) {
             const REAL a1 = hidden[j];
-            if (a1 == 0) {
-                hidden_grad[j] = 0;
-                continue;
-            }
             REAL *restrict dw2_row = dw2 + j * O;
 #pragma omp simd
             for (size_t o = 0; o < O; o++)
                 dw2_row[o] += a1 * logits_grad[o];
         }
-#pragma omp simd
-        for (size_t j = 0; j < H; j++)
-            db1[j] += hidden_grad[j];
 
         const uint16_t *column = e->rows.column + e->rows.start[n];
         const uint8_t *value = e->rows.value + e->rows.start[n];

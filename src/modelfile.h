@@ -1,1 +1,58 @@
-/* placeholder */
+/* Saving and loading trained networks and training checkpoints in the
+ * mnist-omp model format (doc/model-format.md): a fixed little-endian header,
+ * the parameters, and a CRC-32 over everything before it.
+ *
+ * Saving is atomic: the file appears under its final name complete or not at
+ * all, and a failed save leaves an existing file of that name untouched.
+ * Loading checks every field, the length and the checksum before it trusts
+ * anything, so a damaged or foreign file is refused with a message saying
+ * which file and what is wrong, never half-loaded. */
+#ifndef MNIST_OMP_MODELFILE_H
+#define MNIST_OMP_MODELFILE_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "model.h"
+
+/* The training history stored with the parameters.  The hidden-layer width
+ * and the precision, also part of it, are the model's own n_hidden and
+ * precision.  train_size and test_size are the subset sizes actually used. */
+struct model_metadata {
+    uint64_t epochs_done;
+    int64_t seed;
+    double lr;
+    uint64_t train_size, test_size;
+};
+
+/* Both kinds share one layout and differ only in the kind field, which says
+ * what the writer meant: a checkpoint is the complete state of full-batch
+ * gradient descent (parameters, epochs done and the settings a resumed run
+ * must repeat), written to be resumed; a model is a finished network whose
+ * metadata only records how it was made. */
+enum model_kind { MODEL_FILE_MODEL, MODEL_FILE_CHECKPOINT };
+
+/* Each layer size must lie in [1, MODEL_FILE_MAX_SIZE]. */
+#define MODEL_FILE_MAX_SIZE (UINT32_C(1) << 20)
+
+/* Writes m and meta to path atomically (see above).  Refuses, writing
+ * nothing, a network or metadata that model_load would refuse: a size out of
+ * bounds, a parameter that is not finite, a learning rate that is not finite
+ * and >= 0. */
+int model_save(const char *path, enum model_kind kind, const struct mlp *m,
+               const struct model_metadata *meta, struct error *err);
+
+/* Reads path into m, which it creates with mlp_create (the caller frees it
+ * with mlp_free), and its metadata into meta (which may be NULL).
+ *
+ * expected MODEL_FILE_MODEL accepts both kinds, since a checkpoint holds a
+ * usable network; MODEL_FILE_CHECKPOINT accepts only a checkpoint, so that a
+ * finished model is never mistaken for resumable state.  Whether a checkpoint
+ * suits the run resuming it (same seed, learning rate, subset sizes, hidden
+ * width, precision) is for the caller to check against meta and m.
+ *
+ * On failure returns -1 and leaves m empty (params NULL, nothing to free). */
+int model_load(const char *path, enum model_kind expected, struct mlp *m,
+               struct model_metadata *meta, struct error *err);
+
+#endif
