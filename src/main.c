@@ -22,7 +22,8 @@ enum { EXIT_USAGE = 2, N_CLASSES = 10 };
 struct run {
     struct options options;
     char data_dir[4096];
-    struct dataset train_all, test_all, train, test;
+    struct dataset train, test;
+    size_t train_total, test_total;  /* images in the files the subsets come from */
     struct mlp model;
     struct trainer trainer;
     struct evaluation test_eval, train_first;
@@ -31,8 +32,6 @@ struct run {
 
 static void run_free(struct run *r)
 {
-    dataset_free(&r->train_all);
-    dataset_free(&r->test_all);
     dataset_free(&r->train);
     dataset_free(&r->test);
     mlp_free(&r->model);
@@ -59,17 +58,27 @@ static int draw_subset(struct dataset *subset, const struct dataset *all, size_t
     return status;
 }
 
-static int check_subset_size(const char *option, size_t *size, size_t available)
+/* Loads one split and keeps the subset of it that the options ask for, so
+ * that only one whole split is in memory at a time.  Returns an exit status. */
+static int load_subset(struct dataset *subset, size_t *total, const char *dir,
+                       enum mnist_split split, const char *option, size_t *size,
+                       struct py_random *rng, struct error *err)
 {
-    if (*size == SUBSET_ALL) {
-        *size = available;
-        return 0;
+    struct dataset all;
+    if (mnist_load(&all, dir, split, err) < 0)
+        return EXIT_FAILURE;
+    *total = all.count;
+    if (*size == SUBSET_ALL)
+        *size = all.count;
+    if (*size > all.count) {
+        options_usage_error(stderr, "%s: %zu is larger than the %zu images in the data",
+                            option, *size, all.count);
+        dataset_free(&all);
+        return EXIT_USAGE;
     }
-    if (*size <= available)
-        return 0;
-    options_usage_error(stderr, "%s: %zu is larger than the %zu images in the data", option,
-                        *size, available);
-    return -1;
+    const int status = draw_subset(subset, &all, *size, rng, err);
+    dataset_free(&all);
+    return status < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 struct epoch_printer {
@@ -105,25 +114,22 @@ static int execute(struct run *r, struct error *err)
     struct options *o = &r->options;
     struct py_random rng;
 
-    if (mnist_find_dir(o->data_dir, PKGDATADIR, r->data_dir, sizeof r->data_dir, err) < 0 ||
-        mnist_load(&r->train_all, r->data_dir, MNIST_TRAIN, err) < 0 ||
-        mnist_load(&r->test_all, r->data_dir, MNIST_TEST, err) < 0)
+    if (mnist_find_dir(o->data_dir, PKGDATADIR, r->data_dir, sizeof r->data_dir, err) < 0)
         return EXIT_FAILURE;
-    if (check_subset_size("--train-size", &o->train_size, r->train_all.count) < 0 ||
-        check_subset_size("--test-size", &o->test_size, r->test_all.count) < 0)
-        return EXIT_USAGE;
 
     /* The draws happen in the tutorial's order: training subset, test subset, W1, W2. */
     py_random_seed(&rng, o->seed);
-    if (draw_subset(&r->train, &r->train_all, o->train_size, &rng, err) < 0 ||
-        draw_subset(&r->test, &r->test_all, o->test_size, &rng, err) < 0 ||
-        mlp_create(&r->model, dataset_image_size(&r->train), o->hidden, N_CLASSES,
+    int status = load_subset(&r->train, &r->train_total, r->data_dir, MNIST_TRAIN,
+                             "--train-size", &o->train_size, &rng, err);
+    if (status == EXIT_SUCCESS)
+        status = load_subset(&r->test, &r->test_total, r->data_dir, MNIST_TEST, "--test-size",
+                             &o->test_size, &rng, err);
+    if (status != EXIT_SUCCESS)
+        return status;
+    if (mlp_create(&r->model, dataset_image_size(&r->train), o->hidden, N_CLASSES,
                    o->precision, err) < 0)
         return EXIT_FAILURE;
     mlp_init_xavier(&r->model, &rng);
-    const size_t train_total = r->train_all.count, test_total = r->test_all.count;
-    dataset_free(&r->train_all);
-    dataset_free(&r->test_all);
 
     if (o->threads > 0)
         engine_set_threads(o->threads);
@@ -137,8 +143,8 @@ static int execute(struct run *r, struct error *err)
 
     struct run_description run = {
         .model = &r->model, .data_dir = r->data_dir,
-        .train_count = r->train.count, .train_total = train_total,
-        .test_count = r->test.count, .test_total = test_total,
+        .train_count = r->train.count, .train_total = r->train_total,
+        .test_count = r->test.count, .test_total = r->test_total,
         .seed = o->seed, .engine = o->engine, .threads = engine_max_threads(),
         .epochs = o->epochs, .lr = o->lr,
     };
