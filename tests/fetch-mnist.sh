@@ -146,7 +146,10 @@ url=http://127.0.0.1:$port
 
 # ---------------------------------------------------------------- helpers
 
-if command -v timeout >/dev/null 2>&1; then
+# A bound on each run of the script, on top of its own download timeouts.
+if timeout -k 5 60 true >/dev/null 2>&1; then
+    limit='timeout -k 5 60'
+elif timeout 60 true >/dev/null 2>&1; then
     limit='timeout 60'
 else
     limit=
