@@ -5,6 +5,9 @@
 
 #include "kernels.h"
 
+#include "clock.h"
+
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,7 @@ struct kernel_set {
     void (*predict)(const struct mlp *m, const struct pixel_rows *rows, size_t first,
                     size_t count, const void *pixel_value, void *hidden, void *logits,
                     double *out);
+    double (*fma_probe)(size_t rounds);
 };
 
 struct engine {
@@ -59,6 +63,14 @@ static void fill_pixel_values(void)
         pixel_value_f64[p] = (double)p / 255.0;
     }
 }
+
+/* GCC keeps the probe's accumulators in registers only when it unrolls the
+ * lane loop completely, which it does at -O3. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define PROBE_OPTIMIZE __attribute__((optimize("O3")))
+#else
+#define PROBE_OPTIMIZE
+#endif
 
 #define PASTE_(a, b, c) a##b##c
 #define PASTE(a, b, c) PASTE_(a, b, c)
@@ -282,6 +294,13 @@ const char *engine_isa(const struct engine *e)
     return e->kernels->isa;
 }
 
+const char *engine_best_isa(void)
+{
+    struct error ignored;
+    const struct isa *isa = find_isa(NULL, &ignored);
+    return isa ? isa->name : "none";
+}
+
 double engine_loss_and_gradient(struct engine *e, const struct mlp *m)
 {
     const struct kernel_set *k = e->kernels;
@@ -345,6 +364,29 @@ int mlp_predict(const struct mlp *m, const struct pixel_rows *rows, size_t first
     free(hidden);
     free(out);
     return 0;
+}
+
+double fma_peak_flops(enum precision precision, int threads, double seconds)
+{
+    struct error ignored;
+    const struct isa *isa = find_isa(NULL, &ignored);
+    const size_t lanes = 12 * 64 / precision_size(precision);
+    double (*probe)(size_t) = kernels_for(isa ? isa : &isas[ISA_COUNT - 1], precision)->fma_probe;
+    size_t rounds = 1 << 16;
+    double elapsed = 0;
+
+    /* Grow the work until one measurement takes long enough to time. */
+    for (;;) {
+        const double start = clock_seconds();
+        double sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        sink += probe(rounds);
+        elapsed = clock_seconds() - start;
+        if (elapsed >= seconds || !isfinite(sink))
+            break;
+        rounds *= 2;
+    }
+    return 2.0 * (double)lanes * (double)rounds * (double)threads / elapsed;
 }
 
 int engine_max_threads(void)

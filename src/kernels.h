@@ -45,6 +45,8 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
                   const char *isa, struct error *err);
 void engine_destroy(struct engine *e);
 const char *engine_isa(const struct engine *e);
+/* The instruction set engine_create picks when given none. */
+const char *engine_best_isa(void);
 
 /* The instruction sets this build has kernels for, best first, and whether
  * this CPU runs them. */
@@ -67,6 +69,12 @@ size_t engine_slice_count(size_t n);
  * rows, computed on the calling thread with the engine's forward kernel. */
 int mlp_predict(const struct mlp *m, const struct pixel_rows *rows, size_t first,
                 size_t count, double *logits, struct error *err);
+
+/* Floating-point operations per second (an FMA counts as two) that `threads`
+ * threads reach running only independent fused multiply-adds with the
+ * kernels' instruction set: the machine's peak, measured for at least
+ * `seconds`. */
+double fma_peak_flops(enum precision precision, int threads, double seconds);
 
 /* Threads the engine will use: 1 in a build without OpenMP. */
 int engine_max_threads(void);

@@ -9,6 +9,8 @@
  * enough to stay in registers, wide enough for full vectors on any SIMD. */
 #undef TILE
 #define TILE (128 / sizeof(REAL))
+#undef PROBE_LANES
+#define PROBE_LANES (12 * 64 / sizeof(REAL))
 
 /* Hidden units [j0, j0 + width) of one image: L1 = x . W1 without the bias.
  * The tile of accumulators stays in registers while the image's nonzero
@@ -216,7 +218,28 @@ static KERNEL_TARGET void FN(predict)(const struct mlp *m, const struct pixel_ro
     }
 }
 
+/* The benchmark's measure of this machine's peak: PROBE_LANES independent
+ * chains of fused multiply-adds (enough to cover the latency of every FMA
+ * unit), nothing else.  Returns a value that depends on all of them so that
+ * none is optimised away. */
+static KERNEL_TARGET PROBE_OPTIMIZE double FN(fma_probe)(size_t rounds)
+{
+    REAL acc[PROBE_LANES];
+    const REAL a = (REAL)0.999999, b = (REAL)1e-6;
+    for (size_t i = 0; i < PROBE_LANES; i++)
+        acc[i] = (REAL)i;
+    for (size_t r = 0; r < rounds; r++) {
+#pragma omp simd
+        for (size_t i = 0; i < PROBE_LANES; i++)
+            acc[i] = REAL_FMA(acc[i], a, b);
+    }
+    double sum = 0;
+    for (size_t i = 0; i < PROBE_LANES; i++)
+        sum += acc[i];
+    return sum;
+}
+
 static const struct kernel_set FN(kernels) = {
     KERNEL_ISA_NAME, FN(transpose_w2), FN(slice_gradient), FN(sum_partials), FN(descend),
-    FN(predict),
+    FN(predict), FN(fma_probe),
 };

@@ -4,15 +4,19 @@
 #define KERNEL_ISA_NAME STRING(KERNEL_ISA)
 
 #define REAL float
+#define REAL_FMA fmaf
 #define FN(name) PASTE(name, _f32_, KERNEL_ISA)
 #include "kernels_impl.h"
 #undef REAL
+#undef REAL_FMA
 #undef FN
 
 #define REAL double
+#define REAL_FMA fma
 #define FN(name) PASTE(name, _f64_, KERNEL_ISA)
 #include "kernels_impl.h"
 #undef REAL
+#undef REAL_FMA
 #undef FN
 
 #undef KERNEL_ISA_NAME

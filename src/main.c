@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "dataset.h"
 #include "evaluate.h"
 #include "kernels.h"
@@ -173,6 +174,8 @@ int main(int argc, char **argv)
     struct run r;
     struct error err = {{0}};
 
+    if (argc > 1 && strcmp(argv[1], "bench") == 0)
+        return bench_main(argc - 1, argv + 1);
     memset(&r, 0, sizeof r);
     options_defaults(&r.options);
     switch (options_parse(&r.options, argc, argv, stdout, stderr)) {

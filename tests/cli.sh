@@ -117,6 +117,20 @@ expect_status 1 "unwritable log" -- "$prog" --epochs 1 --train-size 10 --test-si
     --log "$work/no/such/dir/log.csv"
 expect_in "$work/err" 'cannot write the log'
 
+# --- the benchmark runs and reports every combination (its figures are not judged here)
+expect_status 0 "bench" -- "$prog" bench --sizes 300,500 --threads 1,2 --precision f32,f64 \
+    --epochs 3 --warmup 1
+[ "$(grep -c -E '^f(32|64) +(300|500) +[12] ' "$work/out")" -eq 8 ] || fail "bench table rows"
+expect_in "$work/out" '^mnist-omp bench: 784-32-10'
+expect_status 0 "bench --json" -- "$prog" bench --sizes 300 --threads 1 --precision f64 \
+    --epochs 2 --warmup 0 --json
+expect_in "$work/out" '"size": 300, "precision": "f64", "threads": 1, "ms_per_epoch_median": '
+expect_in "$work/out" '"fraction_of_peak": '
+check_usage_error bench --threads 0
+check_usage_error bench --sizes 70000
+check_usage_error bench --precision f16
+check_usage_error bench --bogus
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed" >&2
     exit 1
