@@ -26,14 +26,14 @@ enum { MAX_SLICES = 32, MIN_SLICE_SAMPLES = 128, BLOCK = 1024, ALIGNMENT = 64 };
 /* One instruction set's copy of the kernels of kernels_impl.h. */
 struct kernel_set {
     const char *isa;
-    void (*transpose_w2)(const struct engine *e, const struct mlp *m);
+    size_t (*padded_outputs)(size_t n_out);
+    void (*arrange_w2)(const struct mlp *m, void *w2_transposed, void *w2_padded);
     double (*slice_gradient)(const struct engine *e, const struct mlp *m, size_t slice);
     void (*sum_partials)(const struct engine *e, size_t first, size_t width);
     void (*descend)(const struct engine *e, struct mlp *m, double lr, size_t first,
                     size_t width);
     void (*predict)(const struct mlp *m, const struct pixel_rows *rows, size_t first,
-                    size_t count, const void *pixel_value, void *hidden, void *logits,
-                    double *out);
+                    size_t count, const void *pixel_value, void *scratch, double *out);
     double (*fma_probe)(size_t rounds);
 };
 
@@ -45,9 +45,10 @@ struct engine {
     size_t partial_stride;  /* elements between two slices' partial gradients */
     size_t scratch_stride;  /* elements between two slices' scratch spaces */
     void *partials;         /* n_slices partial gradients */
-    void *scratch;          /* per slice: hidden, hidden_grad, logits, logits_grad */
+    void *scratch;          /* per slice: 2 hidden, 2 logits, hidden_grad, logits_grad */
     void *grad;             /* the summed gradient, layout of params */
     void *w2_transposed;    /* W2 as n_out x n_hidden */
+    void *w2_padded;        /* W2 with rows padded to whole tiles */
     double *slice_error;    /* sum of squared errors of each slice */
     const void *pixel_value;
 };
@@ -262,13 +263,15 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
     e->layout = mlp_layout(m->n_in, m->n_hidden, m->n_out);
     e->n_slices = engine_slice_count(ds->count);
     e->partial_stride = padded_count(e->layout.count, real_size);
-    e->scratch_stride = padded_count(2 * m->n_hidden + 2 * m->n_out, real_size);
+    e->scratch_stride = padded_count(3 * m->n_hidden + 3 * m->n_out, real_size);
     e->partials = aligned_zalloc(e->n_slices * e->partial_stride, real_size);
     e->scratch = aligned_zalloc(e->n_slices * e->scratch_stride, real_size);
     e->grad = aligned_zalloc(e->layout.count, real_size);
     e->w2_transposed = aligned_zalloc(m->n_hidden * m->n_out, real_size);
+    e->w2_padded = aligned_zalloc(m->n_hidden * e->kernels->padded_outputs(m->n_out), real_size);
     e->slice_error = calloc(e->n_slices, sizeof *e->slice_error);
-    if (!e->partials || !e->scratch || !e->grad || !e->w2_transposed || !e->slice_error) {
+    if (!e->partials || !e->scratch || !e->grad || !e->w2_transposed || !e->w2_padded ||
+        !e->slice_error) {
         engine_destroy(e);
         return error_set(err, "out of memory for the engine's gradient buffers");
     }
@@ -285,6 +288,7 @@ void engine_destroy(struct engine *e)
     free(e->scratch);
     free(e->grad);
     free(e->w2_transposed);
+    free(e->w2_padded);
     free(e->slice_error);
     free(e);
 }
@@ -307,7 +311,7 @@ double engine_loss_and_gradient(struct engine *e, const struct mlp *m)
     const size_t S = e->n_slices, P = e->layout.count;
     const size_t blocks = (P + BLOCK - 1) / BLOCK;
 
-    k->transpose_w2(e, m);
+    k->arrange_w2(m, e->w2_transposed, e->w2_padded);
     /* Each slice accumulates its partial gradient privately ... */
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t s = 0; s < S; s++)
@@ -347,22 +351,18 @@ int mlp_predict(const struct mlp *m, const struct pixel_rows *rows, size_t first
     const struct isa *isa = find_isa(NULL, err);
     if (!isa)
         return -1;
-    const size_t real_size = precision_size(m->precision);
-    void *hidden = malloc(m->n_hidden * real_size);
-    void *out = malloc(m->n_out * real_size);
-    if (!hidden || !out) {
-        free(hidden);
-        free(out);
+    const struct kernel_set *k = kernels_for(isa, m->precision);
+    const size_t H = m->n_hidden, O = m->n_out;
+    void *scratch = malloc((H * O + H * k->padded_outputs(O) + 2 * H + 2 * O) *
+                           precision_size(m->precision));
+    if (!scratch)
         return error_set(err, "out of memory");
-    }
     fill_pixel_values();
-    kernels_for(isa, m->precision)->predict(
-        m, rows, first, count,
-        m->precision == PRECISION_F64 ? (const void *)pixel_value_f64
-                                      : (const void *)pixel_value_f32,
-        hidden, out, logits);
-    free(hidden);
-    free(out);
+    k->predict(m, rows, first, count,
+               m->precision == PRECISION_F64 ? (const void *)pixel_value_f64
+                                             : (const void *)pixel_value_f32,
+               scratch, logits);
+    free(scratch);
     return 0;
 }
 
@@ -371,11 +371,12 @@ double fma_peak_flops(enum precision precision, int threads, double seconds)
     struct error ignored;
     const struct isa *isa = find_isa(NULL, &ignored);
     const size_t lanes = 12 * 64 / precision_size(precision);
-    double (*probe)(size_t) = kernels_for(isa ? isa : &isas[ISA_COUNT - 1], precision)->fma_probe;
+    double (*probe)(size_t) =
+        kernels_for(isa ? isa : &isas[ISA_COUNT - 1], precision)->fma_probe;
     size_t rounds = 1 << 16;
-    double elapsed = 0;
+    double elapsed;
 
-    /* Grow the work until one measurement takes long enough to time. */
+    /* Double the work until one measurement takes long enough to time. */
     for (;;) {
         const double start = clock_seconds();
         double sink = 0;
