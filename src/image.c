@@ -30,8 +30,8 @@
 static int check_size(const char *name, size_t width, size_t height, struct error *err)
 {
     if (width == 0 || height == 0)
-        return error_set(err, "%s: the image is %zux%zu pixels: it has no pixels", name, width,
-                         height);
+        return error_set(err, "%s: the image is %zux%zu pixels: zero width or height", name,
+                         width, height);
     if (width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE)
         return error_set(err, "%s: the image is %zux%zu pixels, larger than the limit of %dx%d",
                          name, width, height, IMAGE_MAX_SIDE, IMAGE_MAX_SIDE);
@@ -52,14 +52,21 @@ static int image_allocate(struct gray_image *img, size_t width, size_t height, c
     return 0;
 }
 
-int image_create(struct gray_image *img, size_t width, size_t height, uint8_t background,
-                 struct error *err)
+/* name says in messages what the picture was to be */
+static int create_named(struct gray_image *img, size_t width, size_t height, uint8_t background,
+                        const char *name, struct error *err)
 {
     *img = (struct gray_image){0};
-    if (image_allocate(img, width, height, "new picture", err) != 0)
+    if (image_allocate(img, width, height, name, err) != 0)
         return -1;
     memset(img->pixels, background, width * height);
     return 0;
+}
+
+int image_create(struct gray_image *img, size_t width, size_t height, uint8_t background,
+                 struct error *err)
+{
+    return create_named(img, width, height, background, "new picture", err);
 }
 
 void gray_image_free(struct gray_image *img)
@@ -340,7 +347,7 @@ static int read_png(gzFile in, const char *path, struct gray_image *img, struct 
     png_infop info = png ? png_create_info_struct(png) : NULL;
     int rc = info ? decode_png(png, info, &s, img) : error_set(err, "%s: out of memory", path);
 
-    png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
     free(s.rows);
     return rc;
 }
@@ -368,7 +375,7 @@ static int encode_image(FILE *out, const char *path, const struct gray_image *im
     png_infop info = png ? png_create_info_struct(png) : NULL;
     int rc = info ? encode_png(png, info, out, img) : error_set(err, "%s: out of memory", path);
 
-    png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
+    png_destroy_write_struct(&png, &info);
     return rc;
 }
 
@@ -398,9 +405,8 @@ static int encode_image(FILE *out, const char *path, const struct gray_image *im
 enum image_format { FORMAT_PLAIN_PGM, FORMAT_BINARY_PGM, FORMAT_PNG };
 
 /* Looks at the first bytes, then goes back to the start, so that each
- * decoder sees the whole file. */
-static int detect_format(gzFile in, const char *path, enum image_format *format,
-                         struct error *err)
+ * decoder sees the whole file.  Returns an image_format, or -1. */
+static int detect_format(gzFile in, const char *path, struct error *err)
 {
     uint8_t magic[sizeof png_signature];
     int got = gzread(in, magic, sizeof magic);
@@ -413,31 +419,31 @@ static int detect_format(gzFile in, const char *path, enum image_format *format,
     if (gzrewind(in) != 0)
         return error_set(err, "%s: cannot go back to the start of the file", path);
     if ((size_t)got == sizeof magic && memcmp(magic, png_signature, sizeof magic) == 0)
-        *format = FORMAT_PNG;
-    else if (got >= 2 && magic[0] == 'P' && (magic[1] == '2' || magic[1] == '5'))
-        *format = magic[1] == '2' ? FORMAT_PLAIN_PGM : FORMAT_BINARY_PGM;
-    else if (got >= 2 && magic[0] == 'P' && magic[1] >= '1' && magic[1] <= '7')
+        return FORMAT_PNG;
+    if (got >= 2 && magic[0] == 'P' && (magic[1] == '2' || magic[1] == '5'))
+        return magic[1] == '2' ? FORMAT_PLAIN_PGM : FORMAT_BINARY_PGM;
+    if (got >= 2 && magic[0] == 'P' && magic[1] >= '1' && magic[1] <= '7')
         return error_set(err, "%s: unsupported Netpbm format P%c: only grayscale PGM (P2 or P5) "
                          "is read", path, magic[1]);
-    else
-        return error_set(err, "%s: not an image: neither PGM nor PNG", path);
-    return 0;
+    return error_set(err, "%s: not an image: neither PGM nor PNG", path);
 }
 
 int image_read(const char *path, struct gray_image *img, struct error *err)
 {
-    enum image_format format;
     gzFile in;
-    int rc;
+    int format, rc;
 
     *img = (struct gray_image){0};
     in = dataset_open_input(path, err);
     if (!in)
         return -1;
-    rc = detect_format(in, path, &format, err);
-    if (rc == 0)
-        rc = format == FORMAT_PNG ? read_png(in, path, img, err)
-                                  : read_pgm(in, path, format == FORMAT_BINARY_PGM, img, err);
+    format = detect_format(in, path, err);
+    if (format < 0)
+        rc = -1;
+    else if (format == FORMAT_PNG)
+        rc = read_png(in, path, img, err);
+    else
+        rc = read_pgm(in, path, format == FORMAT_BINARY_PGM, img, err);
     gzclose(in);  /* reading: every error has been seen already */
     if (rc != 0)
         gray_image_free(img);
@@ -534,11 +540,15 @@ int atomic_file_commit(struct atomic_file *f, struct error *err)
     errno = 0;
     failed = fflush(f->stream) != 0 || ferror(f->stream) || fsync(fileno(f->stream)) != 0;
     saved = errno;
-    if (fclose(f->stream) != 0 && !failed)
-        failed = 1, saved = errno;
+    if (fclose(f->stream) != 0 && !failed) {
+        failed = 1;
+        saved = errno;
+    }
     f->stream = NULL;
-    if (!failed && rename(f->temp_path, f->path) != 0)
-        failed = 1, saved = errno;
+    if (!failed && rename(f->temp_path, f->path) != 0) {
+        failed = 1;
+        saved = errno;
+    }
     if (failed)
         remove(f->temp_path);
     free(f->temp_path);
@@ -695,12 +705,13 @@ int image_grid(struct gray_image *out, const uint8_t *const *tiles, size_t tile_
                size_t tile_h, size_t count, size_t columns, const char *const *captions,
                struct error *err)
 {
-    struct grid_layout g;
+    struct grid_layout g = {0, 0, 0, 0};
 
     *out = (struct gray_image){0};
     if (plan_grid(&g, tile_w, tile_h, count, columns, captions != NULL, err) != 0 ||
-        image_create(out, IMAGE_GRID_GAP + g.columns * (g.cell_width + IMAGE_GRID_GAP),
-                     IMAGE_GRID_GAP + g.rows * (g.cell_height + IMAGE_GRID_GAP), 255, err) != 0)
+        create_named(out, IMAGE_GRID_GAP + g.columns * (g.cell_width + IMAGE_GRID_GAP),
+                     IMAGE_GRID_GAP + g.rows * (g.cell_height + IMAGE_GRID_GAP), 255,
+                     "image grid", err) != 0)
         return -1;
     for (size_t i = 0; i < count; i++) {
         const size_t left = IMAGE_GRID_GAP + i % g.columns * (g.cell_width + IMAGE_GRID_GAP);

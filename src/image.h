@@ -72,8 +72,8 @@ enum { IMAGE_FONT_WIDTH = 3, IMAGE_FONT_HEIGHT = 5, IMAGE_FONT_ADVANCE = 4 };
 size_t image_text_width(const char *text, size_t scale);
 
 /* Draws text with its top-left corner at (x, y) in the value `ink`, leaving
- * out the glyphs that would reach past x + max_width or the picture's
- * edge. */
+ * out the glyphs that would reach past x + max_width; what falls off the
+ * picture is cut. */
 void image_draw_text(struct gray_image *img, size_t x, size_t y, size_t max_width,
                      const char *text, size_t scale, uint8_t ink);
 
