@@ -339,7 +339,9 @@ int model_save(const char *path, enum model_kind kind, const struct mlp *m,
         return -1;
     const int length = snprintf(temp, sizeof temp, "%s.XXXXXX", path);
     if (length < 0 || (size_t)length >= sizeof temp)
-        return error_set(err, "%s: the path is too long", subject);
+        /* The path may not fit in the message: say what is wrong first. */
+        return error_set(err, "cannot save a model: the path is too long (%zu bytes): %s",
+                         strlen(path), path);
     const int fd = mkstemp(temp);
     if (fd < 0)
         return error_set(err, "%s: cannot create a temporary file beside it: %s", subject,
