@@ -2,22 +2,37 @@
 #include <config.h>
 
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
+#include "clock.h"
 #include "dataset.h"
 #include "evaluate.h"
 #include "kernels.h"
 #include "mnist.h"
 #include "model.h"
+#include "modelfile.h"
 #include "options.h"
+#include "predict.h"
 #include "report.h"
 #include "rng.h"
 #include "train.h"
+#include "visuals.h"
 
 enum { EXIT_USAGE = 2, N_CLASSES = 10 };
+
+/* Set by SIGINT or SIGTERM: training stops after the current epoch. */
+static volatile sig_atomic_t stop_signal;
+
+static void request_stop(int signal_number)
+{
+    stop_signal = signal_number;
+}
 
 /* Everything a run holds, so that one function can release it on any path. */
 struct run {
@@ -26,9 +41,14 @@ struct run {
     struct dataset train, test;
     size_t train_total, test_total;  /* images in the files the subsets come from */
     struct mlp model;
+    unsigned first_epoch, end_epoch;  /* epochs this run trains, numbered on from a file */
+    unsigned epochs_done;             /* counted from the start, as the files count them */
     struct trainer trainer;
     struct evaluation test_eval, train_first;
     FILE *log;
+    double *losses;          /* loss of each epoch this run trains */
+    bool progress;           /* an updating progress line on a terminal */
+    double progress_shown;   /* when it was last redrawn */
 };
 
 static void run_free(struct run *r)
@@ -39,6 +59,7 @@ static void run_free(struct run *r)
     trainer_destroy(&r->trainer);
     evaluation_free(&r->test_eval);
     evaluation_free(&r->train_first);
+    free(r->losses);
     if (r->log)
         fclose(r->log);
 }
@@ -48,7 +69,7 @@ static void run_free(struct run *r)
 static int draw_subset(struct dataset *subset, const struct dataset *all, size_t size,
                        struct py_random *rng, struct error *err)
 {
-    size_t *order = malloc(all->count * sizeof *order);
+    size_t *order = malloc((all->count ? all->count : 1) * sizeof *order);
     if (!order)
         return error_set(err, "out of memory for a permutation of %zu images", all->count);
     for (size_t i = 0; i < all->count; i++)
@@ -82,22 +103,116 @@ static int load_subset(struct dataset *subset, size_t *total, const char *dir,
     return status < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-struct epoch_printer {
-    const struct options *options;
-    FILE *log;
-    const char *log_path;
-};
+/* A setting stored in a file wins over the default; given on the command line
+ * too, it must agree.  Returns -1 (after a usage message) when it does not. */
+static int adopt_setting(const char *file, const char *option, bool given, bool differs,
+                         const char *stored)
+{
+    if (given && differs) {
+        options_usage_error(stderr, "%s: %s was made with %s %s", option, file, option, stored);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts from --load or --resume: the network comes from the file, and a
+ * checkpoint also fixes the settings that a resumed run must repeat. */
+static int load_start(struct run *r, struct error *err)
+{
+    struct options *o = &r->options;
+    const char *path = o->resume_path ? o->resume_path : o->load_path;
+    struct model_metadata meta;
+    char text[64];
+
+    if (model_load(path, o->resume_path ? MODEL_FILE_CHECKPOINT : MODEL_FILE_MODEL, &r->model,
+                   &meta, err) < 0)
+        return EXIT_FAILURE;
+    snprintf(text, sizeof text, "%zu", r->model.n_hidden);
+    if (adopt_setting(path, "--hidden", o->given_hidden, o->hidden != r->model.n_hidden, text) <
+            0 ||
+        adopt_setting(path, "--precision", o->given_precision,
+                      o->precision != r->model.precision,
+                      r->model.precision == PRECISION_F64 ? "f64" : "f32") < 0)
+        return EXIT_USAGE;
+    o->hidden = r->model.n_hidden;
+    o->precision = r->model.precision;
+    r->first_epoch = (unsigned)meta.epochs_done;
+    if (!o->resume_path) {
+        r->end_epoch = r->first_epoch + o->epochs;
+        return EXIT_SUCCESS;
+    }
+    char seed[32], lr[32], train_size[32], test_size[32];
+    snprintf(seed, sizeof seed, "%lld", (long long)meta.seed);
+    snprintf(lr, sizeof lr, "%.17g", meta.lr);
+    snprintf(train_size, sizeof train_size, "%llu", (unsigned long long)meta.train_size);
+    snprintf(test_size, sizeof test_size, "%llu", (unsigned long long)meta.test_size);
+    if (adopt_setting(path, "--seed", o->given_seed, o->seed != meta.seed, seed) < 0 ||
+        adopt_setting(path, "--lr", o->given_lr, o->lr != meta.lr, lr) < 0 ||
+        adopt_setting(path, "--train-size", o->given_train_size,
+                      o->train_size != meta.train_size, train_size) < 0 ||
+        adopt_setting(path, "--test-size", o->given_test_size, o->test_size != meta.test_size,
+                      test_size) < 0)
+        return EXIT_USAGE;
+    o->seed = meta.seed;
+    o->lr = meta.lr;
+    o->train_size = (size_t)meta.train_size;
+    o->test_size = (size_t)meta.test_size;
+    r->end_epoch = o->epochs > r->first_epoch ? o->epochs : r->first_epoch;
+    return EXIT_SUCCESS;
+}
+
+/* What a file saved now records: the epochs done and how they were made. */
+static struct model_metadata metadata(const struct run *r)
+{
+    struct model_metadata meta = {r->epochs_done, r->options.seed, r->options.lr,
+                                  r->train.count, r->test.count};
+    return meta;
+}
+
+static int save_checkpoint(const struct run *r, struct error *err)
+{
+    const struct model_metadata meta = metadata(r);
+    return model_save(r->options.checkpoint_path, MODEL_FILE_CHECKPOINT, &r->model, &meta, err);
+}
+
+static void clear_progress(struct run *r)
+{
+    if (r->progress)
+        fputs("\r\033[K", stdout);
+}
+
+/* The single updating line of a long run on a terminal, redrawn at most ten
+ * times a second. */
+static void show_progress(struct run *r, unsigned epoch, double loss, double seconds)
+{
+    const double now = clock_seconds();
+    const unsigned done = epoch + 1 - r->first_epoch, total = r->end_epoch - r->first_epoch;
+    if (!r->progress || (now - r->progress_shown < 0.1 && epoch + 1 < r->end_epoch))
+        return;
+    r->progress_shown = now;
+    printf("\r\033[KEpoch %u/%u  loss %.6g  elapsed %.1f s  ETA %.1f s", epoch + 1,
+           r->end_epoch, loss, seconds, seconds / done * (total - done));
+    fflush(stdout);
+}
 
 static int on_epoch(void *context, unsigned epoch, double loss, double seconds,
                     struct error *err)
 {
-    const struct epoch_printer *p = context;
-    const unsigned last = p->options->epochs - 1;
-    if (!p->options->quiet && (epoch % p->options->print_every == 0 || epoch == last))
+    struct run *r = context;
+    const struct options *o = &r->options;
+    r->losses[epoch - r->first_epoch] = loss;
+    r->epochs_done = epoch + 1;
+    if (!o->quiet && (epoch % o->print_every == 0 || epoch + 1 == r->end_epoch)) {
+        clear_progress(r);
         report_epoch(stdout, epoch, loss);
-    if (p->log && fprintf(p->log, "%u,%.17g,%.6f\n", epoch, loss, seconds) < 0)
-        return error_set(err, "%s: cannot write the log: %s", p->log_path, strerror(errno));
-    return 0;
+    }
+    show_progress(r, epoch, loss, seconds);
+    if (r->log && fprintf(r->log, "%u,%.17g,%.6f\n", epoch, loss, seconds) < 0)
+        return error_set(err, "%s: cannot write the log: %s", o->log_path, strerror(errno));
+    if (o->checkpoint_every && (epoch + 1) % o->checkpoint_every == 0 &&
+        save_checkpoint(r, err) < 0)
+        return -1;
+    return stop_signal ? 1 : 0;
 }
 
 static int close_log(struct run *r, struct error *err)
@@ -110,27 +225,78 @@ static int close_log(struct run *r, struct error *err)
     return 0;
 }
 
-static int execute(struct run *r, struct error *err)
+/* SIGINT or SIGTERM stopped training: keep the state when a checkpoint is
+ * configured and say how to go on. */
+static int stop_interrupted(struct run *r, struct error *err)
+{
+    const int signal_number = stop_signal;
+    clear_progress(r);
+    fprintf(stderr, "mnist-omp: %s after epoch %u.\n",
+            signal_number == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+            r->epochs_done - 1);
+    if (r->options.checkpoint_path) {
+        if (save_checkpoint(r, err) < 0) {
+            fprintf(stderr, "mnist-omp: %s\n", err->msg);
+            return EXIT_FAILURE;
+        }
+        fprintf(stderr, "mnist-omp: the training state is in %s; to go on, run the same "
+                        "command with --resume %s\n",
+                r->options.checkpoint_path, r->options.checkpoint_path);
+    }
+    return 128 + signal_number;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = request_stop;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+/* Loads the data and the starting network.  Returns an exit status. */
+static int prepare(struct run *r, struct error *err)
 {
     struct options *o = &r->options;
     struct py_random rng;
+    int status = EXIT_SUCCESS;
 
-    if (mnist_find_dir(o->data_dir, PKGDATADIR, r->data_dir, sizeof r->data_dir, err) < 0)
-        return EXIT_FAILURE;
-
+    r->end_epoch = o->epochs;
+    if (o->load_path || o->resume_path)
+        status = load_start(r, err);
+    if (status == EXIT_SUCCESS &&
+        mnist_find_dir(o->data_dir, PKGDATADIR, r->data_dir, sizeof r->data_dir, err) < 0)
+        status = EXIT_FAILURE;
     /* The draws happen in the tutorial's order: training subset, test subset, W1, W2. */
     py_random_seed(&rng, o->seed);
-    int status = load_subset(&r->train, &r->train_total, r->data_dir, MNIST_TRAIN,
+    if (status == EXIT_SUCCESS)
+        status = load_subset(&r->train, &r->train_total, r->data_dir, MNIST_TRAIN,
                              "--train-size", &o->train_size, &rng, err);
     if (status == EXIT_SUCCESS)
         status = load_subset(&r->test, &r->test_total, r->data_dir, MNIST_TEST, "--test-size",
                              &o->test_size, &rng, err);
-    if (status != EXIT_SUCCESS)
+    if (status != EXIT_SUCCESS || r->model.params)
         return status;
     if (mlp_create(&r->model, dataset_image_size(&r->train), o->hidden, N_CLASSES,
                    o->precision, err) < 0)
         return EXIT_FAILURE;
     mlp_init_xavier(&r->model, &rng);
+    return EXIT_SUCCESS;
+}
+
+static int execute(struct run *r, struct error *err)
+{
+    struct options *o = &r->options;
+    int status = prepare(r, err);
+    if (status != EXIT_SUCCESS)
+        return status;
+    if (dataset_image_size(&r->train) != r->model.n_in) {
+        error_set(err, "the model takes %zu inputs but the images have %zu pixels",
+                  r->model.n_in, dataset_image_size(&r->train));
+        return EXIT_FAILURE;
+    }
 
     if (o->threads > 0)
         engine_set_threads(o->threads);
@@ -141,24 +307,52 @@ static int execute(struct run *r, struct error *err)
             return EXIT_FAILURE;
         }
     }
+    r->losses = calloc(r->end_epoch - r->first_epoch + 1, sizeof *r->losses);
+    if (!r->losses) {
+        error_set(err, "out of memory");
+        return EXIT_FAILURE;
+    }
+    r->progress = !o->quiet && isatty(STDOUT_FILENO);
 
     struct run_description run = {
         .model = &r->model, .data_dir = r->data_dir,
         .train_count = r->train.count, .train_total = r->train_total,
         .test_count = r->test.count, .test_total = r->test_total,
         .seed = o->seed, .engine = o->engine, .threads = engine_max_threads(),
-        .epochs = o->epochs, .lr = o->lr,
+        .first_epoch = r->first_epoch, .end_epoch = r->end_epoch, .lr = o->lr,
+        .start_file = o->resume_path ? o->resume_path : o->load_path,
     };
     if (!o->quiet)
         report_header(stdout, &run);
+    if (o->show)
+        visuals_show(stdout, &r->train, o->show);
 
-    struct epoch_printer printer = {o, r->log, o->log_path};
-    double seconds;
-    if (trainer_create(&r->trainer, o->engine, &r->model, &r->train, err) < 0 ||
-        train(&r->trainer, &r->model, o->epochs, o->lr, on_epoch, &printer, &seconds, err) < 0 ||
-        close_log(r, err) < 0)
+    double seconds = 0;
+    r->epochs_done = r->first_epoch;
+    if (r->end_epoch > r->first_epoch) {
+        catch_stop_signals();
+        if (trainer_create(&r->trainer, o->engine, &r->model, &r->train, err) < 0)
+            return EXIT_FAILURE;
+        const int trained = train(&r->trainer, &r->model, r->first_epoch, r->end_epoch, o->lr,
+                                  on_epoch, r, &seconds, err);
+        clear_progress(r);
+        if (trained < 0)
+            return EXIT_FAILURE;
+        if (close_log(r, err) < 0)
+            return EXIT_FAILURE;
+        report_training_time(stdout, &run, seconds);
+        if (trained > 0)
+            return stop_interrupted(r, err);
+    }
+    if (close_log(r, err) < 0)
         return EXIT_FAILURE;
-    report_training_time(stdout, &run, seconds);
+    if (o->checkpoint_path && save_checkpoint(r, err) < 0)
+        return EXIT_FAILURE;
+    if (o->save_path) {
+        const struct model_metadata meta = metadata(r);
+        if (model_save(o->save_path, MODEL_FILE_MODEL, &r->model, &meta, err) < 0)
+            return EXIT_FAILURE;
+    }
 
     struct dataset first_train = r->train;
     first_train.count = 1;
@@ -166,16 +360,18 @@ static int execute(struct run *r, struct error *err)
         evaluate(&r->train_first, &r->model, &first_train, err) < 0)
         return EXIT_FAILURE;
     report_evaluation(stdout, &r->test_eval, &r->test, &r->train_first, &r->train);
+    if (o->plots_dir &&
+        visuals_write(o->plots_dir, &r->train, &r->test, &r->test_eval, r->losses,
+                      r->epochs_done - r->first_epoch, stdout, err) < 0)
+        return EXIT_FAILURE;
     return EXIT_SUCCESS;
 }
 
-int main(int argc, char **argv)
+static int train_command(int argc, char **argv)
 {
     struct run r;
     struct error err = {{0}};
 
-    if (argc > 1 && strcmp(argv[1], "bench") == 0)
-        return bench_main(argc - 1, argv + 1);
     memset(&r, 0, sizeof r);
     options_defaults(&r.options);
     switch (options_parse(&r.options, argc, argv, stdout, stderr)) {
@@ -186,14 +382,22 @@ int main(int argc, char **argv)
     case OPTIONS_RUN:
         break;
     }
-    const int status = execute(&r, &err);
+    int status = execute(&r, &err);
     if (status == EXIT_FAILURE)
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
     if (fflush(stdout) != 0 && status == EXIT_SUCCESS) {
         fprintf(stderr, "mnist-omp: cannot write the output: %s\n", strerror(errno));
-        run_free(&r);
-        return EXIT_FAILURE;
+        status = EXIT_FAILURE;
     }
     run_free(&r);
     return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "bench") == 0)
+        return bench_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "predict") == 0)
+        return predict_main(argc - 1, argv + 1);
+    return train_command(argc, argv);
 }

@@ -37,11 +37,30 @@ static const char usage_text[] =
     "      --print-every N     print the loss every N epochs and at the last (default 10)\n"
     "      --log FILE          write epoch,loss,seconds for every epoch as CSV\n"
     "  -q, --quiet             print only the final results\n"
+    "      --show N            print the first N training digits as text art\n"
+    "      --plots DIR         write samples.png, errors.png, loss.svg, confusion.txt\n"
+    "                          and confusion.png into DIR\n"
+    "\n"
+    "Model files:\n"
+    "      --save FILE         write the trained model to FILE\n"
+    "      --load FILE         start from a saved model (with --epochs 0: only\n"
+    "                          evaluate it); its epochs are numbered on from the\n"
+    "                          epochs it had done\n"
+    "      --checkpoint FILE   save the training state to FILE at the end, when\n"
+    "                          interrupted (SIGINT, SIGTERM) and, with\n"
+    "      --checkpoint-every N   every N epochs\n"
+    "      --resume FILE       continue from a checkpoint up to --epochs in all,\n"
+    "                          with the checkpoint's seed, lr, sizes and precision\n"
+    "\n"
+    "Other commands:\n"
+    "  mnist-omp predict --load FILE [--invert] IMAGE...\n"
+    "                          classify 28x28 PGM or PNG images\n"
+    "  mnist-omp bench [OPTION]...  time epochs (see mnist-omp bench --help)\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "\n"
     "Exit status: 0 on success, 1 on a data, training or output error, 2 on a usage\n"
-    "error.\n"
+    "error, 130 or 143 when interrupted by SIGINT or SIGTERM.\n"
     "Report bugs to: " PACKAGE_BUGREPORT "\n";
 
 void options_defaults(struct options *o)
@@ -120,7 +139,8 @@ static int parse_rate(const char *text, double *lr, FILE *errors)
 }
 
 enum { OPT_TRAIN_SIZE = 256, OPT_TEST_SIZE, OPT_EPOCHS, OPT_LR, OPT_HIDDEN, OPT_SEED,
-       OPT_PRECISION, OPT_ENGINE, OPT_PRINT_EVERY, OPT_LOG };
+       OPT_PRECISION, OPT_ENGINE, OPT_PRINT_EVERY, OPT_LOG, OPT_SAVE, OPT_LOAD, OPT_RESUME,
+       OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY, OPT_PLOTS, OPT_SHOW };
 
 static const struct option long_options[] = {
     {"data", required_argument, NULL, 'd'},
@@ -135,6 +155,13 @@ static const struct option long_options[] = {
     {"engine", required_argument, NULL, OPT_ENGINE},
     {"print-every", required_argument, NULL, OPT_PRINT_EVERY},
     {"log", required_argument, NULL, OPT_LOG},
+    {"save", required_argument, NULL, OPT_SAVE},
+    {"load", required_argument, NULL, OPT_LOAD},
+    {"resume", required_argument, NULL, OPT_RESUME},
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+    {"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
+    {"plots", required_argument, NULL, OPT_PLOTS},
+    {"show", required_argument, NULL, OPT_SHOW},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -150,25 +177,55 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         o->data_dir = arg;
         return 0;
     case OPT_TRAIN_SIZE:
+        o->given_train_size = true;
         return parse_subset("--train-size", arg, &o->train_size, errors);
     case OPT_TEST_SIZE:
+        o->given_test_size = true;
         return parse_subset("--test-size", arg, &o->test_size, errors);
     case OPT_EPOCHS:
-        if (parse_count("--epochs", arg, 1, 100000000, &v, errors) < 0)
+        if (parse_count("--epochs", arg, 0, 100000000, &v, errors) < 0)
             return -1;
         o->epochs = (unsigned)v;
         return 0;
     case OPT_LR:
+        o->given_lr = true;
         return parse_rate(arg, &o->lr, errors);
     case OPT_HIDDEN:
         if (parse_count("--hidden", arg, 1, 65536, &v, errors) < 0)
             return -1;
         o->hidden = (size_t)v;
+        o->given_hidden = true;
         return 0;
     case OPT_SEED:
         if (parse_count("--seed", arg, -INT64_MAX, INT64_MAX, &v, errors) < 0)
             return -1;
         o->seed = v;
+        o->given_seed = true;
+        return 0;
+    case OPT_SAVE:
+        o->save_path = arg;
+        return 0;
+    case OPT_LOAD:
+        o->load_path = arg;
+        return 0;
+    case OPT_RESUME:
+        o->resume_path = arg;
+        return 0;
+    case OPT_CHECKPOINT:
+        o->checkpoint_path = arg;
+        return 0;
+    case OPT_CHECKPOINT_EVERY:
+        if (parse_count("--checkpoint-every", arg, 1, 100000000, &v, errors) < 0)
+            return -1;
+        o->checkpoint_every = (unsigned)v;
+        return 0;
+    case OPT_PLOTS:
+        o->plots_dir = arg;
+        return 0;
+    case OPT_SHOW:
+        if (parse_count("--show", arg, 1, 100000, &v, errors) < 0)
+            return -1;
+        o->show = (size_t)v;
         return 0;
     case 't':
         if (parse_count("--threads", arg, 1, 4096, &v, errors) < 0)
@@ -176,6 +233,7 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         o->threads = (int)v;
         return 0;
     case OPT_PRECISION:
+        o->given_precision = true;
         if (strcmp(arg, "f32") == 0 || strcmp(arg, "float32") == 0)
             o->precision = PRECISION_F32;
         else if (strcmp(arg, "f64") == 0 || strcmp(arg, "float64") == 0)
@@ -219,6 +277,24 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
     }
 }
 
+/* Options that only make sense together, or not at all together. */
+static int check_combinations(const struct options *o, FILE *errors)
+{
+    if (o->load_path && o->resume_path) {
+        options_usage_error(errors, "--load and --resume exclude each other");
+        return -1;
+    }
+    if (o->checkpoint_every && !o->checkpoint_path) {
+        options_usage_error(errors, "--checkpoint-every needs --checkpoint FILE");
+        return -1;
+    }
+    if (o->epochs == 0 && !o->load_path && !o->resume_path) {
+        options_usage_error(errors, "--epochs 0 only evaluates a model: give --load FILE");
+        return -1;
+    }
+    return 0;
+}
+
 enum options_status options_parse(struct options *o, int argc, char **argv, FILE *out,
                                   FILE *errors)
 {
@@ -243,5 +319,6 @@ enum options_status options_parse(struct options *o, int argc, char **argv, FILE
         options_usage_error(errors, "unexpected argument '%s'", argv[optind]);
         return OPTIONS_USAGE_ERROR;
     }
-    return status;
+    return status == OPTIONS_RUN && check_combinations(o, errors) < 0 ? OPTIONS_USAGE_ERROR
+                                                                      : status;
 }

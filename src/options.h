@@ -26,6 +26,18 @@ struct options {
     unsigned print_every;
     const char *log_path;  /* NULL: no log */
     bool quiet;
+
+    /* Model files (NULL: none) */
+    const char *save_path, *load_path, *resume_path, *checkpoint_path;
+    unsigned checkpoint_every;  /* 0: only at the end and when interrupted */
+
+    /* Pictures */
+    const char *plots_dir;      /* NULL: none */
+    size_t show;                /* training digits to print as text art */
+
+    /* Settings given on the command line, which a loaded file must agree with. */
+    bool given_hidden, given_precision, given_seed, given_lr, given_train_size,
+        given_test_size;
 };
 
 enum options_status {

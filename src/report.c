@@ -18,9 +18,11 @@ void report_header(FILE *out, const struct run_description *run)
     fprintf(out, "Data:      %s (train %zu of %zu, test %zu of %zu, seed %lld)\n",
             run->data_dir, run->train_count, run->train_total, run->test_count,
             run->test_total, (long long)run->seed);
-    fprintf(out, "Training:  %u epochs, lr %g, %s, engine %s, %d thread%s\n", run->epochs,
-            run->lr, precision_name(m->precision), engine_kind_name(run->engine),
-            run->threads, run->threads == 1 ? "" : "s");
+    fprintf(out, "Training:  %u epochs, lr %g, %s, engine %s, %d thread%s\n",
+            run->end_epoch - run->first_epoch, run->lr, precision_name(m->precision),
+            engine_kind_name(run->engine), run->threads, run->threads == 1 ? "" : "s");
+    if (run->start_file)
+        fprintf(out, "Start:     %s (%u epochs done)\n", run->start_file, run->first_epoch);
 }
 
 void report_epoch(FILE *out, unsigned epoch, double loss)
@@ -31,7 +33,8 @@ void report_epoch(FILE *out, unsigned epoch, double loss)
 void report_training_time(FILE *out, const struct run_description *run, double seconds)
 {
     const struct mlp *m = run->model;
-    const double per_epoch = seconds / run->epochs;
+    const unsigned epochs = run->end_epoch - run->first_epoch;
+    const double per_epoch = epochs ? seconds / epochs : 0.0;
     const double flops = epoch_flops(run->train_count, m->n_in, m->n_hidden, m->n_out);
     fprintf(out, "Training time: %.3f s (%.3f ms/epoch, %.1f GFLOP/s)\n", seconds,
             1e3 * per_epoch, per_epoch > 0 ? flops / per_epoch * 1e-9 : 0.0);

@@ -18,8 +18,9 @@ struct run_description {
     int64_t seed;
     enum engine_kind engine;
     int threads;
-    unsigned epochs;
+    unsigned first_epoch, end_epoch;  /* the epochs this run trains */
     double lr;
+    const char *start_file;           /* the --load or --resume file, or NULL */
 };
 
 /* Floating-point operations of one epoch counted as dense matrix products

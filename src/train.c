@@ -34,12 +34,12 @@ double trainer_epoch(struct trainer *t, struct mlp *m, double lr)
     return engine_epoch(t->omp, m, lr);
 }
 
-int train(struct trainer *t, struct mlp *m, unsigned epochs, double lr,
+int train(struct trainer *t, struct mlp *m, unsigned first_epoch, unsigned end_epoch, double lr,
           epoch_callback on_epoch, void *context, double *seconds, struct error *err)
 {
     const double start = clock_seconds();
     *seconds = 0;
-    for (unsigned epoch = 0; epoch < epochs; epoch++) {
+    for (unsigned epoch = first_epoch; epoch < end_epoch; epoch++) {
         const double loss = trainer_epoch(t, m, lr);
         *seconds = clock_seconds() - start;
         if (!isfinite(loss))
@@ -47,8 +47,9 @@ int train(struct trainer *t, struct mlp *m, unsigned epochs, double lr,
                              "training diverged: the loss became %s at epoch %u; "
                              "try a smaller learning rate than --lr %g",
                              isnan(loss) ? "NaN" : "infinite", epoch, lr);
-        if (on_epoch && on_epoch(context, epoch, loss, *seconds, err) < 0)
-            return -1;
+        const int status = on_epoch ? on_epoch(context, epoch, loss, *seconds, err) : 0;
+        if (status != 0)
+            return status;
     }
     return 0;
 }

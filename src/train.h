@@ -28,13 +28,16 @@ void trainer_destroy(struct trainer *t);
 double trainer_epoch(struct trainer *t, struct mlp *m, double lr);
 
 /* Called after every epoch with the loss before that epoch's update and the
- * seconds spent training so far. */
+ * seconds spent training so far.  Returns 0 to go on, 1 to stop training
+ * early (the parameters are those after `epoch`), -1 on an error. */
 typedef int (*epoch_callback)(void *context, unsigned epoch, double loss, double seconds,
                               struct error *err);
 
-/* Runs `epochs` epochs.  Stops with an error when the loss stops being finite
- * or the callback fails.  *seconds receives the time spent in the epochs. */
-int train(struct trainer *t, struct mlp *m, unsigned epochs, double lr,
+/* Runs the epochs first_epoch .. end_epoch - 1 (the numbers are only what
+ * the callback sees).  Returns 0 when all ran, 1 when the callback stopped
+ * early, -1 when the loss stopped being finite or the callback failed.
+ * *seconds receives the time spent in the epochs. */
+int train(struct trainer *t, struct mlp *m, unsigned first_epoch, unsigned end_epoch, double lr,
           epoch_callback on_epoch, void *context, double *seconds, struct error *err);
 
 #endif

@@ -117,6 +117,77 @@ expect_status 1 "unwritable log" -- "$prog" --epochs 1 --train-size 10 --test-si
     --log "$work/no/such/dir/log.csv"
 expect_in "$work/err" 'cannot write the log'
 
+# --- model files: save, load to evaluate, resume equal to an uninterrupted run
+small="--train-size 400 --test-size 100"
+expect_status 0 "save" -- "$prog" $small --epochs 20 --save "$work/full.model" --quiet
+grep '^Test Set Accuracy' "$work/out" >"$work/accuracy.saved"
+expect_status 0 "load and evaluate" -- "$prog" $small --epochs 0 --load "$work/full.model"
+expect_in "$work/out" "^Start:     $work/full.model (20 epochs done)"
+grep '^Test Set Accuracy' "$work/out" | cmp -s - "$work/accuracy.saved" ||
+    fail "a loaded model evaluates differently from the one saved"
+expect_status 0 "checkpointed run" -- "$prog" $small --epochs 12 --checkpoint "$work/run.ckpt" \
+    --checkpoint-every 5 --quiet
+expect_status 0 "resume" -- "$prog" $small --epochs 20 --resume "$work/run.ckpt" \
+    --save "$work/resumed.model"
+expect_in "$work/out" "^Start:     $work/run.ckpt (12 epochs done)"
+cmp -s "$work/full.model" "$work/resumed.model" ||
+    fail "a resumed run does not end bitwise equal to an uninterrupted one"
+expect_status 2 "resume with another lr" -- "$prog" $small --epochs 20 --lr 0.5 \
+    --resume "$work/run.ckpt"
+expect_in "$work/err" 'was made with --lr 0.8'
+expect_status 1 "resume from a model" -- "$prog" $small --epochs 20 --resume "$work/full.model"
+expect_in "$work/err" 'not a checkpoint'
+printf 'garbage' >"$work/garbage.model"
+expect_status 1 "load garbage" -- "$prog" $small --epochs 0 --load "$work/garbage.model"
+expect_in "$work/err" "garbage.model"
+check_usage_error --epochs 0
+check_usage_error --checkpoint-every 5
+check_usage_error --load a --resume b
+
+# --- SIGINT and SIGTERM: finish the epoch, keep a checkpoint, say how to resume
+for signal in INT TERM; do
+    "$prog" --train-size 300 --test-size 10 --epochs 100000000 --print-every 1000000 \
+        --checkpoint "$work/signal.ckpt" >"$work/out" 2>"$work/err" &
+    pid=$!
+    sleep 1
+    kill -s "$signal" "$pid"
+    wait "$pid"
+    got=$?
+    want=130
+    [ "$signal" = TERM ] && want=143
+    [ "$got" -eq "$want" ] || fail "SIG$signal: exit status $got, expected $want"
+    expect_in "$work/err" "--resume $work/signal.ckpt"
+    done_epochs=$(sed -n 's/.*after epoch \([0-9]*\)\..*/\1/p' "$work/err")
+    [ -n "$done_epochs" ] || fail "SIG$signal: no epoch in: $(cat "$work/err")"
+done
+total=$((done_epochs + 1 + 3))
+expect_status 0 "resume after SIGTERM" -- "$prog" --train-size 300 --test-size 10 \
+    --epochs "$total" --resume "$work/signal.ckpt" --save "$work/after-signal.model" --quiet
+expect_status 0 "uninterrupted" -- "$prog" --train-size 300 --test-size 10 \
+    --epochs "$total" --save "$work/uninterrupted.model" --quiet
+cmp -s "$work/after-signal.model" "$work/uninterrupted.model" ||
+    fail "resuming after SIGTERM does not match an uninterrupted run"
+
+# --- pictures and text art
+expect_status 0 "plots" -- "$prog" $small --epochs 3 --plots "$work/plots" --show 2
+for file in samples errors confusion; do
+    [ -s "$work/plots/$file.png" ] || [ -s "$work/plots/$file.pgm" ] || fail "no $file picture"
+done
+[ -s "$work/plots/loss.svg" ] && [ -s "$work/plots/confusion.txt" ] || fail "no loss.svg"
+expect_in "$work/out" '^Training image 1: label [0-9]$'
+expect_in "$work/out" '@@'
+
+# --- predict: a PGM made from the first test image of the shipped data
+gzip -dc "$MNIST_OMP_DATA/t10k-images-idx3-ubyte.gz" | dd bs=16 skip=1 count=49 2>/dev/null |
+    od -An -v -tu1 | { printf 'P2\n28 28\n255\n'; cat; } >"$work/seven.pgm"
+expect_status 0 "predict" -- "$prog" predict --load "$work/full.model" "$work/seven.pgm"
+expect_in "$work/out" "^$work/seven.pgm: [0-9] ([0-9.]*%)  probabilities:\( [0-9]:0\.[0-9]\{4\}\)\{10\}\$"
+expect_status 1 "predict a missing image" -- "$prog" predict --load "$work/full.model" \
+    "$work/none.pgm"
+expect_in "$work/err" "none.pgm"
+check_usage_error predict "$work/seven.pgm"
+check_usage_error predict --load "$work/full.model"
+
 # --- the benchmark runs and reports every combination (its figures are not judged here)
 expect_status 0 "bench" -- "$prog" bench --sizes 300,500 --threads 1,2 --precision f32,f64 \
     --epochs 3 --warmup 1

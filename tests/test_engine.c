@@ -335,7 +335,7 @@ START_TEST(divergence_stops_with_epoch_and_advice)
     make_random_dataset(&ds, 100, 11);
     make_model(&m, 8, PRECISION_F32, 1);
     ck_assert_int_eq(trainer_create(&t, ENGINE_OMP, &m, &ds, &err), 0);
-    ck_assert_int_eq(train(&t, &m, 50, 1e6, NULL, NULL, &seconds, &err), -1);
+    ck_assert_int_eq(train(&t, &m, 0, 50, 1e6, NULL, NULL, &seconds, &err), -1);
     ck_assert_msg(strstr(err.msg, "diverged") && strstr(err.msg, "at epoch") &&
                   strstr(err.msg, "smaller learning rate"), "message: %s", err.msg);
     trainer_destroy(&t);

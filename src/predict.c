@@ -1,0 +1,113 @@
+#include <config.h>
+
+#include "predict.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "evaluate.h"
+#include "image.h"
+#include "modelfile.h"
+#include "options.h"
+
+enum { SIDE = 28, EXIT_USAGE = 2 };
+
+static const char predict_usage[] =
+    "Usage: mnist-omp predict --load FILE [--invert] IMAGE...\n"
+    "Classify 28x28 grayscale images (PGM P2/P5 or PNG) with a model saved by\n"
+    "mnist-omp --save, printing the predicted digit and the softmax probabilities.\n"
+    "\n"
+    "  -l, --load FILE   the model\n"
+    "  -i, --invert      the images have dark digits on a light background\n"
+    "  -h, --help        show this help and exit\n";
+
+int predict_image(const struct mlp *m, const char *path, bool invert, int *digit,
+                  double *probabilities, struct error *err)
+{
+    struct gray_image image = {0};
+    struct evaluation ev;
+    uint8_t label = 0;
+
+    if (image_read(path, &image, err) < 0)
+        return -1;
+    if (image.width != SIDE || image.height != SIDE || m->n_in != SIDE * SIDE) {
+        error_set(err, "%s: the image is %zux%zu pixels; the model reads %dx%d digits", path,
+                  image.width, image.height, SIDE, SIDE);
+        gray_image_free(&image);
+        return -1;
+    }
+    if (invert)
+        for (size_t i = 0; i < SIDE * SIDE; i++)
+            image.pixels[i] = (uint8_t)(255 - image.pixels[i]);
+    const struct dataset one = {1, SIDE, SIDE, image.pixels, &label};
+    const int status = evaluate(&ev, m, &one, err);
+    gray_image_free(&image);
+    if (status < 0)
+        return -1;
+    *digit = ev.predicted[0];
+    softmax(ev.logits, m->n_out, probabilities);
+    evaluation_free(&ev);
+    return 0;
+}
+
+int predict_main(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        {"load", required_argument, NULL, 'l'},
+        {"invert", no_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_path = NULL;
+    bool invert = false;
+    int code;
+
+    optind = 1;
+    opterr = 0;
+    while ((code = getopt_long(argc, argv, ":l:ih", long_options, NULL)) != -1) {
+        if (code == 'l') {
+            model_path = optarg;
+        } else if (code == 'i') {
+            invert = true;
+        } else if (code == 'h') {
+            fputs(predict_usage, stdout);
+            return EXIT_SUCCESS;
+        } else {
+            options_usage_error(stderr, "predict: %s option '%s'",
+                                code == ':' ? "missing argument to" : "unrecognized",
+                                argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!model_path || optind == argc) {
+        options_usage_error(stderr, "predict: give --load FILE and at least one image");
+        return EXIT_USAGE;
+    }
+
+    struct mlp m;
+    struct error err;
+    if (model_load(model_path, MODEL_FILE_MODEL, &m, NULL, &err) < 0) {
+        fprintf(stderr, "mnist-omp: %s\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    double *probabilities = malloc(m.n_out * sizeof *probabilities);
+    int status = probabilities ? EXIT_SUCCESS : EXIT_FAILURE;
+    for (int i = optind; i < argc && probabilities; i++) {
+        int digit;
+        if (predict_image(&m, argv[i], invert, &digit, probabilities, &err) < 0) {
+            fprintf(stderr, "mnist-omp: %s\n", err.msg);
+            status = EXIT_FAILURE;
+            continue;
+        }
+        printf("%s: %d (%.1f%%)  probabilities:", argv[i], digit, 100 * probabilities[digit]);
+        for (size_t o = 0; o < m.n_out; o++)
+            printf(" %zu:%.4f", o, probabilities[o]);
+        putchar('\n');
+    }
+    free(probabilities);
+    mlp_free(&m);
+    return status;
+}

@@ -1,0 +1,25 @@
+/* What a person looks at after a run: the pictures of --plots DIR and the
+ * text-art digits of --show N. */
+#ifndef MNIST_OMP_VISUALS_H
+#define MNIST_OMP_VISUALS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "dataset.h"
+#include "error.h"
+#include "evaluate.h"
+
+/* Writes into dir (created if missing): samples.png (the first training
+ * digits with their labels), errors.png (the first misclassified test digits,
+ * captioned predicted→true), loss.svg (the loss of every epoch trained),
+ * confusion.txt and confusion.png.  PNG files become PGM in a build without
+ * libpng.  Names every file written on `out`. */
+int visuals_write(const char *dir, const struct dataset *train, const struct dataset *test,
+                  const struct evaluation *test_eval, const double *losses, size_t epochs,
+                  FILE *out, struct error *err);
+
+/* Prints the first `count` training digits as text art with their labels. */
+void visuals_show(FILE *out, const struct dataset *train, size_t count);
+
+#endif
