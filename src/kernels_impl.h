@@ -27,6 +27,23 @@ static KERNEL_TARGET inline void FN(add_pixel)(REAL *restrict acc, REAL x,
         acc[j] += x * w1_row[j];
 }
 
+/* out = acc + the pixels [begin, end) of one image, in a local tile of
+ * accumulators that the compiler keeps in registers. */
+static KERNEL_TARGET inline void FN(add_pixels)(REAL *restrict out, const REAL *restrict acc,
+                                                const REAL *restrict w1, size_t H,
+                                                const REAL *restrict pixel_value,
+                                                const struct pixel_rows *rows, uint32_t begin,
+                                                uint32_t end, size_t width)
+{
+    REAL tile[TILE];
+    for (size_t j = 0; j < width; j++)
+        tile[j] = acc[j];
+    for (uint32_t u = begin; u < end; u++)
+        FN(add_pixel)(tile, pixel_value[rows->value[u]], w1 + (size_t)rows->column[u] * H, width);
+    for (size_t j = 0; j < width; j++)
+        out[j] = tile[j];
+}
+
 /* Hidden units [j0, j0 + width) of `images` (1 or 2) consecutive images from
  * n: L1 = x . W1 without the bias, into hidden (one row of H per image).
  * Each image's tile of accumulators stays in registers while its nonzero
@@ -55,12 +72,9 @@ static KERNEL_TARGET inline void FN(hidden_tile)(REAL *restrict hidden, size_t i
             FN(add_pixel)(acc[1], pixel_value[value[b]], w1 + (size_t)column[b] * H + j0, width);
         }
     }
-    for (size_t i = 0; i < images; i++) {
-        for (uint32_t u = start[i] + (uint32_t)shared; u < start[i + 1]; u++)
-            FN(add_pixel)(acc[i], pixel_value[value[u]], w1 + (size_t)column[u] * H + j0, width);
-        for (size_t j = 0; j < width; j++)
-            hidden[i * H + j0 + j] = acc[i][j];
-    }
+    for (size_t i = 0; i < images; i++)
+        FN(add_pixels)(hidden + i * H + j0, acc[i], w1 + j0, H, pixel_value, rows,
+                       start[i] + (uint32_t)shared, start[i + 1], width);
 }
 
 /* The rows of dW1 of the image's nonzero pixels gain x * dL1[j0, j0 + width):
