@@ -18,23 +18,16 @@ static uint8_t argmax(const double *values, size_t n)
 int evaluate(struct evaluation *ev, const struct mlp *m, const struct dataset *ds,
              struct error *err)
 {
-    struct pixel_rows rows;
-
     memset(ev, 0, sizeof *ev);
-    if (pixel_rows_build(&rows, ds, err) < 0)
-        return -1;
     ev->count = ds->count;
     ev->n_out = m->n_out;
     ev->logits = malloc((ds->count ? ds->count : 1) * m->n_out * sizeof *ev->logits);
     ev->predicted = malloc(ds->count ? ds->count : 1);
     if (!ev->logits || !ev->predicted) {
-        pixel_rows_free(&rows);
         evaluation_free(ev);
         return error_set(err, "out of memory for the evaluation of %zu images", ds->count);
     }
-    const int status = mlp_predict(m, &rows, 0, ds->count, ev->logits, err);
-    pixel_rows_free(&rows);
-    if (status < 0) {
+    if (mlp_predict(m, ds, ev->logits, err) < 0) {
         evaluation_free(ev);
         return -1;
     }

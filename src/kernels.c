@@ -27,25 +27,27 @@ enum { MAX_SLICES = 32, MIN_SLICE_SAMPLES = 128, BLOCK = 1024, ALIGNMENT = 64 };
 struct kernel_set {
     const char *isa;
     size_t (*padded_outputs)(size_t n_out);
+    size_t (*scratch_count)(size_t n_hidden, size_t n_out);
+    size_t (*predict_scratch_count)(size_t n_hidden, size_t n_out);
     void (*arrange_w2)(const struct mlp *m, void *w2_transposed, void *w2_padded);
     double (*slice_gradient)(const struct engine *e, const struct mlp *m, size_t slice);
     void (*sum_partials)(const struct engine *e, size_t first, size_t width);
     void (*descend)(const struct engine *e, struct mlp *m, double lr, size_t first,
                     size_t width);
-    void (*predict)(const struct mlp *m, const struct pixel_rows *rows, size_t first,
-                    size_t count, const void *pixel_value, void *scratch, double *out);
+    void (*predict)(const struct mlp *m, const struct pixel_blocks *blocks,
+                    const void *pixel_value, void *scratch, double *out);
     double (*fma_probe)(size_t rounds);
 };
 
 struct engine {
     const struct kernel_set *kernels;
     struct mlp_layout layout;
-    struct pixel_rows rows;
+    struct pixel_blocks blocks;
     size_t n_slices;
     size_t partial_stride;  /* elements between two slices' partial gradients */
     size_t scratch_stride;  /* elements between two slices' scratch spaces */
     void *partials;         /* n_slices partial gradients */
-    void *scratch;          /* per slice: 2 hidden, 2 logits, hidden_grad, logits_grad */
+    void *scratch;          /* per slice: a block's activations and their gradients */
     void *grad;             /* the summed gradient, layout of params */
     void *w2_transposed;    /* W2 as n_out x n_hidden */
     void *w2_padded;        /* W2 with rows padded to whole tiles */
@@ -188,51 +190,146 @@ static void *aligned_zalloc(size_t count, size_t element_size)
     return p;
 }
 
-int pixel_rows_build(struct pixel_rows *rows, const struct dataset *ds, struct error *err)
+/* Counts the nonzero pixels and the distinct columns they are in (the runs)
+ * of the images [first, end), into column_count (one per pixel column). */
+static void count_block(const struct dataset *ds, size_t first, size_t end,
+                        uint32_t *column_count, size_t *nonzeros, size_t *runs)
 {
     const size_t width = dataset_image_size(ds);
-    size_t nonzeros = 0;
-
-    memset(rows, 0, sizeof *rows);
-    if (width > UINT16_MAX + (size_t)1)
-        return error_set(err, "images of %zu pixels are too large for the engine", width);
-    for (size_t i = 0; i < ds->count * width; i++)
-        nonzeros += ds->pixels[i] != 0;
-    if (nonzeros > UINT32_MAX)
-        return error_set(err, "%zu nonzero pixels are too many for the engine", nonzeros);
-
-    rows->count = ds->count;
-    rows->width = width;
-    rows->labels = ds->labels;
-    rows->start = malloc((ds->count + 1) * sizeof *rows->start);
-    rows->column = malloc((nonzeros ? nonzeros : 1) * sizeof *rows->column);
-    rows->value = malloc(nonzeros ? nonzeros : 1);
-    if (!rows->start || !rows->column || !rows->value) {
-        pixel_rows_free(rows);
-        return error_set(err, "out of memory for %zu images", ds->count);
+    memset(column_count, 0, width * sizeof *column_count);
+    for (size_t n = first; n < end; n++)
+        for (size_t k = 0; k < width; k++)
+            column_count[k] += ds->pixels[n * width + k] != 0;
+    for (size_t k = 0; k < width; k++) {
+        *nonzeros += column_count[k];
+        *runs += column_count[k] != 0;
     }
-    uint32_t next = 0;
-    for (size_t n = 0; n < ds->count; n++) {
-        const uint8_t *image = ds->pixels + n * width;
-        rows->start[n] = next;
+}
+
+/* Calls visit(slice, first, end, context) for every block [first, end) of
+ * `count` images cut into `slices` slices, in order. */
+static void for_each_block(size_t count, size_t slices,
+                           void (*visit)(size_t slice, size_t first, size_t end, void *context),
+                           void *context)
+{
+    for (size_t s = 0; s < slices; s++) {
+        const size_t slice_end = (s + 1) * count / slices;
+        for (size_t first = s * count / slices; first < slice_end; first += BLOCK_IMAGES)
+            visit(s, first,
+                  first + BLOCK_IMAGES < slice_end ? first + BLOCK_IMAGES : slice_end, context);
+    }
+}
+
+struct block_builder {
+    const struct dataset *ds;
+    struct pixel_blocks *blocks;
+    uint32_t *column_count;  /* scratch, one per pixel column */
+    size_t nonzeros, runs, n_blocks;
+};
+
+static void measure_block(size_t slice, size_t first, size_t end, void *context)
+{
+    struct block_builder *b = context;
+    (void)slice;
+    count_block(b->ds, first, end, b->column_count, &b->nonzeros, &b->runs);
+    b->n_blocks++;
+}
+
+/* Lays out one block: its runs in column order, and in each run the images
+ * in ascending order. */
+static void fill_block(size_t slice, size_t first, size_t end, void *context)
+{
+    struct block_builder *b = context;
+    struct pixel_blocks *blocks = b->blocks;
+    if (first == slice * blocks->count / blocks->n_slices)
+        blocks->slice_blocks[slice] = (uint32_t)b->n_blocks;
+    const size_t width = blocks->width;
+    uint32_t *next = b->column_count;  /* reused: next free entry of each column's run */
+    size_t nonzeros = 0, runs = 0;
+    count_block(b->ds, first, end, b->column_count, &nonzeros, &runs);
+
+    uint32_t entry = blocks->run_entries[blocks->block_runs[b->n_blocks]];
+    size_t run = blocks->block_runs[b->n_blocks];
+    blocks->block_first[b->n_blocks] = (uint32_t)first;
+    for (size_t k = 0; k < width; k++) {
+        const uint32_t in_column = next[k];
+        if (!in_column)
+            continue;
+        blocks->run_column[run] = (uint16_t)k;
+        blocks->run_entries[run] = entry;
+        next[k] = entry;
+        entry += in_column;
+        run++;
+    }
+    blocks->run_entries[run] = entry;
+    for (size_t n = first; n < end; n++) {
+        const uint8_t *image = b->ds->pixels + n * width;
         for (size_t k = 0; k < width; k++) {
             if (image[k]) {
-                rows->column[next] = (uint16_t)k;
-                rows->value[next] = image[k];
-                next++;
+                blocks->entry_image[next[k]] = (uint8_t)(n - first);
+                blocks->entry_value[next[k]] = image[k];
+                next[k]++;
             }
         }
     }
-    rows->start[ds->count] = next;
+    b->n_blocks++;
+    blocks->block_runs[b->n_blocks] = (uint32_t)run;
+}
+
+int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds, size_t slices,
+                       struct error *err)
+{
+    const size_t width = dataset_image_size(ds);
+    struct block_builder b = {ds, blocks, NULL, 0, 0, 0};
+
+    memset(blocks, 0, sizeof *blocks);
+    if (width > UINT16_MAX + (size_t)1)
+        return error_set(err, "images of %zu pixels are too large for the engine", width);
+    b.column_count = calloc(width ? width : 1, sizeof *b.column_count);
+    if (!b.column_count)
+        return error_set(err, "out of memory");
+    for_each_block(ds->count, slices, measure_block, &b);
+    if (b.nonzeros >= UINT32_MAX || ds->count >= UINT32_MAX) {
+        free(b.column_count);
+        return error_set(err, "%zu nonzero pixels are too many for the engine", b.nonzeros);
+    }
+    blocks->count = ds->count;
+    blocks->width = width;
+    blocks->labels = ds->labels;
+    blocks->n_slices = slices;
+    blocks->n_blocks = b.n_blocks;
+    blocks->slice_blocks = calloc(slices + 1, sizeof *blocks->slice_blocks);
+    blocks->block_first = calloc(b.n_blocks + 1, sizeof *blocks->block_first);
+    blocks->block_runs = calloc(b.n_blocks + 1, sizeof *blocks->block_runs);
+    blocks->run_column = calloc(b.runs + 1, sizeof *blocks->run_column);
+    blocks->run_entries = calloc(b.runs + 1, sizeof *blocks->run_entries);
+    blocks->entry_image = calloc(b.nonzeros + 1, 1);
+    blocks->entry_value = calloc(b.nonzeros + 1, 1);
+    if (!blocks->slice_blocks || !blocks->block_first || !blocks->block_runs ||
+        !blocks->run_column || !blocks->run_entries || !blocks->entry_image ||
+        !blocks->entry_value) {
+        free(b.column_count);
+        pixel_blocks_free(blocks);
+        return error_set(err, "out of memory for %zu images", ds->count);
+    }
+    b.n_blocks = 0;
+    for_each_block(ds->count, slices, fill_block, &b);
+    blocks->slice_blocks[slices] = (uint32_t)b.n_blocks;
+    blocks->block_first[b.n_blocks] = (uint32_t)ds->count;
+    free(b.column_count);
     return 0;
 }
 
-void pixel_rows_free(struct pixel_rows *rows)
+void pixel_blocks_free(struct pixel_blocks *blocks)
 {
-    free(rows->start);
-    free(rows->column);
-    free(rows->value);
-    memset(rows, 0, sizeof *rows);
+    free(blocks->slice_blocks);
+    free(blocks->block_first);
+    free(blocks->block_runs);
+    free(blocks->run_column);
+    free(blocks->run_entries);
+    free(blocks->entry_image);
+    free(blocks->entry_value);
+    memset(blocks, 0, sizeof *blocks);
 }
 
 int engine_create(struct engine **out, const struct mlp *m, const struct dataset *ds,
@@ -251,7 +348,8 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
     struct engine *e = calloc(1, sizeof *e);
     if (!e)
         return error_set(err, "out of memory");
-    if (pixel_rows_build(&e->rows, ds, err) < 0) {
+    e->n_slices = engine_slice_count(ds->count);
+    if (pixel_blocks_build(&e->blocks, ds, e->n_slices, err) < 0) {
         free(e);
         return -1;
     }
@@ -261,9 +359,8 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
     e->pixel_value = m->precision == PRECISION_F64 ? (const void *)pixel_value_f64
                                                    : (const void *)pixel_value_f32;
     e->layout = mlp_layout(m->n_in, m->n_hidden, m->n_out);
-    e->n_slices = engine_slice_count(ds->count);
     e->partial_stride = padded_count(e->layout.count, real_size);
-    e->scratch_stride = padded_count(3 * m->n_hidden + 3 * m->n_out, real_size);
+    e->scratch_stride = padded_count(e->kernels->scratch_count(m->n_hidden, m->n_out), real_size);
     e->partials = aligned_zalloc(e->n_slices * e->partial_stride, real_size);
     e->scratch = aligned_zalloc(e->n_slices * e->scratch_stride, real_size);
     e->grad = aligned_zalloc(e->layout.count, real_size);
@@ -283,7 +380,7 @@ void engine_destroy(struct engine *e)
 {
     if (!e)
         return;
-    pixel_rows_free(&e->rows);
+    pixel_blocks_free(&e->blocks);
     free(e->partials);
     free(e->scratch);
     free(e->grad);
@@ -325,7 +422,7 @@ double engine_loss_and_gradient(struct engine *e, const struct mlp *m)
     double squared_error = 0;
     for (size_t s = 0; s < S; s++)
         squared_error += e->slice_error[s];
-    return squared_error / ((double)e->rows.count * (double)m->n_out);
+    return squared_error / ((double)e->blocks.count * (double)m->n_out);
 }
 
 const void *engine_gradient(const struct engine *e)
@@ -345,24 +442,29 @@ double engine_epoch(struct engine *e, struct mlp *m, double lr)
     return loss;
 }
 
-int mlp_predict(const struct mlp *m, const struct pixel_rows *rows, size_t first,
-                size_t count, double *logits, struct error *err)
+int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
+                struct error *err)
 {
     const struct isa *isa = find_isa(NULL, err);
     if (!isa)
         return -1;
     const struct kernel_set *k = kernels_for(isa, m->precision);
-    const size_t H = m->n_hidden, O = m->n_out;
-    void *scratch = malloc((H * O + H * k->padded_outputs(O) + 2 * H + 2 * O) *
+    struct pixel_blocks blocks;
+    if (pixel_blocks_build(&blocks, ds, 1, err) < 0)
+        return -1;
+    void *scratch = malloc(k->predict_scratch_count(m->n_hidden, m->n_out) *
                            precision_size(m->precision));
-    if (!scratch)
+    if (!scratch) {
+        pixel_blocks_free(&blocks);
         return error_set(err, "out of memory");
+    }
     fill_pixel_values();
-    k->predict(m, rows, first, count,
+    k->predict(m, &blocks,
                m->precision == PRECISION_F64 ? (const void *)pixel_value_f64
                                              : (const void *)pixel_value_f32,
                scratch, logits);
     free(scratch);
+    pixel_blocks_free(&blocks);
     return 0;
 }
 

@@ -9,9 +9,9 @@
  * gradients privately.  The partials are then summed in slice order and
  * applied in one shared update.  The summation order is therefore a function
  * of the data alone, so the weights are bitwise identical for any number of
- * threads.  Pixels are kept as (column, value) pairs of the nonzero pixels:
- * skipping exact zeros leaves every sum bitwise unchanged, since an
- * accumulator that starts at +0 is never -0 and adding +-0 to it is exact. */
+ * threads.  Only the nonzero pixels are kept: skipping exact zeros leaves
+ * every sum bitwise unchanged, since an accumulator that starts at +0 is
+ * never -0 and adding +-0 to it is exact. */
 #ifndef MNIST_OMP_KERNELS_H
 #define MNIST_OMP_KERNELS_H
 
@@ -23,17 +23,32 @@
 #include "error.h"
 #include "model.h"
 
-/* A dataset as the engine stores it: only the nonzero pixels of each image. */
-struct pixel_rows {
-    size_t count, width;
-    uint32_t *start;        /* count + 1 offsets into column / value */
-    uint16_t *column;       /* column of each nonzero pixel */
-    uint8_t *value;         /* its value, 1-255 */
-    const uint8_t *labels;  /* borrowed from the dataset */
+/* A dataset as the engine stores it: cut into blocks of at most BLOCK_IMAGES
+ * consecutive images, and within a block only the nonzero pixels, grouped by
+ * pixel column ("runs"), in ascending column order and, within a run, in
+ * ascending image order.  A block's images then go through a row of W1 (or
+ * of dW1) all at once, while that row is in registers, and the rows come in
+ * the order of the inputs, so every sum keeps the reference's order. */
+enum { BLOCK_IMAGES = 64 };
+
+struct pixel_blocks {
+    size_t count, width;      /* images, pixels per image */
+    size_t n_slices, n_blocks;
+    uint32_t *slice_blocks;   /* n_slices + 1: first block of each slice */
+    uint32_t *block_first;    /* n_blocks + 1: first image of each block */
+    uint32_t *block_runs;     /* n_blocks + 1: first run of each block */
+    uint16_t *run_column;     /* the pixel column of each run */
+    uint32_t *run_entries;    /* runs + 1: first entry of each run */
+    uint8_t *entry_image;     /* image of each entry, counted from its block's first */
+    uint8_t *entry_value;     /* its pixel value, 1-255 */
+    const uint8_t *labels;    /* borrowed from the dataset */
 };
 
-int pixel_rows_build(struct pixel_rows *rows, const struct dataset *ds, struct error *err);
-void pixel_rows_free(struct pixel_rows *rows);
+/* Builds the blocks of ds so that no block straddles a boundary of the
+ * `slices` equal slices the engine cuts the images into. */
+int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds, size_t slices,
+                       struct error *err);
+void pixel_blocks_free(struct pixel_blocks *blocks);
 
 struct engine;
 
@@ -65,10 +80,10 @@ double engine_epoch(struct engine *e, struct mlp *m, double lr);
 /* The number of slices a batch of n samples is cut into. */
 size_t engine_slice_count(size_t n);
 
-/* Logits (count x n_out, as doubles) of the images first..first+count-1 of
- * rows, computed on the calling thread with the engine's forward kernel. */
-int mlp_predict(const struct mlp *m, const struct pixel_rows *rows, size_t first,
-                size_t count, double *logits, struct error *err);
+/* Logits (ds->count x n_out, as doubles) of every image of ds, computed on
+ * the calling thread with the engine's forward kernel. */
+int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
+                struct error *err);
 
 /* Floating-point operations per second (an FMA counts as two) that `threads`
  * threads reach running only independent fused multiply-adds with the

@@ -18,85 +18,48 @@ static inline size_t FN(padded_outputs)(size_t n_out)
     return (n_out + TILE - 1) / TILE * TILE;
 }
 
-/* acc[0, width) += x * w1_row[0, width): one nonzero pixel of one image. */
-static KERNEL_TARGET inline void FN(add_pixel)(REAL *restrict acc, REAL x,
-                                               const REAL *restrict w1_row, size_t width)
-{
-#pragma omp simd
-    for (size_t j = 0; j < width; j++)
-        acc[j] += x * w1_row[j];
-}
-
-/* out = acc + the pixels [begin, end) of one image, in a local tile of
- * accumulators that the compiler keeps in registers. */
-static KERNEL_TARGET inline void FN(add_pixels)(REAL *restrict out, const REAL *restrict acc,
-                                                const REAL *restrict w1, size_t H,
+/* x * w, added to the hidden rows (pre-activations, H apart) of the images
+ * that have pixel value x in the run [begin, end) of one pixel column:
+ * X . W1 for one row of W1, whose tile w stays in registers. */
+static KERNEL_TARGET inline void FN(spread_row)(REAL *restrict hidden, size_t H,
+                                                const REAL *restrict w1_row,
                                                 const REAL *restrict pixel_value,
-                                                const struct pixel_rows *rows, uint32_t begin,
-                                                uint32_t end, size_t width)
+                                                const struct pixel_blocks *blocks,
+                                                uint32_t begin, uint32_t end, size_t width)
 {
-    REAL tile[TILE];
+    REAL w[TILE];
     for (size_t j = 0; j < width; j++)
-        tile[j] = acc[j];
-    for (uint32_t u = begin; u < end; u++)
-        FN(add_pixel)(tile, pixel_value[rows->value[u]], w1 + (size_t)rows->column[u] * H, width);
-    for (size_t j = 0; j < width; j++)
-        out[j] = tile[j];
-}
-
-/* Hidden units [j0, j0 + width) of `images` (1 or 2) consecutive images from
- * n: L1 = x . W1 without the bias, into hidden (one row of H per image).
- * Each image's tile of accumulators stays in registers while its nonzero
- * pixels stream past, and each sum runs over the inputs in ascending order,
- * as the serial reference's does.  Two images are interleaved because the
- * additions of one image form a chain: a second, independent chain hides
- * their latency.  Called with width == TILE it unrolls fully. */
-static KERNEL_TARGET inline void FN(hidden_tile)(REAL *restrict hidden, size_t images,
-                                                 const REAL *restrict w1, size_t H,
-                                                 const REAL *restrict pixel_value,
-                                                 const struct pixel_rows *rows, size_t n,
-                                                 size_t j0, size_t width)
-{
-    REAL acc[2][TILE] = {{0}};
-    const uint32_t *start = rows->start + n;
-    const uint16_t *restrict column = rows->column;
-    const uint8_t *restrict value = rows->value;
-    size_t shared = 0;
-
-    if (images == 2) {
-        const size_t first = start[1] - start[0], second = start[2] - start[1];
-        shared = first < second ? first : second;
-        for (size_t t = 0; t < shared; t++) {
-            const uint32_t a = start[0] + t, b = start[1] + t;
-            FN(add_pixel)(acc[0], pixel_value[value[a]], w1 + (size_t)column[a] * H + j0, width);
-            FN(add_pixel)(acc[1], pixel_value[value[b]], w1 + (size_t)column[b] * H + j0, width);
-        }
-    }
-    for (size_t i = 0; i < images; i++)
-        FN(add_pixels)(hidden + i * H + j0, acc[i], w1 + j0, H, pixel_value, rows,
-                       start[i] + (uint32_t)shared, start[i + 1], width);
-}
-
-/* The rows of dW1 of the image's nonzero pixels gain x * dL1[j0, j0 + width):
- * X^T . dL1, one sample at a time, skipping the zero pixels. */
-static KERNEL_TARGET inline void FN(weight_grad_tile)(REAL *restrict dw1, size_t H,
-                                                      const REAL *restrict pixel_value,
-                                                      const uint16_t *restrict column,
-                                                      const uint8_t *restrict value,
-                                                      size_t nonzeros,
-                                                      const REAL *restrict hidden_grad,
-                                                      size_t j0, size_t width)
-{
-    REAL g[TILE];
-    for (size_t j = 0; j < width; j++)
-        g[j] = hidden_grad[j0 + j];
-    for (size_t t = 0; t < nonzeros; t++) {
-        const REAL x = pixel_value[value[t]];
-        REAL *restrict dw1_row = dw1 + (size_t)column[t] * H + j0;
+        w[j] = w1_row[j];
+    for (uint32_t e = begin; e < end; e++) {
+        const REAL x = pixel_value[blocks->entry_value[e]];
+        REAL *restrict row = hidden + (size_t)blocks->entry_image[e] * H;
 #pragma omp simd
         for (size_t j = 0; j < width; j++)
-            dw1_row[j] += x * g[j];
+            row[j] += x * w[j];
     }
+}
+
+/* One row of dW1 (one pixel column) gains x * dL1 of every image of the run
+ * [begin, end), in ascending image order, in a tile of accumulators that
+ * stays in registers: X^T . dL1 for one row. */
+static KERNEL_TARGET inline void FN(gather_row)(REAL *restrict dw1_row,
+                                                const REAL *restrict hidden_grad, size_t H,
+                                                const REAL *restrict pixel_value,
+                                                const struct pixel_blocks *blocks,
+                                                uint32_t begin, uint32_t end, size_t width)
+{
+    REAL acc[TILE];
+    for (size_t j = 0; j < width; j++)
+        acc[j] = dw1_row[j];
+    for (uint32_t e = begin; e < end; e++) {
+        const REAL x = pixel_value[blocks->entry_value[e]];
+        const REAL *restrict g = hidden_grad + (size_t)blocks->entry_image[e] * H;
+#pragma omp simd
+        for (size_t j = 0; j < width; j++)
+            acc[j] += x * g[j];
+    }
+    for (size_t j = 0; j < width; j++)
+        dw1_row[j] = acc[j];
 }
 
 /* Logits of one image: l2 = a1 . W2 + b2 for the outputs [o0, o0 + TILE),
@@ -109,33 +72,47 @@ static KERNEL_TARGET inline void FN(logits_tile)(REAL *restrict l2, const REAL *
                                                  size_t O, size_t o0)
 {
     REAL acc[TILE] = {0};
-    for (size_t j = 0; j < H; j++)
-        FN(add_pixel)(acc, a1[j], w2_padded + j * stride + o0, TILE);
+    for (size_t j = 0; j < H; j++) {
+        const REAL a = a1[j];
+        const REAL *restrict w2_row = w2_padded + j * stride + o0;
+#pragma omp simd
+        for (size_t o = 0; o < TILE; o++)
+            acc[o] += a * w2_row[o];
+    }
     for (size_t o = o0; o < O && o < o0 + TILE; o++)
         l2[o] = acc[o - o0] + b2[o];
 }
 
-/* `images` (1 or 2) consecutive images from n through the network:
- * hidden = ReLU(x . W1 + b1), logits = hidden . W2 + b2, each bias added after
- * its sum, as in the reference.  hidden and logits hold one row per image;
- * w2_padded is W2 with rows padded to a multiple of TILE. */
-static KERNEL_TARGET void FN(forward)(const struct mlp *m, const REAL *restrict params,
-                                      const REAL *restrict w2_padded,
-                                      const REAL *restrict pixel_value,
-                                      const struct pixel_rows *rows, size_t n, size_t images,
-                                      REAL *restrict hidden, REAL *restrict logits)
+/* The images of one block through the network: hidden = ReLU(x . W1 + b1),
+ * logits = hidden . W2 + b2, each bias added after its sum, as in the
+ * reference.  hidden and logits hold one row per image of the block;
+ * w2_padded is W2 with rows padded to a multiple of TILE.  Every row of W1
+ * is visited once per block, in ascending column order, so each image's sum
+ * runs over its inputs in ascending order. */
+static KERNEL_TARGET void FN(forward_block)(const struct mlp *m, const REAL *restrict params,
+                                            const REAL *restrict w2_padded,
+                                            const REAL *restrict pixel_value,
+                                            const struct pixel_blocks *blocks, size_t block,
+                                            REAL *restrict hidden, REAL *restrict logits)
 {
     const struct mlp_layout l = mlp_layout(m->n_in, m->n_hidden, m->n_out);
     const size_t H = m->n_hidden, O = m->n_out, stride = FN(padded_outputs)(O);
+    const size_t images = blocks->block_first[block + 1] - blocks->block_first[block];
     const REAL *restrict w1 = params + l.w1, *restrict b1 = params + l.b1;
     const REAL *restrict b2 = params + l.b2;
 
-    size_t j0 = 0;
-    for (; j0 + TILE <= H; j0 += TILE)
-        FN(hidden_tile)(hidden, images, w1, H, pixel_value, rows, n, j0, TILE);
-    if (j0 < H)
-        FN(hidden_tile)(hidden, images, w1, H, pixel_value, rows, n, j0, H - j0);
-
+    memset(hidden, 0, images * H * sizeof *hidden);
+    for (size_t j0 = 0; j0 < H; j0 += TILE) {
+        const size_t width = H - j0 < TILE ? H - j0 : TILE;
+        for (uint32_t r = blocks->block_runs[block]; r < blocks->block_runs[block + 1]; r++) {
+            const REAL *w1_row = w1 + (size_t)blocks->run_column[r] * H + j0;
+            const uint32_t begin = blocks->run_entries[r], end = blocks->run_entries[r + 1];
+            if (width == TILE)
+                FN(spread_row)(hidden + j0, H, w1_row, pixel_value, blocks, begin, end, TILE);
+            else
+                FN(spread_row)(hidden + j0, H, w1_row, pixel_value, blocks, begin, end, width);
+        }
+    }
     for (size_t i = 0; i < images; i++) {
         REAL *restrict a1 = hidden + i * H;
 #pragma omp simd
@@ -148,9 +125,32 @@ static KERNEL_TARGET void FN(forward)(const struct mlp *m, const REAL *restrict 
     }
 }
 
-/* Backward pass of image n, whose forward pass left hidden (A1) and logits
- * (L2): accumulates its gradient into grad and returns its squared error.
- * hidden_grad and logits_grad are scratch rows of H and O. */
+/* dW1 += X^T . dL1 for the images of one block, whose dL1 rows are in
+ * hidden_grad: each row of dW1 gains its images' terms in ascending image
+ * order, as when the images were taken one by one. */
+static KERNEL_TARGET void FN(weight_grad_block)(REAL *restrict dw1, size_t H,
+                                                const REAL *restrict hidden_grad,
+                                                const REAL *restrict pixel_value,
+                                                const struct pixel_blocks *blocks, size_t block)
+{
+    for (size_t j0 = 0; j0 < H; j0 += TILE) {
+        const size_t width = H - j0 < TILE ? H - j0 : TILE;
+        for (uint32_t r = blocks->block_runs[block]; r < blocks->block_runs[block + 1]; r++) {
+            REAL *dw1_row = dw1 + (size_t)blocks->run_column[r] * H + j0;
+            const uint32_t begin = blocks->run_entries[r], end = blocks->run_entries[r + 1];
+            if (width == TILE)
+                FN(gather_row)(dw1_row, hidden_grad + j0, H, pixel_value, blocks, begin, end, TILE);
+            else
+                FN(gather_row)(dw1_row, hidden_grad + j0, H, pixel_value, blocks, begin, end,
+                               width);
+        }
+    }
+}
+
+/* Backward pass through the second layer of image n, whose forward pass
+ * left hidden (A1) and logits (L2): accumulates the gradients of W2, b2 and
+ * b1 into grad, leaves dL1 in hidden_grad and returns the squared error.
+ * logits_grad is a scratch row of O. */
 static KERNEL_TARGET double FN(backward)(const struct engine *e, const struct mlp *m, size_t n,
                                          const REAL *restrict hidden,
                                          const REAL *restrict logits, REAL *restrict grad,
@@ -159,14 +159,13 @@ static KERNEL_TARGET double FN(backward)(const struct engine *e, const struct ml
     const size_t H = m->n_hidden, O = m->n_out;
     const struct mlp_layout *l = &e->layout;
     const REAL *restrict w2_t = e->w2_transposed; /* O x H */
-    const REAL loss_scale = (REAL)2 / (REAL)(e->rows.count * O);
-    REAL *restrict dw1 = grad + l->w1, *restrict db1 = grad + l->b1;
-    REAL *restrict dw2 = grad + l->w2, *restrict db2 = grad + l->b2;
+    const REAL loss_scale = (REAL)2 / (REAL)(e->blocks.count * O);
+    REAL *restrict db1 = grad + l->b1, *restrict dw2 = grad + l->w2, *restrict db2 = grad + l->b2;
     double squared_error = 0;
 
     /* dL2 = 2/(N*O) (L2 - Y), Y one-hot. */
     for (size_t o = 0; o < O; o++) {
-        const REAL diff = logits[o] - (o == e->rows.labels[n] ? (REAL)1 : (REAL)0);
+        const REAL diff = logits[o] - (o == e->blocks.labels[n] ? (REAL)1 : (REAL)0);
         squared_error += (double)diff * (double)diff;
         logits_grad[o] = loss_scale * diff;
     }
@@ -198,44 +197,40 @@ static KERNEL_TARGET double FN(backward)(const struct engine *e, const struct ml
         for (size_t o = 0; o < O; o++)
             dw2_row[o] += a1 * logits_grad[o];
     }
-    /* dW1 += X^T . dL1 */
-    const uint16_t *column = e->rows.column + e->rows.start[n];
-    const uint8_t *value = e->rows.value + e->rows.start[n];
-    const size_t nonzeros = e->rows.start[n + 1] - e->rows.start[n];
-    size_t j0 = 0;
-    for (; j0 + TILE <= H; j0 += TILE)
-        FN(weight_grad_tile)(dw1, H, e->pixel_value, column, value, nonzeros, hidden_grad, j0,
-                             TILE);
-    if (j0 < H)
-        FN(weight_grad_tile)(dw1, H, e->pixel_value, column, value, nonzeros, hidden_grad, j0,
-                             H - j0);
     return squared_error;
 }
 
-/* Forward and backward pass of every sample of one slice, two images at a
- * time forward, accumulating the slice's gradient privately (its partial,
- * in the layout of params).  Returns the slice's sum of squared errors. */
+/* Forward and backward pass of every image of one slice, a block at a
+ * time, accumulating the slice's gradient privately (its partial, in the
+ * layout of params).  Returns the slice's sum of squared errors. */
 static KERNEL_TARGET double FN(slice_gradient)(const struct engine *e, const struct mlp *m,
                                                size_t slice)
 {
-    const size_t H = m->n_hidden, O = m->n_out, N = e->rows.count;
+    const size_t H = m->n_hidden, O = m->n_out;
+    const struct pixel_blocks *blocks = &e->blocks;
     REAL *restrict grad = (REAL *)e->partials + slice * e->partial_stride;
-    REAL *restrict hidden = (REAL *)e->scratch + slice * e->scratch_stride; /* 2 x H */
-    REAL *restrict logits = hidden + 2 * H;                                 /* 2 x O */
-    REAL *restrict hidden_grad = logits + 2 * O, *restrict logits_grad = hidden_grad + H;
-    const size_t end = (slice + 1) * N / e->n_slices;
+    REAL *restrict hidden = (REAL *)e->scratch + slice * e->scratch_stride; /* B x H */
+    REAL *restrict hidden_grad = hidden + BLOCK_IMAGES * H;                  /* B x H */
+    REAL *restrict logits = hidden_grad + BLOCK_IMAGES * H;                  /* B x O */
+    REAL *restrict logits_grad = logits + BLOCK_IMAGES * O;                  /* O */
     double squared_error = 0;
 
     memset(grad, 0, e->layout.count * sizeof *grad);
-    for (size_t n = slice * N / e->n_slices; n < end; n += 2) {
-        const size_t images = end - n < 2 ? end - n : 2;
-        FN(forward)(m, m->params, e->w2_padded, e->pixel_value, &e->rows, n, images, hidden,
-                    logits);
+    for (size_t b = blocks->slice_blocks[slice]; b < blocks->slice_blocks[slice + 1]; b++) {
+        const size_t first = blocks->block_first[b], images = blocks->block_first[b + 1] - first;
+        FN(forward_block)(m, m->params, e->w2_padded, e->pixel_value, blocks, b, hidden, logits);
         for (size_t i = 0; i < images; i++)
-            squared_error += FN(backward)(e, m, n + i, hidden + i * H, logits + i * O, grad,
-                                          hidden_grad, logits_grad);
+            squared_error += FN(backward)(e, m, first + i, hidden + i * H, logits + i * O, grad,
+                                          hidden_grad + i * H, logits_grad);
+        FN(weight_grad_block)(grad + e->layout.w1, H, hidden_grad, e->pixel_value, blocks, b);
     }
     return squared_error;
+}
+
+/* Elements of per-slice scratch slice_gradient needs. */
+static size_t FN(scratch_count)(size_t n_hidden, size_t n_out)
+{
+    return BLOCK_IMAGES * (2 * n_hidden + n_out) + n_out;
 }
 
 /* grad[first, first + width) = the slices' partials summed in slice order. */
@@ -282,21 +277,26 @@ static void FN(arrange_w2)(const struct mlp *m, void *transposed, void *padded)
         }
 }
 
-/* Logits of the images [first, first + count), two at a time; scratch
- * holds W2 arranged as arrange_w2 does and rows for two images. */
-static KERNEL_TARGET void FN(predict)(const struct mlp *m, const struct pixel_rows *rows,
-                                      size_t first, size_t count, const void *pixel_value,
-                                      void *scratch, double *out)
+/* Elements of scratch predict needs. */
+static size_t FN(predict_scratch_count)(size_t n_hidden, size_t n_out)
+{
+    return n_hidden * n_out + n_hidden * FN(padded_outputs)(n_out) +
+           BLOCK_IMAGES * (n_hidden + n_out);
+}
+
+/* Logits of every image of blocks, a block at a time. */
+static KERNEL_TARGET void FN(predict)(const struct mlp *m, const struct pixel_blocks *blocks,
+                                      const void *pixel_value, void *scratch, double *out)
 {
     const size_t H = m->n_hidden, O = m->n_out;
     REAL *w2_transposed = scratch, *w2_padded = w2_transposed + H * O;
-    REAL *hidden = w2_padded + H * FN(padded_outputs)(O), *logits = hidden + 2 * H;
+    REAL *hidden = w2_padded + H * FN(padded_outputs)(O), *logits = hidden + BLOCK_IMAGES * H;
     FN(arrange_w2)(m, w2_transposed, w2_padded);
-    for (size_t n = first; n < first + count; n += 2) {
-        const size_t images = first + count - n < 2 ? first + count - n : 2;
-        FN(forward)(m, m->params, w2_padded, pixel_value, rows, n, images, hidden, logits);
+    for (size_t b = 0; b < blocks->n_blocks; b++) {
+        const size_t first = blocks->block_first[b], images = blocks->block_first[b + 1] - first;
+        FN(forward_block)(m, m->params, w2_padded, pixel_value, blocks, b, hidden, logits);
         for (size_t k = 0; k < images * O; k++)
-            out[(n - first) * O + k] = logits[k];
+            out[first * O + k] = logits[k];
     }
 }
 
@@ -322,6 +322,7 @@ static KERNEL_TARGET PROBE_OPTIMIZE double FN(fma_probe)(size_t rounds)
 }
 
 static const struct kernel_set FN(kernels) = {
-    KERNEL_ISA_NAME, FN(padded_outputs), FN(arrange_w2), FN(slice_gradient), FN(sum_partials),
-    FN(descend), FN(predict), FN(fma_probe),
+    KERNEL_ISA_NAME,    FN(padded_outputs), FN(scratch_count), FN(predict_scratch_count),
+    FN(arrange_w2),     FN(slice_gradient), FN(sum_partials),  FN(descend),
+    FN(predict),        FN(fma_probe),
 };
