@@ -62,25 +62,23 @@ static KERNEL_TARGET inline void FN(gather_row)(REAL *restrict dw1_row,
         dw1_row[j] = acc[j];
 }
 
-/* Logits of one image: l2 = a1 . W2 + b2 for the outputs [o0, o0 + TILE),
- * from W2 padded to rows of `stride` >= o0 + TILE (zeros beyond n_out), so
- * that the accumulators are one full tile that stays in registers.  Each sum
- * runs over the hidden units in ascending order and adds the bias last. */
-static KERNEL_TARGET inline void FN(logits_tile)(REAL *restrict l2, const REAL *restrict a1,
-                                                 size_t H, const REAL *restrict w2_padded,
-                                                 size_t stride, const REAL *restrict b2,
-                                                 size_t O, size_t o0)
+/* out[0, width) = sum over r < count of coef[r] * rows[r * stride + 0, width),
+ * summed in ascending r, in a tile of accumulators that stays in registers
+ * (unrolled when width == TILE): one row-vector times a matrix. */
+static KERNEL_TARGET inline void FN(combine_rows)(REAL *restrict out, const REAL *restrict coef,
+                                                  size_t count, const REAL *restrict rows,
+                                                  size_t stride, size_t width)
 {
     REAL acc[TILE] = {0};
-    for (size_t j = 0; j < H; j++) {
-        const REAL a = a1[j];
-        const REAL *restrict w2_row = w2_padded + j * stride + o0;
+    for (size_t r = 0; r < count; r++) {
+        const REAL c = coef[r];
+        const REAL *restrict row = rows + r * stride;
 #pragma omp simd
-        for (size_t o = 0; o < TILE; o++)
-            acc[o] += a * w2_row[o];
+        for (size_t j = 0; j < width; j++)
+            acc[j] += c * row[j];
     }
-    for (size_t o = o0; o < O && o < o0 + TILE; o++)
-        l2[o] = acc[o - o0] + b2[o];
+    for (size_t j = 0; j < width; j++)
+        out[j] = acc[j];
 }
 
 /* The images of one block through the network: hidden = ReLU(x . W1 + b1),
@@ -120,8 +118,13 @@ static KERNEL_TARGET void FN(forward_block)(const struct mlp *m, const REAL *res
             const REAL l1 = a1[j] + b1[j];
             a1[j] = l1 > 0 ? l1 : 0;
         }
-        for (size_t o0 = 0; o0 < O; o0 += TILE)
-            FN(logits_tile)(logits + i * O, a1, H, w2_padded, stride, b2, O, o0);
+        /* L2 = A1 . W2 + b2, from W2 padded to whole tiles, the bias last. */
+        for (size_t o0 = 0; o0 < O; o0 += TILE) {
+            REAL l2[TILE];
+            FN(combine_rows)(l2, a1, H, w2_padded + o0, stride, TILE);
+            for (size_t o = o0; o < O && o < o0 + TILE; o++)
+                logits[i * O + o] = l2[o - o0] + b2[o];
+        }
     }
 }
 
@@ -174,14 +177,11 @@ static KERNEL_TARGET double FN(backward)(const struct engine *e, const struct ml
         db2[o] += logits_grad[o];
 
     /* dA1 = dL2 . W2^T, summed over the outputs in ascending order. */
-    for (size_t j = 0; j < H; j++)
-        hidden_grad[j] = 0;
-    for (size_t o = 0; o < O; o++) {
-        const REAL d = logits_grad[o];
-        const REAL *restrict w2_column = w2_t + o * H;
-#pragma omp simd
-        for (size_t j = 0; j < H; j++)
-            hidden_grad[j] += d * w2_column[j];
+    for (size_t j0 = 0; j0 < H; j0 += TILE) {
+        if (H - j0 >= TILE)
+            FN(combine_rows)(hidden_grad + j0, logits_grad, O, w2_t + j0, H, TILE);
+        else
+            FN(combine_rows)(hidden_grad + j0, logits_grad, O, w2_t + j0, H, H - j0);
     }
     /* dL1 = dA1 where A1 > 0, else 0. */
 #pragma omp simd
