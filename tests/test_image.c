@@ -5,13 +5,12 @@
  * works in a fresh temporary directory. */
 #include <config.h>
 
-#define _XOPEN_SOURCE 700  /* mkdtemp, nftw, truncate, open_memstream */
+#define _XOPEN_SOURCE 700  /* truncate, open_memstream */
 
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <float.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -29,67 +28,9 @@
 
 #include "image.h"
 #include "plot.h"
+#include "testdir.h"
 
-/* ------------------------------------------------------------ temp files */
-
-enum { MAX_PATHS = 16 };
-
-/* Holds every test's directory; main removes it once all have run, so that
- * failing tests (whose forked process ends before any teardown) leave
- * nothing behind either. */
-static char run_dir[PATH_MAX];
-static char tmp_dir[PATH_MAX];
-static char paths[MAX_PATHS][PATH_MAX];
-static int paths_used;
-
-static int make_run_dir(void)
-{
-    const char *base = getenv("TMPDIR");
-    int length = snprintf(run_dir, sizeof run_dir, "%s/test_image.XXXXXX",
-                          base && *base ? base : "/tmp");
-
-    return length > 0 && (size_t)length < sizeof run_dir && mkdtemp(run_dir) ? 0 : -1;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st, (void)type, (void)ftw;
-    return remove(path);
-}
-
-static void make_tmp_dir(void)
-{
-    int length = snprintf(tmp_dir, sizeof tmp_dir, "%s/test.XXXXXX", run_dir);
-
-    ck_assert(length > 0 && (size_t)length < sizeof tmp_dir);
-    ck_assert_msg(mkdtemp(tmp_dir) != NULL, "mkdtemp %s: %s", tmp_dir, strerror(errno));
-    paths_used = 0;
-}
-
-static const char *tmp_path(const char *name)
-{
-    ck_assert_int_lt(paths_used, MAX_PATHS);
-    char *path = paths[paths_used++];
-    int length = snprintf(path, PATH_MAX, "%s/%s", tmp_dir, name);
-    ck_assert(length > 0 && length < PATH_MAX);
-    return path;
-}
-
-static const char *write_file(const char *name, const void *data, size_t size)
-{
-    const char *path = tmp_path(name);
-    FILE *f = fopen(path, "wb");
-
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    ck_assert(fwrite(data, 1, size, f) == size);
-    ck_assert(fclose(f) == 0);
-    return path;
-}
-
-static const char *write_text(const char *name, const char *text)
-{
-    return write_file(name, text, strlen(text));
-}
+/* ------------------------------------------------------------ reading files */
 
 /* The whole file, with a '\0' after it; *size (when given) excludes it. */
 static char *read_all(const char *path, size_t *size)
@@ -124,7 +65,7 @@ static int file_exists(const char *path)
 /* So that a leftover temporary file shows. */
 static int entries_in_tmp_dir(void)
 {
-    DIR *dir = opendir(tmp_dir);
+    DIR *dir = opendir(testdir_dir());
     int count = 0;
 
     ck_assert(dir != NULL);
@@ -187,8 +128,8 @@ static struct gray_image pattern_image(size_t width, size_t height)
 START_TEST(pgm_plain_with_comments)
 {
     const uint8_t expected[] = {0, 128, 255, 1, 2, 3};
-    assert_reads(write_text("a.pgm", "P2\n# made by hand\n3 # width\n# height next\n2\n"
-                                     "255\n0 128 255\n# second row\n1 2 3\n"),
+    assert_reads(testdir_write_text("a.pgm", "P2\n# made by hand\n3 # width\n# height next\n2\n"
+                                            "255\n0 128 255\n# second row\n1 2 3\n"),
                  3, 2, expected);
 }
 END_TEST
@@ -197,8 +138,8 @@ END_TEST
 START_TEST(pgm_plain_small_maxval_scaled)
 {
     const uint8_t exact[] = {0, 255, 119, 136}, rounded[] = {0, 128, 255};
-    assert_reads(write_text("a.pgm", "P2 2 2 15 0 15 7 8"), 2, 2, exact);
-    assert_reads(write_text("b.pgm", "P2 3 1 2 0 1 2"), 3, 1, rounded);
+    assert_reads(testdir_write_text("a.pgm", "P2 2 2 15 0 15 7 8"), 2, 2, exact);
+    assert_reads(testdir_write_text("b.pgm", "P2 3 1 2 0 1 2"), 3, 1, rounded);
 }
 END_TEST
 
@@ -206,7 +147,7 @@ START_TEST(pgm_binary_8bit_with_comment)
 {
     const char data[] = "P5\n# made by a test\n4 1\n255\n\x00\x01\xfe\xff";
     const uint8_t expected[] = {0, 1, 254, 255};
-    assert_reads(write_file("a.pgm", data, sizeof data - 1), 4, 1, expected);
+    assert_reads(testdir_write("a.pgm", data, sizeof data - 1), 4, 1, expected);
 }
 END_TEST
 
@@ -216,7 +157,7 @@ START_TEST(pgm_binary_comment_after_maxval)
 {
     const char data[] = "P5 2 1 255# note\n\x07\x0a";
     const uint8_t expected[] = {7, 10};
-    assert_reads(write_file("a.pgm", data, sizeof data - 1), 2, 1, expected);
+    assert_reads(testdir_write("a.pgm", data, sizeof data - 1), 2, 1, expected);
 }
 END_TEST
 
@@ -225,13 +166,13 @@ START_TEST(pgm_binary_16bit_scaled)
 {
     const char data[] = "P5\n2 2\n# sixteen bits\n65535\n\x00\x00\xff\xff\x80\x80\x01\x01";
     const uint8_t expected[] = {0, 255, 128, 1};
-    assert_reads(write_file("a.pgm", data, sizeof data - 1), 2, 2, expected);
+    assert_reads(testdir_write("a.pgm", data, sizeof data - 1), 2, 2, expected);
 }
 END_TEST
 
 START_TEST(pgm_gzip_compressed)
 {
-    const char *path = tmp_path("a.pgm.gz");
+    const char *path = testdir_path("a.pgm.gz");
     gzFile out = gzopen(path, "wb");
     const uint8_t expected[] = {9, 8, 7};
 
@@ -246,33 +187,33 @@ END_TEST
 
 START_TEST(refuse_empty_file)
 {
-    assert_refused(write_text("a.pgm", ""), "the file is empty");
+    assert_refused(testdir_write_text("a.pgm", ""), "the file is empty");
 }
 END_TEST
 
 START_TEST(refuse_truncated_binary_data)
 {
     const char data[] = "P5 4 4 255\n0123456789";
-    assert_refused(write_file("a.pgm", data, sizeof data - 1), "truncated PGM: the data ends "
-                                                               "after 10 of 16");
+    assert_refused(testdir_write("a.pgm", data, sizeof data - 1),
+                   "truncated PGM: the data ends after 10 of 16");
 }
 END_TEST
 
 START_TEST(refuse_truncated_plain_data)
 {
-    assert_refused(write_text("a.pgm", "P2 2 2 255 1 2 3\n"), "the data ends after 3 of 4");
+    assert_refused(testdir_write_text("a.pgm", "P2 2 2 255 1 2 3\n"), "the data ends after 3 of 4");
 }
 END_TEST
 
 START_TEST(refuse_truncated_header)
 {
-    assert_refused(write_text("a.pgm", "P5 4 4"), "the header ends before the maxval");
+    assert_refused(testdir_write_text("a.pgm", "P5 4 4"), "the header ends before the maxval");
 }
 END_TEST
 
 START_TEST(refuse_plain_value_over_maxval)
 {
-    assert_refused(write_text("a.pgm", "P2 2 1 100 5 101"),
+    assert_refused(testdir_write_text("a.pgm", "P2 2 1 100 5 101"),
                    "the pixel at (1, 0) is greater than the maxval 100");
 }
 END_TEST
@@ -280,64 +221,66 @@ END_TEST
 START_TEST(refuse_binary_value_over_maxval)
 {
     const char data[] = "P5 2 1 100\n\x05\xc8";
-    assert_refused(write_file("a.pgm", data, sizeof data - 1),
+    assert_refused(testdir_write("a.pgm", data, sizeof data - 1),
                    "the pixel at (1, 0) is greater than the maxval 100");
 }
 END_TEST
 
 START_TEST(refuse_plain_value_not_a_number)
 {
-    assert_refused(write_text("a.pgm", "P2 2 1 255 5 x"), "the pixel at (1, 0) is not a number");
+    assert_refused(testdir_write_text("a.pgm", "P2 2 1 255 5 x"),
+                   "the pixel at (1, 0) is not a number");
 }
 END_TEST
 
 START_TEST(refuse_header_not_a_number)
 {
-    assert_refused(write_text("a.pgm", "P5 4x4 255\n"), "bad PGM header: the width is not a "
-                                                        "number");
+    assert_refused(testdir_write_text("a.pgm", "P5 4x4 255\n"),
+                   "bad PGM header: the width is not a number");
 }
 END_TEST
 
 START_TEST(refuse_bad_maxval)
 {
-    assert_refused(write_text("a.pgm", "P5 1 1 0\n\x00"), "the maxval is 0");
-    assert_refused(write_text("b.pgm", "P5 1 1 65536\n\x00"), "the maxval is larger than 65535");
+    assert_refused(testdir_write_text("a.pgm", "P5 1 1 0\n\x00"), "the maxval is 0");
+    assert_refused(testdir_write_text("b.pgm", "P5 1 1 65536\n\x00"),
+                   "the maxval is larger than 65535");
 }
 END_TEST
 
 START_TEST(refuse_bad_magic)
 {
-    assert_refused(write_text("a.gif", "GIF89a\x01\x00\x01\x00"), "not an image");
-    assert_refused(write_text("b.pgm", "P"), "not an image");
+    assert_refused(testdir_write_text("a.gif", "GIF89a\x01\x00\x01\x00"), "not an image");
+    assert_refused(testdir_write_text("b.pgm", "P"), "not an image");
 }
 END_TEST
 
 START_TEST(refuse_other_netpbm)
 {
-    assert_refused(write_text("a.ppm", "P6 1 1 255\nabc"), "unsupported Netpbm format P6");
+    assert_refused(testdir_write_text("a.ppm", "P6 1 1 255\nabc"), "unsupported Netpbm format P6");
 }
 END_TEST
 
 START_TEST(refuse_zero_dimensions)
 {
-    assert_refused(write_text("a.pgm", "P5 0 4 255\n"), "0x4 pixels: zero width or height");
-    assert_refused(write_text("b.pgm", "P2 4 0 255\n"), "4x0 pixels: zero width or height");
+    assert_refused(testdir_write_text("a.pgm", "P5 0 4 255\n"), "0x4 pixels: zero width or height");
+    assert_refused(testdir_write_text("b.pgm", "P2 4 0 255\n"), "4x0 pixels: zero width or height");
 }
 END_TEST
 
 /* Refused from the header alone: no 400-megabyte allocation is tried. */
 START_TEST(refuse_huge_dimensions)
 {
-    assert_refused(write_text("a.pgm", "P5 20000 20000 255\n"),
+    assert_refused(testdir_write_text("a.pgm", "P5 20000 20000 255\n"),
                    "the width is larger than 16384");
-    assert_refused(write_text("b.pgm", "P5 28 99999999999999999999999 255\n"),
+    assert_refused(testdir_write_text("b.pgm", "P5 28 99999999999999999999999 255\n"),
                    "the height is larger than 16384");
 }
 END_TEST
 
 START_TEST(refuse_directory)
 {
-    const char *path = tmp_path("dir.png");
+    const char *path = testdir_path("dir.png");
     ck_assert(mkdir(path, 0777) == 0);
     assert_refused(path, "is a directory");
 }
@@ -345,7 +288,7 @@ END_TEST
 
 START_TEST(refuse_nonexistent_file)
 {
-    assert_refused(tmp_path("missing.png"), strerror(ENOENT));
+    assert_refused(testdir_path("missing.png"), strerror(ENOENT));
 }
 END_TEST
 
@@ -370,7 +313,7 @@ static char *written_png(const char *name, size_t *size)
 {
     struct gray_image img = pattern_image(19, 11);
     struct error err;
-    const char *path = tmp_path(name);
+    const char *path = testdir_path(name);
 
     ck_assert_msg(image_write_png(path, &img, &err) == 0, "%s", err.msg);
     gray_image_free(&img);
@@ -381,7 +324,7 @@ START_TEST(png_round_trip)
 {
     struct gray_image img = pattern_image(37, 23);
     struct error err;
-    const char *path = tmp_path("a.png");
+    const char *path = testdir_path("a.png");
     char *bytes;
 
     ck_assert_msg(image_write_png(path, &img, &err) == 0, "%s", err.msg);
@@ -420,7 +363,7 @@ static void write_test_png(const char *path, png_uint_32 width, png_uint_32 heig
 /* Gray in RGB converts exactly; 16-bit samples keep their high byte. */
 START_TEST(png_rgba16_reads_as_gray)
 {
-    const char *path = tmp_path("rgba.png");
+    const char *path = testdir_path("rgba.png");
     png_byte row[2 * 8] = {0x12, 0x34, 0x12, 0x34, 0x12, 0x34, 0xff, 0xff,
                            0xfe, 0x00, 0xfe, 0x00, 0xfe, 0x00, 0x00, 0x00};
     png_bytep rows[] = {row};
@@ -433,7 +376,7 @@ END_TEST
 
 START_TEST(png_palette_and_1bit_gray_read_as_gray)
 {
-    const char *palette_path = tmp_path("palette.png"), *gray_path = tmp_path("gray1.png");
+    const char *palette_path = testdir_path("palette.png"), *gray_path = testdir_path("gray1.png");
     const png_color palette[] = {{10, 10, 10}, {200, 200, 200}};
     png_byte row[] = {0x50};  /* 0101 0000: pixels 0, 1, 0, 1 */
     png_bytep rows[] = {row};
@@ -451,9 +394,9 @@ START_TEST(refuse_truncated_png)
     size_t size;
     char *bytes = written_png("whole.png", &size);
 
-    assert_refused(write_file("half.png", bytes, size / 2), "bad PNG: the file is truncated");
-    assert_refused(write_file("header.png", bytes, IHDR_DATA + 4), "the file is truncated");
-    assert_refused(write_file("no-end.png", bytes, size - 6), "the file is truncated");
+    assert_refused(testdir_write("half.png", bytes, size / 2), "bad PNG: the file is truncated");
+    assert_refused(testdir_write("header.png", bytes, IHDR_DATA + 4), "the file is truncated");
+    assert_refused(testdir_write("no-end.png", bytes, size - 6), "the file is truncated");
     free(bytes);
 }
 END_TEST
@@ -464,10 +407,10 @@ START_TEST(refuse_png_bad_crc)
     char *bytes = written_png("good.png", &size);
 
     bytes[IHDR_CRC] ^= 0x55;
-    assert_refused(write_file("bad-header.png", bytes, size), "IHDR: CRC error");
+    assert_refused(testdir_write("bad-header.png", bytes, size), "IHDR: CRC error");
     bytes[IHDR_CRC] ^= 0x55;
     bytes[size - 1] ^= 0x55;  /* in IEND, after the pixels */
-    assert_refused(write_file("bad-end.png", bytes, size), "IEND: CRC error");
+    assert_refused(testdir_write("bad-end.png", bytes, size), "IEND: CRC error");
     free(bytes);
 }
 END_TEST
@@ -481,7 +424,7 @@ START_TEST(refuse_huge_png)
     set_be32(bytes + IHDR_DATA, 20000);
     set_be32(bytes + IHDR_DATA + 4, 20000);
     set_be32(bytes + IHDR_CRC, (uint32_t)crc32(0, (const Bytef *)bytes + IHDR_DATA - 4, 4 + 13));
-    assert_refused(write_file("huge.png", bytes, size),
+    assert_refused(testdir_write("huge.png", bytes, size),
                    "20000x20000 pixels, larger than the limit of 16384x16384");
     free(bytes);
 }
@@ -503,7 +446,7 @@ START_TEST(png_fallback_writes_pgm)
 {
     struct gray_image img = pattern_image(37, 23);
     struct error err;
-    const char *asked = tmp_path("a.png"), *written = tmp_path("a.pgm");
+    const char *asked = testdir_path("a.png"), *written = testdir_path("a.pgm");
     char *bytes;
 
     ck_assert_msg(image_write_png(asked, &img, &err) == 0, "%s", err.msg);
@@ -520,7 +463,7 @@ END_TEST
 START_TEST(refuse_png_without_libpng)
 {
     const char data[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-    assert_refused(write_file("a.png", data, sizeof data - 1),
+    assert_refused(testdir_write("a.png", data, sizeof data - 1),
                    "PNG support was not compiled in");
 }
 END_TEST
@@ -557,7 +500,7 @@ START_TEST(write_replaces_atomically)
 {
     struct gray_image first = pattern_image(5, 5), second = pattern_image(9, 3);
     struct error err;
-    const char *path = tmp_path("a.png");
+    const char *path = testdir_path("a.png");
     char written[PATH_MAX];
 
     ck_assert_int_eq(image_output_path(path, written, sizeof written, &err), 0);
@@ -574,8 +517,8 @@ START_TEST(write_failures_explained)
 {
     struct gray_image img = pattern_image(5, 5), empty = {0, 0, NULL};
     struct error err;
-    const char *in_missing_dir = tmp_path("missing/a.png");
-    const char *dir = tmp_path("dir.png");
+    const char *in_missing_dir = testdir_path("missing/a.png");
+    const char *dir = testdir_path("dir.png");
     char written[PATH_MAX];
 
     ck_assert_int_eq(image_write_png(in_missing_dir, &img, &err), -1);
@@ -587,7 +530,7 @@ START_TEST(write_failures_explained)
     ck_assert_int_eq(image_write_png(dir, &img, &err), -1);
     ck_assert_msg(strstr(err.msg, "cannot write"), "%s", err.msg);
     ck_assert_int_eq(entries_in_tmp_dir(), 1);
-    ck_assert_int_eq(image_write_png(tmp_path("empty.png"), &empty, &err), -1);
+    ck_assert_int_eq(image_write_png(testdir_path("empty.png"), &empty, &err), -1);
     ck_assert_msg(strstr(err.msg, "zero width or height"), "%s", err.msg);
     gray_image_free(&img);
 }
@@ -818,7 +761,7 @@ static size_t polyline_points(const char *svg, struct point *points, size_t max)
 static char *plotted_svg(const char *name, const double *loss, size_t count, const char *title)
 {
     struct error err;
-    const char *path = tmp_path(name);
+    const char *path = testdir_path(name);
     char *svg;
 
     ck_assert_msg(plot_loss_svg(path, loss, count, title, &err) == 0, "%s", err.msg);
@@ -891,7 +834,7 @@ START_TEST(svg_refusals)
 {
     const double loss[] = {1.0, NAN}, extremes[] = {-DBL_MAX, DBL_MAX};
     struct error err;
-    const char *path = tmp_path("bad.svg");
+    const char *path = testdir_path("bad.svg");
 
     ck_assert_int_eq(plot_loss_svg(path, loss, 0, "none", &err), -1);
     ck_assert_msg(strstr(err.msg, "no loss values"), "%s", err.msg);
@@ -900,7 +843,7 @@ START_TEST(svg_refusals)
     ck_assert_int_eq(plot_loss_svg(path, extremes, 2, "wide", &err), -1);
     ck_assert_msg(strstr(err.msg, "too wide a range"), "%s", err.msg);
     ck_assert(!file_exists(path));
-    ck_assert_int_eq(plot_loss_svg(tmp_path("missing/a.svg"), loss, 1, "x", &err), -1);
+    ck_assert_int_eq(plot_loss_svg(testdir_path("missing/a.svg"), loss, 1, "x", &err), -1);
     ck_assert_msg(strstr(err.msg, "cannot write"), "%s", err.msg);
 }
 END_TEST
@@ -936,7 +879,7 @@ START_TEST(confusion_table)
                                                    "-", "-", "-", "-", "-"};
     const size_t column_totals[PLOT_CLASSES] = {7, 4, 2};
     struct error err;
-    const char *path = tmp_path("confusion.txt");
+    const char *path = testdir_path("confusion.txt");
     char *text, *line, *save, *accuracy;
     size_t width = 0;
     int rows = 0;
@@ -1028,7 +971,7 @@ START_TEST(confusion_png_file)
     size_t m[PLOT_CLASSES][PLOT_CLASSES];
     struct gray_image img;
     struct error err;
-    const char *path = tmp_path("confusion.png");
+    const char *path = testdir_path("confusion.png");
     char written[PATH_MAX];
 
     small_matrix(m);
@@ -1048,16 +991,12 @@ END_TEST
 int main(void)
 {
     Suite *suite = suite_create("image");
-    TCase *pgm = tcase_create("PGM");
-    TCase *refusals = tcase_create("refusals");
-    TCase *png = tcase_create("PNG and writing");
-    TCase *drawing = tcase_create("font, grid, text art");
-    TCase *charts = tcase_create("charts");
-
-    tcase_add_checked_fixture(pgm, make_tmp_dir, NULL);
-    tcase_add_checked_fixture(refusals, make_tmp_dir, NULL);
-    tcase_add_checked_fixture(png, make_tmp_dir, NULL);
-    tcase_add_checked_fixture(charts, make_tmp_dir, NULL);
+    TCase *pgm = testdir_tcase(suite, "PGM");
+    TCase *refusals = testdir_tcase(suite, "refusals");
+    TCase *png = testdir_tcase(suite, "PNG and writing");
+    TCase *drawing = tcase_create("font, grid, text art");  /* writes no files */
+    suite_add_tcase(suite, drawing);
+    TCase *charts = testdir_tcase(suite, "charts");
 
     tcase_add_test(pgm, pgm_plain_with_comments);
     tcase_add_test(pgm, pgm_plain_small_maxval_scaled);
@@ -1114,20 +1053,5 @@ int main(void)
     tcase_add_test(charts, confusion_heatmap);
     tcase_add_test(charts, confusion_png_file);
 
-    suite_add_tcase(suite, pgm);
-    suite_add_tcase(suite, refusals);
-    suite_add_tcase(suite, png);
-    suite_add_tcase(suite, drawing);
-    suite_add_tcase(suite, charts);
-
-    if (make_run_dir() != 0) {
-        fprintf(stderr, "test_image: cannot make a temporary directory: %s\n", strerror(errno));
-        return 99;  /* a hard error for the test harness, not a test failure */
-    }
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_ENV);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    nftw(run_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testdir_run("test_image", suite, CK_ENV);
 }

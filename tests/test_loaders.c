@@ -3,12 +3,11 @@
  * identically; the shipped MNIST loads as published; the data directory is
  * found in the documented order.  Each test writes its own small files into a
  * fresh temporary directory. */
-#define _XOPEN_SOURCE 700  /* mkdtemp, nftw, setenv, mkfifo */
+#define _XOPEN_SOURCE 700  /* setenv, mkfifo */
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,66 +21,9 @@
 
 #include "dataset.h"
 #include "mnist.h"
+#include "testdir.h"
 
 enum { SIDE = 28, PIXELS = SIDE * SIDE, CSV_FIELDS = 1 + PIXELS, SAMPLES = 3 };
-
-/* ------------------------------------------------------------ temp files */
-
-enum { MAX_PATHS = 16 };
-
-/* Holds every test's directory.  main removes it once all have run, so that
- * failing tests (whose forked process ends before any teardown) leave
- * nothing behind either. */
-static char run_dir[PATH_MAX];
-static char tmp_dir[PATH_MAX];
-static char paths[MAX_PATHS][PATH_MAX];
-static int paths_used;
-
-static int make_run_dir(void)
-{
-    const char *base = getenv("TMPDIR");
-    int length = snprintf(run_dir, sizeof run_dir, "%s/test_loaders.XXXXXX",
-                          base && *base ? base : "/tmp");
-
-    return length > 0 && (size_t)length < sizeof run_dir && mkdtemp(run_dir) ? 0 : -1;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st, (void)type, (void)ftw;
-    return remove(path);
-}
-
-static void remove_run_dir(void)
-{
-    nftw(run_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void make_tmp_dir(void)
-{
-    int length = snprintf(tmp_dir, sizeof tmp_dir, "%s/test.XXXXXX", run_dir);
-
-    ck_assert(length > 0 && (size_t)length < sizeof tmp_dir);
-    ck_assert_msg(mkdtemp(tmp_dir) != NULL, "mkdtemp %s: %s", tmp_dir, strerror(errno));
-    paths_used = 0;
-}
-
-/* The path of `name` inside the test's temporary directory. */
-static const char *tmp_path(const char *name)
-{
-    ck_assert_int_lt(paths_used, MAX_PATHS);
-    char *path = paths[paths_used++];
-    int length = snprintf(path, PATH_MAX, "%s/%s", tmp_dir, name);
-    ck_assert(length > 0 && length < PATH_MAX);
-    return path;
-}
-
-static const char *make_subdir(const char *name)
-{
-    const char *path = tmp_path(name);
-    ck_assert_msg(mkdir(path, 0777) == 0, "mkdir %s: %s", path, strerror(errno));
-    return path;
-}
 
 /* ------------------------------------------------------------ file contents */
 
@@ -242,12 +184,8 @@ static struct bytes gzip_cut_after(struct bytes raw, size_t keep)
 /* Writes (and frees) b into the temporary directory; returns the path. */
 static const char *write_file(const char *name, struct bytes b)
 {
-    const char *path = tmp_path(name);
-    FILE *f = fopen(path, "wb");
+    const char *path = testdir_write(name, b.data, b.size);
 
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    ck_assert_uint_eq(fwrite(b.data, 1, b.size, f), b.size);
-    ck_assert_int_eq(fclose(f), 0);
     free(b.data);
     return path;
 }
@@ -554,14 +492,14 @@ END_TEST
 
 START_TEST(idx_directory)
 {
-    const char *dir = make_subdir("images");
+    const char *dir = testdir_mkdir("images");
     assert_idx_refused(dir, good_labels(), dir, "is a directory");
 }
 END_TEST
 
 START_TEST(idx_not_regular_file)
 {
-    const char *fifo = tmp_path("fifo");
+    const char *fifo = testdir_path("fifo");
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
     assert_idx_refused(fifo, good_labels(), fifo, "is not a regular file");
 }
@@ -569,7 +507,7 @@ END_TEST
 
 START_TEST(idx_nonexistent_file)
 {
-    const char *missing = tmp_path("missing");
+    const char *missing = testdir_path("missing");
     assert_idx_refused(good_images(), missing, missing, strerror(ENOENT));
 }
 END_TEST
@@ -727,7 +665,7 @@ END_TEST
 
 START_TEST(csv_directory)
 {
-    const char *dir = make_subdir("data.csv");
+    const char *dir = testdir_mkdir("data.csv");
     assert_csv_refused(dir, 0, 0, "is a directory");
 }
 END_TEST
@@ -859,7 +797,6 @@ static void setup_environment(void)
     saved_env = env ? strdup(env) : NULL;
     saved_cwd = open(".", O_RDONLY);
     ck_assert_int_ge(saved_cwd, 0);
-    make_tmp_dir();
 }
 
 static void teardown_environment(void)
@@ -891,7 +828,7 @@ static void write_fake_csv(const char *name)
 /* A directory holding just enough to count as MNIST. */
 static const char *make_fake_mnist(const char *name)
 {
-    const char *dir = make_subdir(name);
+    const char *dir = testdir_mkdir(name);
     write_fake_csv(name);
     return dir;
 }
@@ -943,7 +880,7 @@ START_TEST(find_dir_local_data_before_installed)
 
     make_fake_mnist("data");
     unsetenv("MNIST_OMP_DATA");
-    ck_assert_int_eq(chdir(tmp_dir), 0);
+    ck_assert_int_eq(chdir(testdir_dir()), 0);
     assert_finds(NULL, installed, "./data");
 }
 END_TEST
@@ -953,14 +890,14 @@ START_TEST(find_dir_installed_last)
     const char *installed = make_fake_mnist("installed");
 
     unsetenv("MNIST_OMP_DATA");
-    ck_assert_int_eq(chdir(tmp_dir), 0);
+    ck_assert_int_eq(chdir(testdir_dir()), 0);
     assert_finds(NULL, installed, installed);
 }
 END_TEST
 
 START_TEST(find_dir_explicit_missing)
 {
-    const char *missing = tmp_path("missing");
+    const char *missing = testdir_path("missing");
     const char *other = make_fake_mnist("other");
 
     setenv("MNIST_OMP_DATA", other, 1);
@@ -970,7 +907,7 @@ END_TEST
 
 START_TEST(find_dir_env_without_mnist)
 {
-    const char *empty = make_subdir("empty");
+    const char *empty = testdir_mkdir("empty");
     const char *installed = make_fake_mnist("installed");
 
     setenv("MNIST_OMP_DATA", empty, 1);
@@ -980,10 +917,10 @@ END_TEST
 
 START_TEST(find_dir_not_found_lists_places)
 {
-    const char *installed = tmp_path("installed");
+    const char *installed = testdir_path("installed");
 
     unsetenv("MNIST_OMP_DATA");
-    ck_assert_int_eq(chdir(tmp_dir), 0);
+    ck_assert_int_eq(chdir(testdir_dir()), 0);
     assert_find_fails(NULL, installed, "./data", installed);
 }
 END_TEST
@@ -1005,7 +942,7 @@ static size_t count_loaded(const char *dir)
  * the count tells which one was read. */
 START_TEST(load_prefers_gzip_then_raw_then_csv)
 {
-    const char *dir = make_subdir("d");
+    const char *dir = testdir_mkdir("d");
     const char *images_gz = write_gz("d/train-images-idx3-ubyte.gz", idx_images(SAMPLES, SAMPLES));
     const char *labels_gz = write_gz("d/train-labels-idx1-ubyte.gz", idx_labels(SAMPLES, SAMPLES));
     const char *images = write_file("d/train-images-idx3-ubyte", idx_images(2, 2));
@@ -1036,7 +973,7 @@ END_TEST
 
 START_TEST(load_nothing_there)
 {
-    const char *dir = make_subdir("empty");
+    const char *dir = testdir_mkdir("empty");
     struct dataset ds;
     struct error err = {""};
 
@@ -1051,15 +988,13 @@ END_TEST
 int main(void)
 {
     Suite *suite = suite_create("loaders");
-    TCase *idx = tcase_create("IDX refusals");
-    TCase *csv = tcase_create("CSV refusals");
-    TCase *formats = tcase_create("formats, select, free");
-    TCase *shipped = tcase_create("shipped MNIST");
-    TCase *finding = tcase_create("finding and loading MNIST");
+    TCase *idx = testdir_tcase(suite, "IDX refusals");
+    TCase *csv = testdir_tcase(suite, "CSV refusals");
+    TCase *formats = testdir_tcase(suite, "formats, select, free");
+    TCase *shipped = tcase_create("shipped MNIST");  /* writes no files */
+    suite_add_tcase(suite, shipped);
+    TCase *finding = testdir_tcase(suite, "finding and loading MNIST");
 
-    tcase_add_checked_fixture(idx, make_tmp_dir, NULL);
-    tcase_add_checked_fixture(csv, make_tmp_dir, NULL);
-    tcase_add_checked_fixture(formats, make_tmp_dir, NULL);
     tcase_add_checked_fixture(finding, setup_environment, teardown_environment);
     tcase_set_timeout(shipped, 60);  /* 70000 images: give slow or instrumented builds room */
 
@@ -1124,20 +1059,5 @@ int main(void)
     tcase_add_test(finding, load_csv_when_no_idx);
     tcase_add_test(finding, load_nothing_there);
 
-    suite_add_tcase(suite, idx);
-    suite_add_tcase(suite, csv);
-    suite_add_tcase(suite, formats);
-    suite_add_tcase(suite, shipped);
-    suite_add_tcase(suite, finding);
-
-    if (make_run_dir() != 0) {
-        fprintf(stderr, "test_loaders: cannot make a temporary directory: %s\n", strerror(errno));
-        return 99;  /* a hard error for the test harness, not a test failure */
-    }
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_ENV);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    remove_run_dir();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testdir_run("test_loaders", suite, CK_ENV);
 }

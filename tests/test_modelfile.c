@@ -7,14 +7,13 @@
  * from the implementation's constants) and reseals them with a fresh CRC
  * where a test aims at a check other than the checksum.  Each test works in
  * its own temporary directory. */
-#define _XOPEN_SOURCE 700  /* mkdtemp, nftw, mkfifo */
+#define _XOPEN_SOURCE 700  /* mkfifo */
 
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -30,6 +29,7 @@
 #include "model.h"
 #include "modelfile.h"
 #include "rng.h"
+#include "testdir.h"
 
 /* The documented layout. */
 enum {
@@ -43,50 +43,12 @@ enum {
     CRC = 4,
 };
 
-/* ------------------------------------------------------------ temporary directories */
-
-/* main makes run_dir and removes it after all tests, so that a failing test
- * (whose forked process ends before any teardown) leaves nothing behind. */
-static char run_dir[PATH_MAX];
-static char test_dir[PATH_MAX];
-
-enum { PATH_SLOTS = 8 };
-
-static int make_run_dir(void)
-{
-    const char *base = getenv("TMPDIR");
-    const int length = snprintf(run_dir, sizeof run_dir, "%s/test_modelfile.XXXXXX",
-                                base && *base ? base : "/tmp");
-    return length > 0 && (size_t)length < sizeof run_dir && mkdtemp(run_dir) ? 0 : -1;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st, (void)type, (void)ftw;
-    return remove(path);
-}
-
-static void make_test_dir(void)
-{
-    const int length = snprintf(test_dir, sizeof test_dir, "%s/test.XXXXXX", run_dir);
-    ck_assert(length > 0 && (size_t)length < sizeof test_dir);
-    ck_assert_msg(mkdtemp(test_dir) != NULL, "mkdtemp %s: %s", test_dir, strerror(errno));
-}
-
-/* The path of `name` in the test's directory, valid for the next few calls. */
-static const char *path_in(const char *name)
-{
-    static char slots[PATH_SLOTS][PATH_MAX];
-    static int next;
-    char *path = slots[next++ % PATH_SLOTS];
-    const int length = snprintf(path, PATH_MAX, "%s/%s", test_dir, name);
-    ck_assert(length > 0 && length < PATH_MAX);
-    return path;
-}
+/* ------------------------------------------------------------ the test's directory */
 
 /* The directory holds exactly one entry, `name`: no temporary file is left. */
 static void assert_only_entry(const char *name)
 {
+    const char *test_dir = testdir_dir();
     DIR *dir = opendir(test_dir);
     struct dirent *entry;
     int found = 0;
@@ -124,14 +86,6 @@ static struct bytes read_bytes(const char *path)
     ck_assert_uint_eq(fread(b.data, 1, b.size + 1, f), b.size);
     fclose(f);
     return b;
-}
-
-static void write_bytes(const char *path, const void *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "fopen %s: %s", path, strerror(errno));
-    ck_assert_uint_eq(fwrite(data, 1, size, f), size);
-    ck_assert_int_eq(fclose(f), 0);
 }
 
 static void assert_same_bytes(const struct bytes *got, const struct bytes *want, const char *what)
@@ -228,7 +182,7 @@ static void save(const char *path, enum model_kind kind, const struct mlp *m,
 /* A saved 5-4-3 model (small, every size different) as bytes. */
 static struct bytes small_model_bytes(enum precision precision)
 {
-    const char *path = path_in("small.model");
+    const char *path = testdir_path("small.model");
     struct mlp m;
     make_model(&m, (struct shape){5, 4, 3}, precision, 5);
     save(path, MODEL_FILE_MODEL, &m, &reference_meta);
@@ -276,8 +230,7 @@ static void assert_load_refused(const char *path, enum model_kind expected, cons
 
 static void assert_bytes_refused(const void *data, size_t size, const char *phrase)
 {
-    const char *path = path_in("damaged.model");
-    write_bytes(path, data, size);
+    const char *path = testdir_write("damaged.model", data, size);
     assert_load_refused(path, MODEL_FILE_MODEL, phrase);
 }
 
@@ -299,7 +252,7 @@ START_TEST(round_trip_is_bitwise_exact)
     const enum precision precision = _i / SHAPES % 2 ? PRECISION_F64 : PRECISION_F32;
     const enum model_kind kind = _i / SHAPES / 2 ? MODEL_FILE_CHECKPOINT : MODEL_FILE_MODEL;
     const struct model_metadata meta = {17 + (uint64_t)_i, -42 - _i, 0.1 * (_i + 1), 60000, 10000};
-    const char *path = path_in("model.bin");
+    const char *path = testdir_path("model.bin");
     struct mlp saved, loaded;
     struct model_metadata loaded_meta;
     struct error err;
@@ -326,7 +279,7 @@ START_TEST(metadata_extremes_round_trip)
         {1, -1, 4.9406564584124654e-324, 1, 1},
         {UINT64_MAX / 3, INT64_MAX, 1.0 / 3, SIZE_MAX, 0},
     };
-    const char *path = path_in("model.bin");
+    const char *path = testdir_path("model.bin");
     struct mlp m, loaded;
     struct model_metadata meta;
     struct error err;
@@ -343,7 +296,7 @@ END_TEST
 
 START_TEST(load_without_metadata)
 {
-    const char *path = path_in("model.bin");
+    const char *path = testdir_path("model.bin");
     struct mlp m, loaded;
     struct error err;
 
@@ -366,7 +319,7 @@ START_TEST(header_matches_documented_example)
         0x9a, 0x99, 0x99, 0x99, 0x99, 0x99, 0xe9, 0x3f, 0x70, 0x17, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0xe8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     };
-    const char *path = path_in("model.bin");
+    const char *path = testdir_path("model.bin");
     struct mlp m;
 
     make_model(&m, (struct shape){784, 32, 10}, PRECISION_F32, 1337);
@@ -387,7 +340,7 @@ START_TEST(parameters_are_little_endian_in_order)
 {
     const enum precision precision = _i ? PRECISION_F64 : PRECISION_F32;
     const int width = (int)precision_size(precision);
-    const char *path = path_in("model.bin");
+    const char *path = testdir_path("model.bin");
     struct mlp m;
 
     make_model(&m, (struct shape){3, 2, 1}, precision, 9);
@@ -406,7 +359,7 @@ END_TEST
 
 START_TEST(checkpoint_loads_where_a_model_is_expected)
 {
-    const char *path = path_in("run.ckpt");
+    const char *path = testdir_path("run.ckpt");
     struct mlp m, loaded;
     struct model_metadata meta;
     struct error err;
@@ -423,7 +376,7 @@ END_TEST
 
 START_TEST(model_is_refused_where_a_checkpoint_is_expected)
 {
-    const char *path = path_in("final.model");
+    const char *path = testdir_path("final.model");
     struct mlp m;
 
     make_model(&m, (struct shape){784, 33, 10}, PRECISION_F32, 4);
@@ -435,7 +388,7 @@ END_TEST
 
 START_TEST(save_replaces_an_existing_file)
 {
-    const char *path = path_in("model.bin");
+    const char *path = testdir_path("model.bin");
     struct mlp first, second, loaded;
     struct error err;
 
@@ -456,7 +409,7 @@ END_TEST
 START_TEST(saved_file_mode_follows_umask)
 {
     static const mode_t masks[] = {022, 027, 077};
-    const char *path = path_in("model.bin");
+    const char *path = testdir_path("model.bin");
     struct mlp m;
     struct stat st;
 
@@ -682,7 +635,7 @@ END_TEST
 
 START_TEST(directory_refused)
 {
-    const char *path = path_in("models");
+    const char *path = testdir_path("models");
     ck_assert_int_eq(mkdir(path, 0777), 0);
     assert_load_refused(path, MODEL_FILE_MODEL, "is a directory");
 }
@@ -691,7 +644,7 @@ END_TEST
 /* A FIFO must be refused at once, not block waiting for a writer. */
 START_TEST(fifo_refused)
 {
-    const char *path = path_in("pipe");
+    const char *path = testdir_path("pipe");
     ck_assert_int_eq(mkfifo(path, 0600), 0);
     assert_load_refused(path, MODEL_FILE_MODEL, "not a regular file");
 }
@@ -699,7 +652,7 @@ END_TEST
 
 START_TEST(nonexistent_path_refused)
 {
-    assert_load_refused(path_in("no-such.model"), MODEL_FILE_MODEL, strerror(ENOENT));
+    assert_load_refused(testdir_path("no-such.model"), MODEL_FILE_MODEL, strerror(ENOENT));
 }
 END_TEST
 
@@ -708,7 +661,7 @@ END_TEST
 static void assert_save_refused(enum model_kind kind, const struct mlp *m,
                                 const struct model_metadata *meta, const char *phrase)
 {
-    const char *path = path_in("refused.model");
+    const char *path = testdir_path("refused.model");
     struct error err = {""};
 
     ck_assert_int_eq(model_save(path, kind, m, meta, &err), -1);
@@ -767,7 +720,7 @@ START_TEST(save_refuses_path_too_long)
     struct mlp m;
     struct error err = {""};
 
-    const int length = snprintf(path, sizeof path, "%s/", test_dir);
+    const int length = snprintf(path, sizeof path, "%s/", testdir_dir());
     memset(path + length, 'm', sizeof path - (size_t)length - 4);
     path[sizeof path - 4] = '\0';
     make_model(&m, (struct shape){3, 2, 1}, PRECISION_F32, 1);
@@ -783,8 +736,8 @@ END_TEST
 static struct bytes save_old_model(const char *name, struct mlp *old)
 {
     make_model(old, (struct shape){3, 2, 1}, PRECISION_F64, 11);
-    save(path_in(name), MODEL_FILE_MODEL, old, &reference_meta);
-    return read_bytes(path_in(name));
+    save(testdir_path(name), MODEL_FILE_MODEL, old, &reference_meta);
+    return read_bytes(testdir_path(name));
 }
 
 /* After a failed save of another model over `name`: the old file is still
@@ -792,7 +745,7 @@ static struct bytes save_old_model(const char *name, struct mlp *old)
 static void assert_old_model_kept(const char *name, const struct bytes *old_bytes,
                                   const struct mlp *old)
 {
-    const char *path = path_in(name);
+    const char *path = testdir_path(name);
     struct bytes now = read_bytes(path);
     struct mlp loaded;
     struct error err;
@@ -829,7 +782,7 @@ static rlim_t lowest_free_descriptor(void)
  * process is out of file descriptors instead. */
 START_TEST(failed_temp_creation_keeps_old_file)
 {
-    const char *path = path_in("model.bin");
+    const char *path = testdir_path("model.bin"), *test_dir = testdir_dir();
     struct mlp old, new_model;
     struct error err = {""};
     struct rlimit files;
@@ -852,14 +805,14 @@ END_TEST
 
 START_TEST(save_into_missing_directory_fails)
 {
-    const char *path = path_in("missing/model.bin");
+    const char *path = testdir_path("missing/model.bin");
     struct mlp m;
     struct error err = {""};
 
     make_model(&m, (struct shape){3, 2, 1}, PRECISION_F32, 1);
     assert_save_failed(model_save(path, MODEL_FILE_MODEL, &m, &reference_meta, &err), &err, path,
                        ENOENT);
-    ck_assert_int_ne(access(path_in("missing"), F_OK), 0);
+    ck_assert_int_ne(access(testdir_path("missing"), F_OK), 0);
     mlp_free(&m);
 }
 END_TEST
@@ -869,7 +822,7 @@ END_TEST
  * failure in the header, the parameters and the CRC. */
 START_TEST(failed_write_keeps_old_file)
 {
-    const char *path = path_in("model.bin");
+    const char *path = testdir_path("model.bin");
     struct mlp old, new_model;
     struct error err = {""};
 
@@ -899,17 +852,11 @@ END_TEST
 int main(void)
 {
     Suite *suite = suite_create("modelfile");
-    TCase *round_trips = tcase_create("round trips and layout");
-    TCase *header = tcase_create("header refusals");
-    TCase *body = tcase_create("body and length refusals");
-    TCase *paths = tcase_create("paths that are not model files");
-    TCase *saving = tcase_create("save refusals and failures");
-    TCase *all[] = {round_trips, header, body, paths, saving};
-
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        tcase_add_checked_fixture(all[i], make_test_dir, NULL);
-        suite_add_tcase(suite, all[i]);
-    }
+    TCase *round_trips = testdir_tcase(suite, "round trips and layout");
+    TCase *header = testdir_tcase(suite, "header refusals");
+    TCase *body = testdir_tcase(suite, "body and length refusals");
+    TCase *paths = testdir_tcase(suite, "paths that are not model files");
+    TCase *saving = testdir_tcase(suite, "save refusals and failures");
 
     tcase_add_loop_test(round_trips, round_trip_is_bitwise_exact, 0, SHAPES * 2 * 2);
     tcase_add_loop_test(round_trips, metadata_extremes_round_trip, 0, 4);
@@ -953,14 +900,5 @@ int main(void)
     tcase_add_test(saving, save_into_missing_directory_fails);
     tcase_add_loop_test(saving, failed_write_keeps_old_file, 0, 8);
 
-    if (make_run_dir() != 0) {
-        fprintf(stderr, "test_modelfile: cannot make a temporary directory: %s\n", strerror(errno));
-        return 99;  /* a hard error for the test harness, not a test failure */
-    }
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_ENV);
-    const int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    nftw(run_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testdir_run("test_modelfile", suite, CK_ENV);
 }

@@ -1,5 +1,6 @@
 /* `mnist-omp predict` reads PGM and PNG digits and classifies them exactly as
- * the evaluator classifies the same images. */
+ * the evaluator classifies the same images.  Each test writes its images into
+ * a fresh temporary directory. */
 #include <config.h>
 
 #include <check.h>
@@ -16,11 +17,10 @@
 #include "model.h"
 #include "predict.h"
 #include "rng.h"
+#include "testdir.h"
 #include "train.h"
 
 enum { IMAGES = 12, SIDE = 28 };
-
-static char directory[] = "/tmp/mnist-omp-predict.XXXXXX";
 
 /* A small trained model and the first test images, in file order. */
 static void trained_model(struct mlp *m, struct dataset *test)
@@ -51,6 +51,15 @@ static void trained_model(struct mlp *m, struct dataset *test)
     dataset_free(&all_test);
 }
 
+/* The path of STEMn.EXT in the test's directory. */
+static const char *numbered_path(const char *stem, size_t n, const char *ext)
+{
+    char name[64];
+    const int length = snprintf(name, sizeof name, "%s%zu.%s", stem, n, ext);
+    ck_assert(length > 0 && (size_t)length < sizeof name);
+    return testdir_path(name);
+}
+
 static void write_pgm(const char *path, const uint8_t *pixels, bool inverted)
 {
     FILE *f = fopen(path, "wb");
@@ -67,11 +76,10 @@ START_TEST(pgm_and_png_predictions_equal_the_evaluators)
     struct dataset test;
     struct evaluation ev;
     struct error err;
-    char path[256];
+    const char *path;
     double expected[10], got[10];
     int digit;
 
-    ck_assert_ptr_nonnull(mkdtemp(directory));
     trained_model(&m, &test);
     ck_assert_int_eq(evaluate(&ev, &m, &test, &err), 0);
     for (size_t n = 0; n < IMAGES; n++) {
@@ -79,19 +87,19 @@ START_TEST(pgm_and_png_predictions_equal_the_evaluators)
         struct gray_image image = {SIDE, SIDE, (uint8_t *)pixels};
         softmax(ev.logits + n * 10, 10, expected);
 
-        snprintf(path, sizeof path, "%s/digit%zu.pgm", directory, n);
+        path = numbered_path("digit", n, "pgm");
         write_pgm(path, pixels, false);
         ck_assert_msg(predict_image(&m, path, false, &digit, got, &err) == 0, "%s", err.msg);
         ck_assert_int_eq(digit, ev.predicted[n]);
         ck_assert_msg(memcmp(got, expected, sizeof got) == 0, "PGM %zu: probabilities differ", n);
 
-        snprintf(path, sizeof path, "%s/inverted%zu.pgm", directory, n);
+        path = numbered_path("inverted", n, "pgm");
         write_pgm(path, pixels, true);
         ck_assert_int_eq(predict_image(&m, path, true, &digit, got, &err), 0);
         ck_assert_msg(memcmp(got, expected, sizeof got) == 0, "--invert %zu differs", n);
 
 #ifdef HAVE_LIBPNG
-        snprintf(path, sizeof path, "%s/digit%zu.png", directory, n);
+        path = numbered_path("digit", n, "png");
         ck_assert_msg(image_write_png(path, &image, &err) == 0, "%s", err.msg);
         ck_assert_msg(predict_image(&m, path, false, &digit, got, &err) == 0, "%s", err.msg);
         ck_assert_int_eq(digit, ev.predicted[n]);
@@ -115,14 +123,8 @@ START_TEST(wrong_size_image_is_refused)
     struct error err;
     double p[10];
     int digit;
-    char path[256];
-    ck_assert_ptr_nonnull(mkdtemp(directory));
     ck_assert_int_eq(mlp_create(&m, SIDE * SIDE, 4, 10, PRECISION_F32, &err), 0);
-    snprintf(path, sizeof path, "%s/small.pgm", directory);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs("P2\n2 2\n255\n0 1\n2 3\n", f);
-    fclose(f);
+    const char *path = testdir_write_text("small.pgm", "P2\n2 2\n255\n0 1\n2 3\n");
     ck_assert_int_eq(predict_image(&m, path, false, &digit, p, &err), -1);
     ck_assert_msg(strstr(err.msg, "2x2 pixels") && strstr(err.msg, path), "%s", err.msg);
     mlp_free(&m);
@@ -132,14 +134,9 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("predict");
-    TCase *tc = tcase_create("predict");
+    TCase *tc = testdir_tcase(s, "predict");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, pgm_and_png_predictions_equal_the_evaluators);
     tcase_add_test(tc, wrong_size_image_is_refused);
-    suite_add_tcase(s, tc);
-    SRunner *runner = srunner_create(s);
-    srunner_run_all(runner, CK_NORMAL);
-    const int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testdir_run("test_predict", s, CK_NORMAL);
 }
