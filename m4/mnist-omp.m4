@@ -84,3 +84,83 @@ return (__builtin_cpu_supports("avx512f") ? (int)f5(1) : 0) + (__builtin_cpu_sup
 AS_IF([test "x$have_x86_kernels" = xyes],
   [AC_DEFINE([HAVE_X86_KERNELS], [1], [Define to 1 to build AVX2 and AVX-512 kernels chosen at run time.])])
 ])
+
+# --enable-fuzzing: build the libFuzzer targets of tests/fuzz/ (`make fuzz`),
+# and everything else with the coverage instrumentation they feed on and with
+# AddressSanitizer and UndefinedBehaviorSanitizer (it implies
+# --enable-sanitizers).  libFuzzer comes with clang, so clang is required.
+AC_DEFUN([MNIST_OMP_ARG_FUZZING], [
+AC_ARG_ENABLE([fuzzing],
+  [AS_HELP_STRING([--enable-fuzzing],
+    [build the libFuzzer targets of the loaders for `make fuzz', with AddressSanitizer
+     and UndefinedBehaviorSanitizer; requires CC=clang [default=no]])],
+  [], [enable_fuzzing=no])
+AS_IF([test "x$enable_fuzzing" = xyes], [
+  AC_MSG_CHECKING([whether $CC is clang])
+  AC_COMPILE_IFELSE([AC_LANG_PROGRAM([[
+#ifndef __clang__
+#error not clang
+#endif
+]], [])],
+    [AC_MSG_RESULT([yes])],
+    [AC_MSG_RESULT([no])
+     AC_MSG_ERROR([--enable-fuzzing requires clang, which provides libFuzzer, but CC is '$CC':
+  run ./configure CC=clang --enable-fuzzing (Debian: apt-get install clang libclang-rt-14-dev)])])
+  AC_MSG_CHECKING([whether $CC can link a libFuzzer target])
+  save_CFLAGS=$CFLAGS
+  CFLAGS="$CFLAGS -fsanitize=fuzzer,address,undefined"
+  AC_LINK_IFELSE([AC_LANG_SOURCE([[
+#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return size > 0 && data[0] == 1; }
+]])],
+    [AC_MSG_RESULT([yes])],
+    [AC_MSG_RESULT([no])
+     AC_MSG_ERROR([$CC cannot link with -fsanitize=fuzzer: libFuzzer is missing
+  (Debian 12: apt-get install libclang-rt-14-dev; see config.log)])])
+  CFLAGS="$save_CFLAGS -fsanitize=fuzzer-no-link"
+  enable_sanitizers=yes
+])
+AM_CONDITIONAL([ENABLE_FUZZING], [test "x$enable_fuzzing" = xyes])
+])
+
+# --enable-sanitizers: build everything, tests included, with AddressSanitizer
+# and UndefinedBehaviorSanitizer, any finding fatal.  Clang cannot vectorise
+# some `#pragma omp simd` loops once ASan has instrumented them and says so
+# with -Wpass-failed; that is expected here, so it is silenced (this build
+# only, and only where the compiler knows the warning).
+AC_DEFUN([MNIST_OMP_ARG_SANITIZERS], [
+AC_ARG_ENABLE([sanitizers],
+  [AS_HELP_STRING([--enable-sanitizers],
+    [build with -fsanitize=address,undefined -fno-sanitize-recover=all (for `make check'
+     under the sanitizers) [default=no]])],
+  [], [enable_sanitizers=no])
+AS_IF([test "x$enable_sanitizers" = xyes], [
+  SANITIZER_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+  AC_MSG_CHECKING([whether $CC can build with $SANITIZER_FLAGS])
+  save_CFLAGS=$CFLAGS
+  save_LDFLAGS=$LDFLAGS
+  CFLAGS="$CFLAGS $SANITIZER_FLAGS"
+  LDFLAGS="$LDFLAGS $SANITIZER_FLAGS"
+  AC_LINK_IFELSE([AC_LANG_PROGRAM([[#include <stdlib.h>]],
+                                  [[char *p = malloc(4); p[0] = 1; free(p);]])],
+    [AC_MSG_RESULT([yes])],
+    [AC_MSG_RESULT([no])
+     AC_MSG_ERROR([$CC cannot build with $SANITIZER_FLAGS (GCC needs libasan and libubsan,
+  Debian: apt-get install gcc; clang needs libclang-rt-14-dev); see config.log])])
+  AC_MSG_CHECKING([whether $CC knows -Wpass-failed])
+  CFLAGS="$CFLAGS -Wpass-failed -Werror"
+  AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [])],
+    [AC_MSG_RESULT([yes]); CFLAGS="$save_CFLAGS $SANITIZER_FLAGS -Wno-pass-failed"],
+    [AC_MSG_RESULT([no]); CFLAGS="$save_CFLAGS $SANITIZER_FLAGS"])
+])
+# The shell tests skip what cannot work under ASan (address-space limits).
+AC_SUBST([MNIST_OMP_SANITIZERS], [$enable_sanitizers])
+])
+
+# `make check-valgrind' runs tests/valgrind.sh under this valgrind.
+AC_DEFUN([MNIST_OMP_VALGRIND], [
+AC_PATH_PROG([VALGRIND], [valgrind])
+AC_ARG_VAR([VALGRIND], [valgrind, for `make check-valgrind'])
+])

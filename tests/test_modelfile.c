@@ -798,6 +798,7 @@ START_TEST(failed_temp_creation_keeps_old_file)
 
     assert_save_failed(status, &err, path, as_root ? EMFILE : EACCES);
     assert_old_model_kept("model.bin", &old_bytes, &old);
+    free(old_bytes.data);
     mlp_free(&old);
     mlp_free(&new_model);
 }
@@ -842,6 +843,7 @@ START_TEST(failed_write_keeps_old_file)
 
     assert_save_failed(status, &err, path, EFBIG);
     assert_old_model_kept("model.bin", &old_bytes, &old);
+    free(old_bytes.data);
     mlp_free(&old);
     mlp_free(&new_model);
 }

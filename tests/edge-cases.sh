@@ -1,0 +1,202 @@
+#!/bin/sh
+# Numeric edge cases and resource bounds, end to end:
+#   - divergence stops with status 1, names the epoch, and saves nothing (a
+#     new --save or --checkpoint file is not created, an existing one is left
+#     as it was);
+#   - --lr 0 (the loss stays exactly the same), one training image, one hidden
+#     unit, more threads than images, a training set missing half the classes:
+#     status 0, finite losses, an accuracy;
+#   - hostile data at the command line: a header claiming 2^31 images of
+#     65536x65536 pixels, or 2^21 images in a file holding one, and gzip
+#     bombs, are refused with status 1 without allocating what they claim.
+set -u
+
+prog=${MNIST_OMP:-./mnist-omp}
+srcdir=${top_srcdir:-.}
+work=$(mktemp -d "${TMPDIR:-/tmp}/mnist-omp-edge.XXXXXX") || exit 99
+trap 'rm -rf "$work"' EXIT
+failures=0
+. "$srcdir/tests/data-helpers.sh"
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# expect_status STATUS DESCRIPTION -- COMMAND...: output in $work/out, $work/err.
+expect_status() {
+    want=$1 what=$2
+    shift 3
+    "$@" >"$work/out" 2>"$work/err"
+    got=$?
+    [ "$got" -eq "$want" ] || fail "$what: exit status $got, expected $want ($(head -n 2 "$work/err"))"
+    ! grep -q -e 'Sanitizer' -e 'runtime error: ' "$work/err" ||
+        fail "$what: sanitizer report: $(grep -m 3 -e 'Sanitizer' -e 'runtime error: ' "$work/err")"
+}
+
+expect_in() {
+    grep -q -e "$2" "$1" || fail "'$2' not found in $(basename "$1"): $(head -n 3 "$1")"
+}
+
+# finite_losses DESCRIPTION LOG: every loss of a --log file is a finite number.
+finite_losses() {
+    awk -F, 'NR > 1 && $2 !~ /^[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$/ { print; bad = 1 }
+             END { exit bad || NR < 2 }' "$2" >"$work/bad-losses" ||
+        fail "$1: a loss is not a finite number: $(head -n 2 "$work/bad-losses")"
+}
+
+# trained DESCRIPTION: a run that ended well printed an accuracy and no NaN.
+trained() {
+    expect_in "$work/out" '^Test Set Accuracy = [0-9.]*% ([0-9]* of [0-9]*)$'
+    ! grep -q -i -w -e nan -e inf "$work/out" || fail "$1: NaN or infinity in the output"
+}
+
+small="--train-size 100 --test-size 10 --print-every 1"
+
+# ------------------------------------------------------------ divergence
+# float32: the loss overflows within a few epochs at this rate.
+expect_status 1 "divergence (f32)" -- "$prog" $small --epochs 50 --lr 1e6 \
+    --save "$work/new.model" --checkpoint "$work/new.ckpt" --log "$work/diverged.csv"
+expect_in "$work/err" '^mnist-omp: training diverged: the loss became [a-zA-Z]* at epoch [0-9][0-9]*; try a smaller learning rate'
+epoch=$(sed -n 's/.* at epoch \([0-9]*\);.*/\1/p' "$work/err")
+[ ! -e "$work/new.model" ] || fail "divergence: --save created a (non-finite) model file"
+[ ! -e "$work/new.ckpt" ] || fail "divergence: --checkpoint created a (non-finite) checkpoint"
+leftovers=$(find "$work" -name 'new.*.*')
+[ -z "$leftovers" ] || fail "divergence: temporary files left behind: $leftovers"
+# The log holds the finite losses before the epoch named.
+[ "$(($(wc -l <"$work/diverged.csv") - 1))" -eq "${epoch:-0}" ] ||
+    fail "divergence: the log should hold the ${epoch:-?} epochs before divergence"
+
+# float64 needs a larger rate; an existing --save file is left as it was.
+expect_status 0 "a model to keep" -- "$prog" $small --epochs 2 --save "$work/kept.model" --quiet
+cp "$work/kept.model" "$work/kept.orig" && cp "$work/kept.model" "$work/kept.ckpt"
+expect_status 1 "divergence (f64)" -- "$prog" $small --epochs 50 --lr 1e30 --precision f64 \
+    --save "$work/kept.model" --checkpoint "$work/kept.ckpt"
+expect_in "$work/err" 'diverged: the loss became [a-zA-Z]* at epoch [0-9]'
+cmp -s "$work/kept.model" "$work/kept.orig" || fail "divergence overwrote an existing --save file"
+cmp -s "$work/kept.ckpt" "$work/kept.orig" || fail "divergence overwrote an existing --checkpoint"
+
+# The last update may overflow the parameters while every loss computed
+# (each one before its epoch's update) was finite.  What must not happen is a
+# run that "succeeds" with a non-finite model.
+# KNOWN ISSUE (src/train.c checks only the loss): the run below currently
+# exits 0 printing NaN probabilities (and with --save fails with "parameter
+# ... is not finite" instead of naming the epoch).  When train() also checks
+# the parameters after the last update, set strict=1.
+strict=0
+if [ -n "$epoch" ]; then
+    "$prog" $small --epochs "$epoch" --lr 1e6 >"$work/out" 2>"$work/err"
+    got=$?
+    if [ "$got" -eq 0 ] && grep -q -i nan "$work/out"; then
+        if [ "$strict" = 1 ]; then
+            fail "divergence in the last update: exit 0 with a non-finite model"
+        else
+            echo "XFAIL: divergence in the last epoch's update goes unnoticed (exit 0, NaN output)" >&2
+        fi
+    elif [ "$got" -ne 0 ]; then
+        expect_in "$work/err" 'diverged.* at epoch [0-9]'
+    fi
+fi
+
+# ------------------------------------------------------------ degenerate but valid runs
+expect_status 0 "--lr 0" -- "$prog" $small --epochs 4 --lr 0 --log "$work/lr0.csv"
+finite_losses "--lr 0" "$work/lr0.csv"
+[ "$(awk -F, 'NR > 1 { print $2 }' "$work/lr0.csv" | sort -u | wc -l)" -eq 1 ] ||
+    fail "--lr 0: the loss changed: $(cut -d, -f2 "$work/lr0.csv" | tr '\n' ' ')"
+trained "--lr 0"
+
+expect_status 0 "one training image" -- "$prog" --train-size 1 --test-size 10 --epochs 5 \
+    --log "$work/one.csv"
+finite_losses "one training image" "$work/one.csv"
+trained "one training image"
+expect_in "$work/out" '(train 1 of 60000'
+
+expect_status 0 "one hidden unit" -- "$prog" --train-size 200 --test-size 50 --epochs 5 \
+    --hidden 1 --log "$work/h1.csv"
+finite_losses "one hidden unit" "$work/h1.csv"
+trained "one hidden unit"
+expect_in "$work/out" '784-1-10 ReLU MLP'
+
+expect_status 0 "1 image, 1 hidden unit, 8 threads, f64" -- "$prog" --train-size 1 \
+    --test-size 1 --hidden 1 --threads 8 --precision f64 --epochs 3 --log "$work/tiny.csv"
+finite_losses "1 image, 1 hidden unit" "$work/tiny.csv"
+trained "1 image, 1 hidden unit"
+
+# Three images cannot hold all ten digits.
+expect_status 0 "three training images" -- "$prog" --train-size 3 --test-size 20 --seed 7 \
+    --epochs 10 --log "$work/three.csv"
+finite_losses "three training images" "$work/three.csv"
+trained "three training images"
+
+# A CSV data set whose training half holds only the digits 0-4 (the test
+# half has all ten), with the pictures, whose confusion matrix then has
+# empty columns.
+csv=$work/csv-0-4
+mkdir "$csv"
+{ csv_header; csv_rows 0 1 2 3 4 0 1 2 3 4 0 1 2 3 4 0 1 2 3 4; } >"$csv/mnist_train.csv"
+{ csv_header; csv_rows 0 1 2 3 4 5 6 7 8 9; } >"$csv/mnist_test.csv"
+expect_status 0 "digits 0-4 only" -- "$prog" --data "$csv" --train-size all --test-size all \
+    --epochs 30 --log "$work/csv.csv" --plots "$work/plots"
+finite_losses "digits 0-4 only" "$work/csv.csv"
+trained "digits 0-4 only"
+expect_in "$work/out" '(train 20 of 20, test 10 of 10'
+[ -s "$work/plots/confusion.txt" ] || fail "digits 0-4 only: no confusion matrix"
+! grep -q -i nan "$work/plots/confusion.txt" || fail "digits 0-4 only: NaN in the confusion matrix"
+
+# ------------------------------------------------------------ resource bounds
+# A data directory whose training images are $1 (the labels and the test
+# split are valid).
+hostile_dir() {
+    rm -rf "$work/hostile"
+    make_idx_dir "$work/hostile" 1 1
+    cat >"$work/hostile/train-images-idx3-ubyte"
+}
+
+# Refused, status 1, with the message given; with the address space limited
+# to 1 GiB where that is possible (not under AddressSanitizer, which
+# reserves terabytes up front), so that allocating what a header claims
+# fails.
+expect_refused() {
+    what=$1 message=$2
+    shift 2
+    if [ "${MNIST_OMP_SANITIZERS:-no}" = yes ]; then
+        expect_status 1 "$what" -- "$prog" "$@"
+    else
+        expect_status 1 "$what" -- sh -c 'ulimit -v 1048576 && exec "$@"' sh "$prog" "$@"
+    fi
+    expect_in "$work/err" "$message"
+    ! grep -q 'out of memory' "$work/err" || fail "$what: allocated what the header claims"
+}
+
+{ idx_images_header 2147483648 65536 65536; } | hostile_dir
+expect_refused "2^31 images of 65536x65536" 'train-images-idx3-ubyte: images are 65536x65536, expected 28x28' \
+    --data "$work/hostile" --epochs 1
+
+{ idx_images_header 2097152; real_images train 1; } | hostile_dir
+expect_refused "2^21 images claimed, 1 held" 'train-images-idx3-ubyte: truncated: expected 2097152 images' \
+    --data "$work/hostile" --epochs 1
+
+# gzip bombs: 64 MiB of zeros behind headers declaring one image, then one
+# label: reading stops one byte past what the header declares.
+{ idx_images_header 1; head -c 67108864 /dev/zero; } | gzip -1 >"$work/bomb.gz"
+hostile_dir <"$work/bomb.gz"
+expect_refused "gzip bomb (images)" 'train-images-idx3-ubyte: trailing data after the 1 images' \
+    --data "$work/hostile" --epochs 1
+rm -rf "$work/hostile"
+make_idx_dir "$work/hostile" 1 1
+{ idx_labels_header 1; head -c 67108864 /dev/zero; } | gzip -1 >"$work/hostile/train-labels-idx1-ubyte"
+expect_refused "gzip bomb (labels)" 'train-labels-idx1-ubyte: trailing data after the 1 labels' \
+    --data "$work/hostile" --epochs 1
+
+# A model file whose header claims 2^20-2^20-2^20 parameters (terabytes).
+head -c 16 "$work/kept.model" >"$work/huge.model"
+bytes 0 0 16 0 0 0 16 0 0 0 16 0 >>"$work/huge.model"
+tail -c +29 "$work/kept.model" >>"$work/huge.model"
+expect_refused "model claiming 2^60 parameters" 'huge.model: truncated: .* but a 1048576-1048576-1048576 float32 model file has' \
+    --load "$work/huge.model" --epochs 0 --test-size 10
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed" >&2
+    exit 1
+fi
+echo "edge cases: all checks passed"

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets: tests/fuzz/{idx,csv,model,image}/.
+
+Small valid files of every form each loader reads, and malformed ones near
+each of its checks, a few KB at most.  The malformed ones are named bad-*:
+tests/regressions.sh also gives each to the command line, which must refuse
+it (so an IDX bad-* file must be bad both as an image and as a label file).  The files are committed; run this
+again (from anywhere) only to change them:  python3 tests/fuzz/make-seeds.py
+"""
+import gzip
+import os
+import shutil
+import struct
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def gz(data):
+    # mtime=0: the same bytes every time
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def corpus(name, files):
+    directory = os.path.join(HERE, name)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    for file_name, data in files.items():
+        with open(os.path.join(directory, file_name), "wb") as f:
+            f.write(data)
+
+
+# ------------------------------------------------------------------ IDX
+def idx_images(count, rows=28, cols=28, magic=0x803, pixels=None):
+    if pixels is None:
+        pixels = bytes((i * 37 + (i // 28) * 11) % 256 if (i % 28) in range(8, 20) else 0
+                       for i in range(count * rows * cols))
+    return struct.pack(">IIII", magic, count, rows, cols) + pixels
+
+
+def idx_labels(count, labels=None, magic=0x801):
+    if labels is None:
+        labels = bytes(i % 10 for i in range(count))
+    return struct.pack(">II", magic, count) + labels
+
+
+one = idx_images(1)
+two = idx_images(2)
+labels3 = idx_labels(3)
+corpus_idx = {
+    "images-1": one,
+    "images-2": two,
+    "labels-1": idx_labels(1),
+    "labels-3": labels3,
+    "images-1.gz": gz(one),
+    "labels-3.gz": gz(labels3),
+    "images-2-gzip-concatenated.gz": gz(two[:400]) + gz(two[400:]),
+    "bad-empty": b"",
+    "bad-magic-swapped": struct.pack("<IIII", 0x803, 1, 28, 28) + one[16:],
+    "bad-header-truncated": one[:10],
+    "bad-dims-27x28": idx_images(1, 27, 28),
+    "bad-dims-65536x65536-2pow31": struct.pack(">IIII", 0x803, 1 << 31, 1 << 16, 1 << 16),
+    "bad-count-2pow31": struct.pack(">IIII", 0x803, 1 << 31, 28, 28) + one[16:],
+    "bad-count-zero": struct.pack(">IIII", 0x803, 0, 28, 28),
+    "bad-records-truncated": two[:-100],
+    "bad-trailing-byte": one + b"\0",
+    "bad-label-10": idx_labels(3, bytes([1, 10, 2])),
+    "bad-label-255": idx_labels(1, bytes([255])),
+    "bad-labels-count-2pow32-1": struct.pack(">II", 0x801, 0xFFFFFFFF) + b"\1\2\3",
+    "bad-gzip-truncated.gz": gz(two)[:-30],
+    "bad-gzip-corrupt.gz": (lambda b: b[:40] + bytes([b[40] ^ 0x55]) + b[41:])(gz(two)),
+    "bad-gzip-crc.gz": (lambda b: b[:-8] + bytes([b[-8] ^ 1]) + b[-7:])(gz(one)),
+    "bad-gzip-header-only.gz": gz(one)[:10],
+    # A gzip bomb: the header declares one label, the stream inflates to 1 MB.
+    "bad-gzip-bomb-labels.gz": gz(struct.pack(">II", 0x801, 1) + b"\0" * (1 << 20)),
+}
+corpus("idx", corpus_idx)
+
+
+# ------------------------------------------------------------------ CSV
+def csv_row(label, seed=0, pixels=None):
+    if pixels is None:
+        pixels = [((i * 13 + seed * 7) % 256) if 300 <= i < 480 else 0 for i in range(784)]
+    return ",".join(str(v) for v in [label] + list(pixels))
+
+
+header = "label," + ",".join("%dx%d" % (r, c) for r in range(1, 29) for c in range(1, 29))
+row_a, row_b = csv_row(7, 1), csv_row(2, 2)
+corpus("csv", {
+    "header-1-row.csv": (header + "\n" + row_a + "\n").encode(),
+    "no-header-2-rows.csv": (row_a + "\n" + row_b).encode(),   # no final newline
+    "crlf.csv": (header + "\r\n" + row_a + "\r\n").encode(),
+    "gzip.csv.gz": gz((header + "\n" + row_b + "\n").encode()),
+    "bad-empty.csv": b"",
+    "bad-header-only.csv": (header + "\n").encode(),
+    "bad-blank-line.csv": (row_a + "\n\n" + row_b + "\n").encode(),
+    "bad-too-few-fields.csv": (row_a.rsplit(",", 1)[0] + "\n").encode(),
+    "bad-too-many-fields.csv": (row_a + ",0\n").encode(),
+    "bad-label-10.csv": (csv_row(10) + "\n").encode(),
+    "bad-pixel-256.csv": (csv_row(1, pixels=[256] + [0] * 783) + "\n").encode(),
+    "bad-pixel-negative.csv": (csv_row(1, pixels=[0, -1] + [0] * 782) + "\n").encode(),
+    "bad-pixel-huge.csv": (csv_row(1, pixels=["99999999999999999999999"] + [0] * 783) + "\n").encode(),
+    "bad-pixel-text.csv": (csv_row(1, pixels=["1x"] + [0] * 783) + "\n").encode(),
+    "bad-empty-field.csv": (csv_row(1, pixels=[""] + [0] * 783) + "\n").encode(),
+    "bad-lone-cr.csv": (row_a.replace(",0,", ",0\r,", 1) + "\n").encode(),
+    "bad-gzip-truncated.csv.gz": gz((row_a + "\n" + row_b + "\n").encode())[:-12],
+})
+
+
+# ------------------------------------------------------------------ model files
+def model_file(n_in, n_hidden, n_out, f64=False, kind=1, epochs=3, seed=1337, lr=0.8,
+               train=100, test=10, version=1, params=None, magic=b"MNISTOMP", fix_crc=True,
+               crc_xor=0):
+    count = n_in * n_hidden + n_hidden + n_hidden * n_out + n_out
+    if params is None:
+        params = [((i * 0.37) % 2.0) - 1.0 for i in range(count)]
+    header = magic + struct.pack("<IIIIIIQqdQQ", version, kind, n_in, n_hidden, n_out,
+                                 8 if f64 else 4, epochs, seed, lr, train, test)
+    body = header + struct.pack("<%d%s" % (len(params), "d" if f64 else "f"), *params)
+    crc = zlib.crc32(body) ^ crc_xor
+    return body + struct.pack("<I", crc)
+
+
+small = model_file(3, 2, 2)
+corpus("model", {
+    "model-3-2-2-f32": small,
+    "checkpoint-2-1-3-f64": model_file(2, 1, 3, f64=True, kind=2),
+    "model-784-1-10-f32": model_file(784, 1, 10, epochs=300),
+    "model-1-1-1-f64-negative-seed": model_file(1, 1, 1, f64=True, seed=-5, lr=0.0),
+    "bad-empty": b"",
+    "bad-magic": model_file(3, 2, 2, magic=b"MNISTOMQ"),
+    "bad-magic-short": b"MNIST",
+    "bad-version-2": model_file(3, 2, 2, version=2),
+    "bad-kind-0": model_file(3, 2, 2, kind=0),
+    "bad-kind-3": model_file(3, 2, 2, kind=3),
+    "bad-precision-2": model_file(3, 2, 2)[:28] + struct.pack("<I", 2) + model_file(3, 2, 2)[32:],
+    "bad-size-zero": model_file(0, 2, 2),
+    "bad-size-2pow20-each": model_file(3, 2, 2)[:16] + struct.pack("<III", 1 << 20, 1 << 20, 1 << 20)
+                            + model_file(3, 2, 2)[28:],
+    "bad-size-2pow32-1": model_file(3, 2, 2)[:16] + struct.pack("<I", 0xFFFFFFFF) + model_file(3, 2, 2)[20:],
+    "bad-truncated-header": small[:40],
+    "bad-truncated-params": small[:-9],
+    "bad-trailing-bytes": small + b"\0\0",
+    "bad-crc": model_file(3, 2, 2, crc_xor=1),
+    "bad-nan-param": model_file(3, 2, 2, params=[0.0] * 5 + [float("nan")] + [0.0] * 6),
+    "bad-inf-param-f64": model_file(1, 1, 1, f64=True, params=[0.0, float("inf"), 0.0, 0.0]),
+    "bad-lr-negative": model_file(3, 2, 2, lr=-0.5),
+    "bad-lr-nan": model_file(3, 2, 2, lr=float("nan")),
+})
+
+
+# ------------------------------------------------------------------ pictures
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png(width, height, rows, color_type=0, depth=8, interlace=0, extra=b"", palette=None,
+        raw=None):
+    """rows: packed scanlines without filter bytes (for interlace=0); raw: the
+    whole filtered image data, when given."""
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, interlace)
+    if raw is None:
+        raw = b"".join(b"\0" + row for row in rows)
+    chunks = png_chunk(b"IHDR", ihdr)
+    if palette is not None:
+        chunks += png_chunk(b"PLTE", palette)
+    chunks += extra + png_chunk(b"IDAT", zlib.compress(raw, 9)) + png_chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def adam7(width, height, pixel):
+    """Filtered image data of an interlaced 8-bit gray picture."""
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+              (0, 1, 1, 2)]
+    out = b""
+    for x0, y0, dx, dy in passes:
+        xs = range(x0, width, dx)
+        for y in range(y0, height, dy):
+            if len(xs):
+                out += b"\0" + bytes(pixel(x, y) for x in xs)
+    return out
+
+
+gray8 = [bytes((x * 40 + y * 20) % 256 for x in range(6)) for y in range(5)]
+digit = bytes(((x - 14) ** 2 + (y - 14) ** 2 < 80) * 255 for y in range(28) for x in range(28))
+pgm_digit = b"P2\n# a digit\n28 28\n255\n" + "\n".join(
+    " ".join(str(digit[y * 28 + x]) for x in range(28)) for y in range(28)).encode() + b"\n"
+corpus("image", {
+    "plain.pgm": b"P2\n3 2\n255\n0 128 255\n10 20 30\n",
+    "plain-comments-maxval-15.pgm": b"P2 # comment\n2 # w\n2\n15\n0 15\n# mid\n7 8\n",
+    "binary.pgm": b"P5\n4 2\n255\n" + bytes(range(0, 256, 32)),
+    "binary-16bit.pgm": b"P5\n2 2\n65535\n" + struct.pack(">4H", 0, 1000, 40000, 65535),
+    "binary-comment-before-raster.pgm": b"P5\n2 1\n255#c\n\x10\x20",
+    "digit-28x28.pgm": pgm_digit,
+    "digit-28x28.pgm.gz": gz(b"P5\n28 28\n255\n" + digit),
+    "gray8.png": png(6, 5, gray8),
+    "gray1.png": png(9, 2, [b"\xaa\x80", b"\x55\x00"], depth=1),
+    "gray16-alpha.png": png(2, 2, [struct.pack(">4H", 0, 65535, 30000, 100)] * 2, color_type=4,
+                            depth=16),
+    "rgb8.png": png(2, 2, [bytes([255, 0, 0, 0, 255, 0]), bytes([0, 0, 255, 9, 9, 9])],
+                    color_type=2),
+    "rgba8-trns.png": png(2, 1, [bytes([1, 2, 3, 4, 5, 6, 7, 8])], color_type=6),
+    "palette4.png": png(3, 2, [b"\x01\x20", b"\x21\x00"], color_type=3, depth=4,
+                        palette=bytes([0, 0, 0, 255, 255, 255, 90, 10, 200])),
+    "gray8-interlaced.png": png(9, 9, None, interlace=1,
+                                raw=adam7(9, 9, lambda x, y: (x * 29 + y * 3) % 256)),
+    "gray8-trns.png": png(2, 2, [b"\x00\x10", b"\x20\x30"],
+                          extra=png_chunk(b"tRNS", b"\x00\x10")),
+    "bad-empty": b"",
+    "bad-not-an-image": b"hello, world\n",
+    "bad-ppm-p6.ppm": b"P6\n1 1\n255\n\0\0\0",
+    "bad-pgm-maxval-0.pgm": b"P2\n1 1\n0\n0\n",
+    "bad-pgm-width-0.pgm": b"P5\n0 1\n255\n",
+    "bad-pgm-too-wide.pgm": b"P5\n16385 1\n255\n",
+    "bad-pgm-huge-number.pgm": b"P2\n99999999999999999999999 1\n255\n0\n",
+    "bad-pgm-16384x16384-no-data.pgm": b"P5\n16384 16384\n255\n\0",
+    "bad-pgm-sample-over-maxval.pgm": b"P2\n2 1\n10\n3 11\n",
+    "bad-pgm-16bit-over-maxval.pgm": b"P5\n1 1\n1000\n\xff\xff",
+    "bad-pgm-truncated.pgm": b"P5\n4 4\n255\n\0\1\2",
+    "bad-pgm-plain-junk.pgm": b"P2\n2 1\n255\n1 x\n",
+    "bad-png-truncated.png": png(6, 5, gray8)[:60],
+    "bad-png-crc.png": (lambda b: b[:29] + bytes([b[29] ^ 1]) + b[30:])(png(6, 5, gray8)),
+    "bad-png-16384x16384-short.png": png(16384, 16384, [b"\0" * 16384]),
+    "bad-png-zero-width.png": png(0, 1, [b""]),
+    "bad-png-depth-3.png": png(2, 2, [b"\0", b"\0"], depth=3),
+    "bad-png-no-idat.png": b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)) + png_chunk(b"IEND", b""),
+    "bad-png-signature-only.png": b"\x89PNG\r\n\x1a\n",
+    "bad-gzip-truncated.pgm.gz": gz(b"P5\n28 28\n255\n" + digit)[:-20],
+})
