@@ -68,6 +68,14 @@ double mlp_param(const struct mlp *m, size_t i)
     return ((const float *)m->params)[i];
 }
 
+int mlp_is_finite(const struct mlp *m)
+{
+    for (size_t i = 0; i < mlp_param_count(m); i++)
+        if (!isfinite(mlp_param(m, i)))
+            return 0;
+    return 1;
+}
+
 static void fill_uniform(struct mlp *m, size_t first, size_t count, size_t fan_in,
                          struct py_random *rng)
 {

@@ -38,6 +38,9 @@ const char *precision_name(enum precision precision);
  * 1/sqrt(n_hidden); biases zero. */
 void mlp_init_xavier(struct mlp *m, struct py_random *rng);
 
+/* Nonzero when every parameter is a finite number. */
+int mlp_is_finite(const struct mlp *m);
+
 /* Parameter i as a double, whatever the precision. */
 double mlp_param(const struct mlp *m, size_t i);
 

@@ -51,5 +51,12 @@ int train(struct trainer *t, struct mlp *m, unsigned first_epoch, unsigned end_e
         if (status != 0)
             return status;
     }
+    /* Each loss comes before its epoch's update, so the loss cannot tell
+     * whether the last update overflowed: the parameters can. */
+    if (end_epoch > first_epoch && !mlp_is_finite(m))
+        return error_set(err,
+                         "training diverged: the parameters became non-finite in the update of "
+                         "epoch %u; try a smaller learning rate than --lr %g",
+                         end_epoch - 1, lr);
     return 0;
 }
