@@ -4,34 +4,14 @@
 # equal the serial reference's.
 set -u
 
-prog=${MNIST_OMP:-./mnist-omp}
-work=$(mktemp -d "${TMPDIR:-/tmp}/mnist-omp-cli.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-# expect_status STATUS DESCRIPTION -- COMMAND...: runs the command, output in $work/out, $work/err.
-expect_status() {
-    want=$1 what=$2
-    shift 3
-    "$@" >"$work/out" 2>"$work/err"
-    got=$?
-    [ "$got" -eq "$want" ] || fail "$what: exit status $got, expected $want ($(head -n 2 "$work/err"))"
-}
-
-expect_in() {
-    grep -q -e "$2" "$1" || fail "'$2' not found in $(basename "$1"): $(head -n 3 "$1")"
-}
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
+testlib_start cli
 
 # --- help and version
 expect_status 0 "--help" -- "$prog" --help
 for option in --data --train-size --test-size --epochs --lr --hidden --seed --threads \
               --precision --engine --print-every --log --quiet --help --version; do
-    expect_in "$work/out" -- "$option"
+    expect_in "$work/out" "$option"
 done
 expect_status 0 "--version" -- "$prog" --version
 expect_in "$work/out" '^mnist-omp [0-9]'

@@ -11,32 +11,9 @@
 #     bombs, are refused with status 1 without allocating what they claim.
 set -u
 
-prog=${MNIST_OMP:-./mnist-omp}
-srcdir=${top_srcdir:-.}
-work=$(mktemp -d "${TMPDIR:-/tmp}/mnist-omp-edge.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
-failures=0
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
+testlib_start edge
 . "$srcdir/tests/data-helpers.sh"
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-# expect_status STATUS DESCRIPTION -- COMMAND...: output in $work/out, $work/err.
-expect_status() {
-    want=$1 what=$2
-    shift 3
-    "$@" >"$work/out" 2>"$work/err"
-    got=$?
-    [ "$got" -eq "$want" ] || fail "$what: exit status $got, expected $want ($(head -n 2 "$work/err"))"
-    ! grep -q -e 'Sanitizer' -e 'runtime error: ' "$work/err" ||
-        fail "$what: sanitizer report: $(grep -m 3 -e 'Sanitizer' -e 'runtime error: ' "$work/err")"
-}
-
-expect_in() {
-    grep -q -e "$2" "$1" || fail "'$2' not found in $(basename "$1"): $(head -n 3 "$1")"
-}
 
 # finite_losses DESCRIPTION LOG: every loss of a --log file is a finite number.
 finite_losses() {

@@ -10,20 +10,13 @@
 # tests/fuzz/replay_NAME.)
 set -u
 
-prog=${MNIST_OMP:-./mnist-omp}
-srcdir=${top_srcdir:-.}
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 regressions=$srcdir/tests/regressions
 seeds=$srcdir/tests/fuzz
-work=$(mktemp -d "${TMPDIR:-/tmp}/mnist-omp-regressions.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
-failures=0
+testlib_start regressions
 checked=0
 . "$srcdir/tests/data-helpers.sh"
 
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
 
 # check FILE NAMED_AS -- COMMAND...: runs the command; status 1 and an error
 # naming NAMED_AS, or status 0 for a valid-* FILE; never a sanitizer report

@@ -16,13 +16,10 @@
 # comment saying why.
 set -u
 
-prog=${MNIST_OMP:-./mnist-omp}
-srcdir=${top_srcdir:-.}
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 builddir=${top_builddir:-.}
 valgrind=${VALGRIND:-valgrind}
-work=$(mktemp -d "${TMPDIR:-/tmp}/mnist-omp-valgrind.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
-failures=0
+testlib_start valgrind
 runs=0
 . "$srcdir/tests/data-helpers.sh"
 
@@ -39,10 +36,6 @@ memcheck() {
         --suppressions="$srcdir/tests/valgrind.supp" --log-file="$work/vg.%p" "$@"
 }
 
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
 
 # run STATUS DESCRIPTION -- COMMAND...: the command under memcheck, output in
 # $work/out and $work/err.  STATUS 1 also requires a "mnist-omp: " message.

@@ -1,0 +1,36 @@
+# What the shell tests share (sourced, POSIX sh): the program under test, the
+# source directory, a scratch directory removed on exit, and the checks, which
+# count failures instead of stopping at the first.  Call testlib_start NAME
+# before anything else.
+
+prog=${MNIST_OMP:-./mnist-omp}
+srcdir=${top_srcdir:-.}
+failures=0
+
+# testlib_start NAME: makes the scratch directory $work.
+testlib_start() {
+    work=$(mktemp -d "${TMPDIR:-/tmp}/mnist-omp-$1.XXXXXX") || exit 99
+    trap 'rm -rf "$work"' EXIT
+}
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# expect_status STATUS DESCRIPTION -- COMMAND...: runs the command, its output
+# in $work/out and $work/err; a sanitizer report fails it too.
+expect_status() {
+    want=$1 what=$2
+    shift 3
+    "$@" >"$work/out" 2>"$work/err"
+    got=$?
+    [ "$got" -eq "$want" ] || fail "$what: exit status $got, expected $want ($(head -n 2 "$work/err"))"
+    ! grep -q -e 'Sanitizer' -e 'runtime error: ' "$work/err" ||
+        fail "$what: sanitizer report: $(grep -m 3 -e 'Sanitizer' -e 'runtime error: ' "$work/err")"
+}
+
+# expect_in FILE PATTERN: a line of FILE matches the basic regular expression.
+expect_in() {
+    grep -q -e "$2" "$1" || fail "'$2' not found in $(basename "$1"): $(head -n 3 "$1")"
+}
