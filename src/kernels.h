@@ -29,7 +29,7 @@
  * ascending image order.  A block's images then go through a row of W1 (or
  * of dW1) all at once, while that row is in registers, and the rows come in
  * the order of the inputs, so every sum keeps the reference's order. */
-enum { BLOCK_IMAGES = 64 };
+enum { BLOCK_IMAGES = 256 };  /* the most an image's index in its block (a byte) allows */
 
 struct pixel_blocks {
     size_t count, width;      /* images, pixels per image */
