@@ -340,6 +340,7 @@ static int execute(struct run *r, struct error *err)
             return EXIT_FAILURE;
         if (close_log(r, err) < 0)
             return EXIT_FAILURE;
+        run.end_epoch = r->epochs_done; /* fewer when interrupted */
         report_training_time(stdout, &run, seconds);
         if (trained > 0)
             return stop_interrupted(r, err);
