@@ -205,6 +205,7 @@ static int on_epoch(void *context, unsigned epoch, double loss, double seconds,
     if (!o->quiet && (epoch % o->print_every == 0 || epoch + 1 == r->end_epoch)) {
         clear_progress(r);
         report_epoch(stdout, epoch, loss);
+        fflush(stdout); /* a pipe or a log shows progress as it happens */
     }
     show_progress(r, epoch, loss, seconds);
     if (r->log && fprintf(r->log, "%u,%.17g,%.6f\n", epoch, loss, seconds) < 0)

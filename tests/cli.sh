@@ -129,7 +129,12 @@ for signal in INT TERM; do
     "$prog" --train-size 300 --test-size 10 --epochs 100000000 --print-every 1000000 \
         --checkpoint "$work/signal.ckpt" >"$work/out" 2>"$work/err" &
     pid=$!
-    sleep 1
+    # Signal once training runs (epoch 0 is always printed), at most 20 s on.
+    tries=0
+    until grep -q '^Epoch: 0 ' "$work/out" || [ "$tries" -ge 200 ]; do
+        sleep 0.1
+        tries=$((tries + 1))
+    done
     kill -s "$signal" "$pid"
     wait "$pid"
     got=$?
