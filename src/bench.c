@@ -224,23 +224,6 @@ static void time_epochs(struct engine *e, struct mlp *m, const struct bench_opti
                                    : (seconds[o->epochs / 2 - 1] + seconds[o->epochs / 2]) / 2;
 }
 
-/* The first `size` images of the seeded permutation, as the program draws them. */
-static int training_subset(struct dataset *subset, const struct dataset *all, size_t size,
-                           struct error *err)
-{
-    struct py_random rng;
-    size_t *order = malloc(all->count * sizeof *order);
-    if (!order)
-        return error_set(err, "out of memory");
-    for (size_t i = 0; i < all->count; i++)
-        order[i] = i;
-    py_random_seed(&rng, 1337);
-    py_random_shuffle(&rng, order, all->count);
-    const int status = dataset_select(subset, all, order, size, err);
-    free(order);
-    return status;
-}
-
 static int measure_size(const struct bench_options *o, const struct dataset *all, size_t size,
                         enum precision precision, const double *peaks,
                         struct measurement *results, size_t *n_results, struct error *err)
@@ -254,11 +237,12 @@ static int measure_size(const struct bench_options *o, const struct dataset *all
 
     if (!seconds)
         return error_set(err, "out of memory");
-    if (training_subset(&subset, all, size, err) < 0) {
+    /* The first `size` images of the seeded permutation, as the program draws them. */
+    py_random_seed(&rng, 1337);
+    if (dataset_draw_subset(&subset, all, size, &rng, err) < 0) {
         free(seconds);
         return -1;
     }
-    py_random_seed(&rng, 1337);
     if (mlp_create(&m, dataset_image_size(all), HIDDEN, CLASSES, precision, err) == 0) {
         mlp_init_xavier(&m, &rng);
         status = engine_create(&e, &m, &subset, NULL, err);

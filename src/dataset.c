@@ -124,6 +124,20 @@ int dataset_select(struct dataset *dst, const struct dataset *src,
     return 0;
 }
 
+int dataset_draw_subset(struct dataset *subset, const struct dataset *all, size_t size,
+                        struct py_random *rng, struct error *err)
+{
+    size_t *order = malloc((all->count ? all->count : 1) * sizeof *order);
+    if (!order)
+        return error_set(err, "out of memory for a permutation of %zu images", all->count);
+    for (size_t i = 0; i < all->count; i++)
+        order[i] = i;
+    py_random_shuffle(rng, order, all->count);
+    const int status = dataset_select(subset, all, order, size, err);
+    free(order);
+    return status;
+}
+
 void dataset_free(struct dataset *ds)
 {
     free(ds->pixels);

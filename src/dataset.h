@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "rng.h"
 
 struct dataset {
     size_t count;       /* number of images */
@@ -37,6 +38,12 @@ int dataset_load_csv(struct dataset *ds, const char *path, struct error *err);
  * Returns -1 only when memory runs out. */
 int dataset_select(struct dataset *dst, const struct dataset *src,
                    const size_t *order, size_t count, struct error *err);
+
+/* Makes subset hold the first `size` images of a seeded shuffle of all of
+ * `all`, ordered as Python's random.shuffle(list(range(all->count))) orders
+ * them with rng. */
+int dataset_draw_subset(struct dataset *subset, const struct dataset *all, size_t size,
+                        struct py_random *rng, struct error *err);
 
 /* Frees what ds holds and zeroes it, so that freeing twice is harmless. */
 void dataset_free(struct dataset *ds);

@@ -4,9 +4,8 @@
  * Design.  The full batch is cut into a fixed number of contiguous slices
  * that depends only on the number of samples (never on the thread count).
  * `#pragma omp parallel for` hands slices to threads; a slice runs the whole
- * forward and backward pass sample by sample while the sample's pixels are
- * still in cache (X is read once per epoch) and accumulates its partial
- * gradients privately.  The partials are then summed in slice order and
+ * forward and backward pass of its images a block at a time (X is read once
+ * per epoch) and accumulates its partial gradients privately.  The partials are then summed in slice order and
  * applied in one shared update.  The summation order is therefore a function
  * of the data alone, so the weights are bitwise identical for any number of
  * threads.  Only the nonzero pixels are kept: skipping exact zeros leaves

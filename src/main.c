@@ -64,22 +64,6 @@ static void run_free(struct run *r)
         fclose(r->log);
 }
 
-/* Keeps the first `size` images of a seeded shuffle of all of `all`, as
- * Python's random.shuffle(list(range(count))) orders them. */
-static int draw_subset(struct dataset *subset, const struct dataset *all, size_t size,
-                       struct py_random *rng, struct error *err)
-{
-    size_t *order = malloc((all->count ? all->count : 1) * sizeof *order);
-    if (!order)
-        return error_set(err, "out of memory for a permutation of %zu images", all->count);
-    for (size_t i = 0; i < all->count; i++)
-        order[i] = i;
-    py_random_shuffle(rng, order, all->count);
-    const int status = dataset_select(subset, all, order, size, err);
-    free(order);
-    return status;
-}
-
 /* Loads one split and keeps the subset of it that the options ask for, so
  * that only one whole split is in memory at a time.  Returns an exit status. */
 static int load_subset(struct dataset *subset, size_t *total, const char *dir,
@@ -98,7 +82,7 @@ static int load_subset(struct dataset *subset, size_t *total, const char *dir,
         dataset_free(&all);
         return EXIT_USAGE;
     }
-    const int status = draw_subset(subset, &all, *size, rng, err);
+    const int status = dataset_draw_subset(subset, &all, *size, rng, err);
     dataset_free(&all);
     return status < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

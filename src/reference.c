@@ -62,21 +62,17 @@ void reference_destroy(struct reference *r)
     free(r);
 }
 
-double reference_loss_and_gradient(struct reference *r, const struct mlp *m)
+/* The loss before the step; the gradient is left in r->grad. */
+static double loss_and_gradient(struct reference *r, const struct mlp *m)
 {
     if (r->precision == PRECISION_F64)
         return reference_step_f64(r, m);
     return reference_step_f32(r, m);
 }
 
-const void *reference_gradient(const struct reference *r)
-{
-    return r->grad;
-}
-
 double reference_epoch(struct reference *r, struct mlp *m, double lr)
 {
-    const double loss = reference_loss_and_gradient(r, m);
+    const double loss = loss_and_gradient(r, m);
     if (r->precision == PRECISION_F64)
         reference_update_f64(r, m, lr);
     else

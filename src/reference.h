@@ -15,10 +15,6 @@ int reference_create(struct reference **out, const struct mlp *m, const struct d
                      struct error *err);
 void reference_destroy(struct reference *r);
 
-/* Loss before the step; the gradient is kept (reference_gradient). */
-double reference_loss_and_gradient(struct reference *r, const struct mlp *m);
-const void *reference_gradient(const struct reference *r);
-
 /* One full-batch gradient-descent step; returns the loss before the update. */
 double reference_epoch(struct reference *r, struct mlp *m, double lr);
 
