@@ -62,16 +62,19 @@ static KERNEL_TARGET inline void FN(gather_row)(REAL *restrict dw1_row,
         dw1_row[j] = acc[j];
 }
 
-/* out[0, width) = sum over r < count of coef[r] * rows[r * stride + 0, width),
- * summed in ascending r, in a tile of accumulators that stays in registers
- * (unrolled when width == TILE): one row-vector times a matrix. */
+/* out[0, width) += sum over r < count of coef[r * coef_stride] *
+ * rows[r * stride + 0, width), the terms added in ascending r to a tile of
+ * accumulators that stays in registers: one row-vector times a matrix. */
 static KERNEL_TARGET inline void FN(combine_rows)(REAL *restrict out, const REAL *restrict coef,
-                                                  size_t count, const REAL *restrict rows,
-                                                  size_t stride, size_t width)
+                                                  size_t coef_stride, size_t count,
+                                                  const REAL *restrict rows, size_t stride,
+                                                  size_t width)
 {
-    REAL acc[TILE] = {0};
+    REAL acc[TILE];
+    for (size_t j = 0; j < width; j++)
+        acc[j] = out[j];
     for (size_t r = 0; r < count; r++) {
-        const REAL c = coef[r];
+        const REAL c = coef[r * coef_stride];
         const REAL *restrict row = rows + r * stride;
 #pragma omp simd
         for (size_t j = 0; j < width; j++)
@@ -120,8 +123,8 @@ static KERNEL_TARGET void FN(forward_block)(const struct mlp *m, const REAL *res
         }
         /* L2 = A1 . W2 + b2, from W2 padded to whole tiles, the bias last. */
         for (size_t o0 = 0; o0 < O; o0 += TILE) {
-            REAL l2[TILE];
-            FN(combine_rows)(l2, a1, H, w2_padded + o0, stride, TILE);
+            REAL l2[TILE] = {0};
+            FN(combine_rows)(l2, a1, 1, H, w2_padded + o0, stride, TILE);
             for (size_t o = o0; o < O && o < o0 + TILE; o++)
                 logits[i * O + o] = l2[o - o0] + b2[o];
         }
@@ -151,37 +154,37 @@ static KERNEL_TARGET void FN(weight_grad_block)(REAL *restrict dw1, size_t H,
 }
 
 /* Backward pass through the second layer of image n, whose forward pass
- * left hidden (A1) and logits (L2): accumulates the gradients of W2, b2 and
- * b1 into grad, leaves dL1 in hidden_grad and returns the squared error.
- * logits_grad is a scratch row of O. */
+ * left hidden (A1) and logits (L2): turns logits into dL2, leaves dL1 in
+ * hidden_grad, accumulates the gradients of b1 and b2 into grad and returns
+ * the squared error.  dW2 waits for the whole block (output_grad_block). */
 static KERNEL_TARGET double FN(backward)(const struct engine *e, const struct mlp *m, size_t n,
-                                         const REAL *restrict hidden,
-                                         const REAL *restrict logits, REAL *restrict grad,
-                                         REAL *restrict hidden_grad, REAL *restrict logits_grad)
+                                         const REAL *restrict hidden, REAL *restrict logits,
+                                         REAL *restrict grad, REAL *restrict hidden_grad)
 {
     const size_t H = m->n_hidden, O = m->n_out;
     const struct mlp_layout *l = &e->layout;
     const REAL *restrict w2_t = e->w2_transposed; /* O x H */
     const REAL loss_scale = (REAL)2 / (REAL)(e->blocks.count * O);
-    REAL *restrict db1 = grad + l->b1, *restrict dw2 = grad + l->w2, *restrict db2 = grad + l->b2;
+    REAL *restrict db1 = grad + l->b1, *restrict db2 = grad + l->b2;
     double squared_error = 0;
 
     /* dL2 = 2/(N*O) (L2 - Y), Y one-hot. */
     for (size_t o = 0; o < O; o++) {
         const REAL diff = logits[o] - (o == e->blocks.labels[n] ? (REAL)1 : (REAL)0);
         squared_error += (double)diff * (double)diff;
-        logits_grad[o] = loss_scale * diff;
+        logits[o] = loss_scale * diff;
     }
 #pragma omp simd
     for (size_t o = 0; o < O; o++)
-        db2[o] += logits_grad[o];
+        db2[o] += logits[o];
 
     /* dA1 = dL2 . W2^T, summed over the outputs in ascending order. */
+    memset(hidden_grad, 0, H * sizeof *hidden_grad);
     for (size_t j0 = 0; j0 < H; j0 += TILE) {
         if (H - j0 >= TILE)
-            FN(combine_rows)(hidden_grad + j0, logits_grad, O, w2_t + j0, H, TILE);
+            FN(combine_rows)(hidden_grad + j0, logits, 1, O, w2_t + j0, H, TILE);
         else
-            FN(combine_rows)(hidden_grad + j0, logits_grad, O, w2_t + j0, H, H - j0);
+            FN(combine_rows)(hidden_grad + j0, logits, 1, O, w2_t + j0, H, H - j0);
     }
     /* dL1 = dA1 where A1 > 0, else 0. */
 #pragma omp simd
@@ -189,15 +192,24 @@ static KERNEL_TARGET double FN(backward)(const struct engine *e, const struct ml
         hidden_grad[j] = hidden[j] > 0 ? hidden_grad[j] : 0;
         db1[j] += hidden_grad[j];
     }
-    /* dW2 += A1^T . dL2 */
-    for (size_t j = 0; j < H; j++) {
-        const REAL a1 = hidden[j];
-        REAL *restrict dw2_row = dw2 + j * O;
-#pragma omp simd
-        for (size_t o = 0; o < O; o++)
-            dw2_row[o] += a1 * logits_grad[o];
-    }
     return squared_error;
+}
+
+/* dW2^T += dL2^T . A1 for the images of one block, whose A1 rows are in
+ * hidden and dL2 rows in logits_grad: each weight gains its images' terms in
+ * ascending image order, as when the images were taken one by one. */
+static KERNEL_TARGET void FN(output_grad_block)(REAL *restrict dw2_transposed, size_t H,
+                                                size_t O, const REAL *restrict hidden,
+                                                const REAL *restrict logits_grad, size_t images)
+{
+    for (size_t o = 0; o < O; o++)
+        for (size_t j0 = 0; j0 < H; j0 += TILE) {
+            REAL *out = dw2_transposed + o * H + j0;
+            if (H - j0 >= TILE)
+                FN(combine_rows)(out, logits_grad + o, O, images, hidden + j0, H, TILE);
+            else
+                FN(combine_rows)(out, logits_grad + o, O, images, hidden + j0, H, H - j0);
+        }
 }
 
 /* Forward and backward pass of every image of one slice, a block at a
@@ -212,25 +224,30 @@ static KERNEL_TARGET double FN(slice_gradient)(const struct engine *e, const str
     REAL *restrict hidden = (REAL *)e->scratch + slice * e->scratch_stride; /* B x H */
     REAL *restrict hidden_grad = hidden + BLOCK_IMAGES * H;                  /* B x H */
     REAL *restrict logits = hidden_grad + BLOCK_IMAGES * H;                  /* B x O */
-    REAL *restrict logits_grad = logits + BLOCK_IMAGES * O;                  /* O */
+    REAL *restrict dw2_transposed = logits + BLOCK_IMAGES * O;               /* O x H */
     double squared_error = 0;
 
     memset(grad, 0, e->layout.count * sizeof *grad);
+    memset(dw2_transposed, 0, O * H * sizeof *dw2_transposed);
     for (size_t b = blocks->slice_blocks[slice]; b < blocks->slice_blocks[slice + 1]; b++) {
         const size_t first = blocks->block_first[b], images = blocks->block_first[b + 1] - first;
         FN(forward_block)(m, m->params, e->w2_padded, e->pixel_value, blocks, b, hidden, logits);
         for (size_t i = 0; i < images; i++)
             squared_error += FN(backward)(e, m, first + i, hidden + i * H, logits + i * O, grad,
-                                          hidden_grad + i * H, logits_grad);
+                                          hidden_grad + i * H);
+        FN(output_grad_block)(dw2_transposed, H, O, hidden, logits, images);
         FN(weight_grad_block)(grad + e->layout.w1, H, hidden_grad, e->pixel_value, blocks, b);
     }
+    for (size_t j = 0; j < H; j++)
+        for (size_t o = 0; o < O; o++)
+            grad[e->layout.w2 + j * O + o] = dw2_transposed[o * H + j];
     return squared_error;
 }
 
 /* Elements of per-slice scratch slice_gradient needs. */
 static size_t FN(scratch_count)(size_t n_hidden, size_t n_out)
 {
-    return BLOCK_IMAGES * (2 * n_hidden + n_out) + n_out;
+    return BLOCK_IMAGES * (2 * n_hidden + n_out) + n_out * n_hidden;
 }
 
 /* grad[first, first + width) = the slices' partials summed in slice order. */
