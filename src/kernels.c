@@ -190,19 +190,36 @@ static void *aligned_zalloc(size_t count, size_t element_size)
     return p;
 }
 
-/* Counts the nonzero pixels and the distinct columns they are in (the runs)
- * of the images [first, end), into column_count (one per pixel column). */
-static void count_block(const struct dataset *ds, size_t first, size_t end,
-                        uint32_t *column_count, size_t *nonzeros, size_t *runs)
+/* Pairs of pixel columns of images `width` pixels wide. */
+static size_t pair_count(size_t width)
 {
-    const size_t width = dataset_image_size(ds);
-    memset(column_count, 0, width * sizeof *column_count);
+    return (width + 1) / 2;
+}
+
+/* Whether the image has a nonzero pixel in pair p, and its two pixels. */
+static bool pair_pixels(const uint8_t *image, size_t width, size_t p, uint8_t *low,
+                        uint8_t *high)
+{
+    *low = image[2 * p];
+    *high = 2 * p + 1 < width ? image[2 * p + 1] : 0;
+    return *low || *high;
+}
+
+/* Counts the entries (images with a nonzero pixel in a pair) and the pairs
+ * that have any (the runs) of the images [first, end), into pair_entries
+ * (one per pair). */
+static void count_block(const struct dataset *ds, size_t first, size_t end,
+                        uint32_t *pair_entries, size_t *entries, size_t *runs)
+{
+    const size_t width = dataset_image_size(ds), pairs = pair_count(width);
+    uint8_t low, high;
+    memset(pair_entries, 0, pairs * sizeof *pair_entries);
     for (size_t n = first; n < end; n++)
-        for (size_t k = 0; k < width; k++)
-            column_count[k] += ds->pixels[n * width + k] != 0;
-    for (size_t k = 0; k < width; k++) {
-        *nonzeros += column_count[k];
-        *runs += column_count[k] != 0;
+        for (size_t p = 0; p < pairs; p++)
+            pair_entries[p] += pair_pixels(ds->pixels + n * width, width, p, &low, &high);
+    for (size_t p = 0; p < pairs; p++) {
+        *entries += pair_entries[p];
+        *runs += pair_entries[p] != 0;
     }
 }
 
@@ -223,19 +240,19 @@ static void for_each_block(size_t count, size_t slices,
 struct block_builder {
     const struct dataset *ds;
     struct pixel_blocks *blocks;
-    uint32_t *column_count;  /* scratch, one per pixel column */
-    size_t nonzeros, runs, n_blocks;
+    uint32_t *pair_entries;  /* scratch, one per pair of pixel columns */
+    size_t entries, runs, n_blocks;
 };
 
 static void measure_block(size_t slice, size_t first, size_t end, void *context)
 {
     struct block_builder *b = context;
     (void)slice;
-    count_block(b->ds, first, end, b->column_count, &b->nonzeros, &b->runs);
+    count_block(b->ds, first, end, b->pair_entries, &b->entries, &b->runs);
     b->n_blocks++;
 }
 
-/* Lays out one block: its runs in column order, and in each run the images
+/* Lays out one block: its runs in pair order, and in each run the images
  * in ascending order. */
 static void fill_block(size_t slice, size_t first, size_t end, void *context)
 {
@@ -243,32 +260,33 @@ static void fill_block(size_t slice, size_t first, size_t end, void *context)
     struct pixel_blocks *blocks = b->blocks;
     if (first == slice * blocks->count / blocks->n_slices)
         blocks->slice_blocks[slice] = (uint32_t)b->n_blocks;
-    const size_t width = blocks->width;
-    uint32_t *next = b->column_count;  /* reused: next free entry of each column's run */
-    size_t nonzeros = 0, runs = 0;
-    count_block(b->ds, first, end, b->column_count, &nonzeros, &runs);
+    const size_t width = blocks->width, pairs = pair_count(width);
+    uint32_t *next = b->pair_entries;  /* reused: next free entry of each pair's run */
+    size_t entries = 0, runs = 0;
+    count_block(b->ds, first, end, b->pair_entries, &entries, &runs);
 
     uint32_t entry = blocks->run_entries[blocks->block_runs[b->n_blocks]];
     size_t run = blocks->block_runs[b->n_blocks];
     blocks->block_first[b->n_blocks] = (uint32_t)first;
-    for (size_t k = 0; k < width; k++) {
-        const uint32_t in_column = next[k];
-        if (!in_column)
+    for (size_t p = 0; p < pairs; p++) {
+        const uint32_t in_pair = next[p];
+        if (!in_pair)
             continue;
-        blocks->run_column[run] = (uint16_t)k;
+        blocks->run_pair[run] = (uint16_t)p;
         blocks->run_entries[run] = entry;
-        next[k] = entry;
-        entry += in_column;
+        next[p] = entry;
+        entry += in_pair;
         run++;
     }
     blocks->run_entries[run] = entry;
     for (size_t n = first; n < end; n++) {
-        const uint8_t *image = b->ds->pixels + n * width;
-        for (size_t k = 0; k < width; k++) {
-            if (image[k]) {
-                blocks->entry_image[next[k]] = (uint8_t)(n - first);
-                blocks->entry_value[next[k]] = image[k];
-                next[k]++;
+        for (size_t p = 0; p < pairs; p++) {
+            uint8_t low, high;
+            if (pair_pixels(b->ds->pixels + n * width, width, p, &low, &high)) {
+                blocks->entry_image[next[p]] = (uint8_t)(n - first);
+                blocks->entry_low[next[p]] = low;
+                blocks->entry_high[next[p]] = high;
+                next[p]++;
             }
         }
     }
@@ -285,13 +303,13 @@ int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds, si
     memset(blocks, 0, sizeof *blocks);
     if (width > UINT16_MAX + (size_t)1)
         return error_set(err, "images of %zu pixels are too large for the engine", width);
-    b.column_count = calloc(width ? width : 1, sizeof *b.column_count);
-    if (!b.column_count)
+    b.pair_entries = calloc(width ? pair_count(width) : 1, sizeof *b.pair_entries);
+    if (!b.pair_entries)
         return error_set(err, "out of memory");
     for_each_block(ds->count, slices, measure_block, &b);
-    if (b.nonzeros >= UINT32_MAX || ds->count >= UINT32_MAX) {
-        free(b.column_count);
-        return error_set(err, "%zu nonzero pixels are too many for the engine", b.nonzeros);
+    if (b.entries >= UINT32_MAX || ds->count >= UINT32_MAX) {
+        free(b.pair_entries);
+        return error_set(err, "%zu nonzero pixel pairs are too many for the engine", b.entries);
     }
     blocks->count = ds->count;
     blocks->width = width;
@@ -301,14 +319,15 @@ int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds, si
     blocks->slice_blocks = calloc(slices + 1, sizeof *blocks->slice_blocks);
     blocks->block_first = calloc(b.n_blocks + 1, sizeof *blocks->block_first);
     blocks->block_runs = calloc(b.n_blocks + 1, sizeof *blocks->block_runs);
-    blocks->run_column = calloc(b.runs + 1, sizeof *blocks->run_column);
+    blocks->run_pair = calloc(b.runs + 1, sizeof *blocks->run_pair);
     blocks->run_entries = calloc(b.runs + 1, sizeof *blocks->run_entries);
-    blocks->entry_image = calloc(b.nonzeros + 1, 1);
-    blocks->entry_value = calloc(b.nonzeros + 1, 1);
+    blocks->entry_image = calloc(b.entries + 1, 1);
+    blocks->entry_low = calloc(b.entries + 1, 1);
+    blocks->entry_high = calloc(b.entries + 1, 1);
     if (!blocks->slice_blocks || !blocks->block_first || !blocks->block_runs ||
-        !blocks->run_column || !blocks->run_entries || !blocks->entry_image ||
-        !blocks->entry_value) {
-        free(b.column_count);
+        !blocks->run_pair || !blocks->run_entries || !blocks->entry_image ||
+        !blocks->entry_low || !blocks->entry_high) {
+        free(b.pair_entries);
         pixel_blocks_free(blocks);
         return error_set(err, "out of memory for %zu images", ds->count);
     }
@@ -316,7 +335,7 @@ int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds, si
     for_each_block(ds->count, slices, fill_block, &b);
     blocks->slice_blocks[slices] = (uint32_t)b.n_blocks;
     blocks->block_first[b.n_blocks] = (uint32_t)ds->count;
-    free(b.column_count);
+    free(b.pair_entries);
     return 0;
 }
 
@@ -325,10 +344,11 @@ void pixel_blocks_free(struct pixel_blocks *blocks)
     free(blocks->slice_blocks);
     free(blocks->block_first);
     free(blocks->block_runs);
-    free(blocks->run_column);
+    free(blocks->run_pair);
     free(blocks->run_entries);
     free(blocks->entry_image);
-    free(blocks->entry_value);
+    free(blocks->entry_low);
+    free(blocks->entry_high);
     memset(blocks, 0, sizeof *blocks);
 }
 

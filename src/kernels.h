@@ -8,9 +8,10 @@
  * per epoch) and accumulates its partial gradients privately.  The partials are then summed in slice order and
  * applied in one shared update.  The summation order is therefore a function
  * of the data alone, so the weights are bitwise identical for any number of
- * threads.  Only the nonzero pixels are kept: skipping exact zeros leaves
- * every sum bitwise unchanged, since an accumulator that starts at +0 is
- * never -0 and adding +-0 to it is exact. */
+ * threads.  Pixels are kept only in pairs that are not both zero: skipping
+ * exact zeros leaves every sum bitwise unchanged (while the weights are
+ * finite), since an accumulator that starts at +0 is never -0 and adding
+ * +-0 to it is exact. */
 #ifndef MNIST_OMP_KERNELS_H
 #define MNIST_OMP_KERNELS_H
 
@@ -23,23 +24,27 @@
 #include "model.h"
 
 /* A dataset as the engine stores it: cut into blocks of at most BLOCK_IMAGES
- * consecutive images, and within a block only the nonzero pixels, grouped by
- * pixel column ("runs"), in ascending column order and, within a run, in
- * ascending image order.  A block's images then go through a row of W1 (or
- * of dW1) all at once, while that row is in registers, and the rows come in
- * the order of the inputs, so every sum keeps the reference's order. */
+ * consecutive images, and within a block only the images that have a nonzero
+ * pixel in a pair of neighbouring pixel columns (2p, 2p + 1), grouped by pair
+ * ("runs"), in ascending pair order and, within a run, in ascending image
+ * order.  Each entry holds both of the image's pixels, one of which may be
+ * zero.  A block's images then go through two rows of W1 (or of dW1) all at
+ * once, while those rows are in registers, and the rows come in the order of
+ * the inputs, so every sum keeps the reference's order.  Pairs halve the
+ * loads and stores of hidden rows per nonzero pixel (neighbouring pixels of a
+ * digit are mostly both ink) for little extra arithmetic. */
 enum { BLOCK_IMAGES = 256 };  /* the most an image's index in its block (a byte) allows */
-
 struct pixel_blocks {
     size_t count, width;      /* images, pixels per image */
     size_t n_slices, n_blocks;
     uint32_t *slice_blocks;   /* n_slices + 1: first block of each slice */
     uint32_t *block_first;    /* n_blocks + 1: first image of each block */
     uint32_t *block_runs;     /* n_blocks + 1: first run of each block */
-    uint16_t *run_column;     /* the pixel column of each run */
+    uint16_t *run_pair;       /* the pair of pixel columns of each run */
     uint32_t *run_entries;    /* runs + 1: first entry of each run */
     uint8_t *entry_image;     /* image of each entry, counted from its block's first */
-    uint8_t *entry_value;     /* its pixel value, 1-255 */
+    uint8_t *entry_low;       /* its pixel in column 2p, 0-255 */
+    uint8_t *entry_high;      /* its pixel in column 2p + 1 (0 past the last column) */
     const uint8_t *labels;    /* borrowed from the dataset */
 };
 

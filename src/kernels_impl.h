@@ -18,48 +18,61 @@ static inline size_t FN(padded_outputs)(size_t n_out)
     return (n_out + TILE - 1) / TILE * TILE;
 }
 
-/* x * w, added to the hidden rows (pre-activations, H apart) of the images
- * that have pixel value x in the run [begin, end) of one pixel column:
- * X . W1 for one row of W1, whose tile w stays in registers. */
-static KERNEL_TARGET inline void FN(spread_row)(REAL *restrict hidden, size_t H,
-                                                const REAL *restrict w1_row,
-                                                const REAL *restrict pixel_value,
-                                                const struct pixel_blocks *blocks,
-                                                uint32_t begin, uint32_t end, size_t width)
+/* x_low * w_low + x_high * w_high, added in that order to the hidden rows
+ * (pre-activations, H apart) of the images of the run [begin, end) of one
+ * pair of pixel columns, whose pixels are x_low and x_high: X . W1 for two
+ * rows of W1, whose tiles stay in registers. */
+static KERNEL_TARGET inline void FN(spread_pair)(REAL *restrict hidden, size_t H,
+                                                 const REAL *restrict w1_low,
+                                                 const REAL *restrict w1_high,
+                                                 const REAL *restrict pixel_value,
+                                                 const struct pixel_blocks *blocks,
+                                                 uint32_t begin, uint32_t end, size_t width)
 {
-    REAL w[TILE];
-    for (size_t j = 0; j < width; j++)
-        w[j] = w1_row[j];
+    REAL low[TILE], high[TILE];
+    for (size_t j = 0; j < width; j++) {
+        low[j] = w1_low[j];
+        high[j] = w1_high[j];
+    }
     for (uint32_t e = begin; e < end; e++) {
-        const REAL x = pixel_value[blocks->entry_value[e]];
+        const REAL x_low = pixel_value[blocks->entry_low[e]];
+        const REAL x_high = pixel_value[blocks->entry_high[e]];
         REAL *restrict row = hidden + (size_t)blocks->entry_image[e] * H;
 #pragma omp simd
         for (size_t j = 0; j < width; j++)
-            row[j] += x * w[j];
+            row[j] = row[j] + x_low * low[j] + x_high * high[j];
     }
 }
 
-/* One row of dW1 (one pixel column) gains x * dL1 of every image of the run
- * [begin, end), in ascending image order, in a tile of accumulators that
- * stays in registers: X^T . dL1 for one row. */
-static KERNEL_TARGET inline void FN(gather_row)(REAL *restrict dw1_row,
-                                                const REAL *restrict hidden_grad, size_t H,
-                                                const REAL *restrict pixel_value,
-                                                const struct pixel_blocks *blocks,
-                                                uint32_t begin, uint32_t end, size_t width)
+/* Two rows of dW1 (one pair of pixel columns) gain x_low * dL1 and
+ * x_high * dL1 of every image of the run [begin, end), in ascending image
+ * order, in tiles of accumulators that stay in registers: X^T . dL1 for two
+ * rows. */
+static KERNEL_TARGET inline void FN(gather_pair)(REAL *restrict dw1_low, REAL *restrict dw1_high,
+                                                 const REAL *restrict hidden_grad, size_t H,
+                                                 const REAL *restrict pixel_value,
+                                                 const struct pixel_blocks *blocks,
+                                                 uint32_t begin, uint32_t end, size_t width)
 {
-    REAL acc[TILE];
-    for (size_t j = 0; j < width; j++)
-        acc[j] = dw1_row[j];
+    REAL low[TILE], high[TILE];
+    for (size_t j = 0; j < width; j++) {
+        low[j] = dw1_low[j];
+        high[j] = dw1_high[j];
+    }
     for (uint32_t e = begin; e < end; e++) {
-        const REAL x = pixel_value[blocks->entry_value[e]];
+        const REAL x_low = pixel_value[blocks->entry_low[e]];
+        const REAL x_high = pixel_value[blocks->entry_high[e]];
         const REAL *restrict g = hidden_grad + (size_t)blocks->entry_image[e] * H;
 #pragma omp simd
-        for (size_t j = 0; j < width; j++)
-            acc[j] += x * g[j];
+        for (size_t j = 0; j < width; j++) {
+            low[j] += x_low * g[j];
+            high[j] += x_high * g[j];
+        }
     }
-    for (size_t j = 0; j < width; j++)
-        dw1_row[j] = acc[j];
+    for (size_t j = 0; j < width; j++) {
+        dw1_low[j] = low[j];
+        dw1_high[j] = high[j];
+    }
 }
 
 /* out[0, width) += sum over r < count of coef[r * coef_stride] *
@@ -102,16 +115,23 @@ static KERNEL_TARGET void FN(forward_block)(const struct mlp *m, const REAL *res
     const REAL *restrict w1 = params + l.w1, *restrict b1 = params + l.b1;
     const REAL *restrict b2 = params + l.b2;
 
+    /* Past an odd last column, a row of zeros stands in for W1's. */
+    const REAL none[TILE] = {0};
+
     memset(hidden, 0, images * H * sizeof *hidden);
     for (size_t j0 = 0; j0 < H; j0 += TILE) {
         const size_t width = H - j0 < TILE ? H - j0 : TILE;
         for (uint32_t r = blocks->block_runs[block]; r < blocks->block_runs[block + 1]; r++) {
-            const REAL *w1_row = w1 + (size_t)blocks->run_column[r] * H + j0;
+            const size_t column = 2 * (size_t)blocks->run_pair[r];
+            const REAL *w1_low = w1 + column * H + j0;
+            const REAL *w1_high = column + 1 < m->n_in ? w1_low + H : none;
             const uint32_t begin = blocks->run_entries[r], end = blocks->run_entries[r + 1];
             if (width == TILE)
-                FN(spread_row)(hidden + j0, H, w1_row, pixel_value, blocks, begin, end, TILE);
+                FN(spread_pair)(hidden + j0, H, w1_low, w1_high, pixel_value, blocks, begin, end,
+                                TILE);
             else
-                FN(spread_row)(hidden + j0, H, w1_row, pixel_value, blocks, begin, end, width);
+                FN(spread_pair)(hidden + j0, H, w1_low, w1_high, pixel_value, blocks, begin, end,
+                                width);
         }
     }
     for (size_t i = 0; i < images; i++) {
@@ -134,21 +154,27 @@ static KERNEL_TARGET void FN(forward_block)(const struct mlp *m, const REAL *res
 /* dW1 += X^T . dL1 for the images of one block, whose dL1 rows are in
  * hidden_grad: each row of dW1 gains its images' terms in ascending image
  * order, as when the images were taken one by one. */
-static KERNEL_TARGET void FN(weight_grad_block)(REAL *restrict dw1, size_t H,
+static KERNEL_TARGET void FN(weight_grad_block)(REAL *restrict dw1, size_t n_in, size_t H,
                                                 const REAL *restrict hidden_grad,
                                                 const REAL *restrict pixel_value,
                                                 const struct pixel_blocks *blocks, size_t block)
 {
+    /* Past an odd last column, the terms (all zero) go to a row nobody reads. */
+    REAL discarded[TILE];
+
     for (size_t j0 = 0; j0 < H; j0 += TILE) {
         const size_t width = H - j0 < TILE ? H - j0 : TILE;
         for (uint32_t r = blocks->block_runs[block]; r < blocks->block_runs[block + 1]; r++) {
-            REAL *dw1_row = dw1 + (size_t)blocks->run_column[r] * H + j0;
+            const size_t column = 2 * (size_t)blocks->run_pair[r];
+            REAL *dw1_low = dw1 + column * H + j0;
+            REAL *dw1_high = column + 1 < n_in ? dw1_low + H : discarded;
             const uint32_t begin = blocks->run_entries[r], end = blocks->run_entries[r + 1];
             if (width == TILE)
-                FN(gather_row)(dw1_row, hidden_grad + j0, H, pixel_value, blocks, begin, end, TILE);
+                FN(gather_pair)(dw1_low, dw1_high, hidden_grad + j0, H, pixel_value, blocks,
+                                begin, end, TILE);
             else
-                FN(gather_row)(dw1_row, hidden_grad + j0, H, pixel_value, blocks, begin, end,
-                               width);
+                FN(gather_pair)(dw1_low, dw1_high, hidden_grad + j0, H, pixel_value, blocks,
+                                begin, end, width);
         }
     }
 }
@@ -236,7 +262,7 @@ static KERNEL_TARGET double FN(slice_gradient)(const struct engine *e, const str
             squared_error += FN(backward)(e, m, first + i, hidden + i * H, logits + i * O, grad,
                                           hidden_grad + i * H);
         FN(output_grad_block)(dw2_transposed, H, O, hidden, logits, images);
-        FN(weight_grad_block)(grad + e->layout.w1, H, hidden_grad, e->pixel_value, blocks, b);
+        FN(weight_grad_block)(grad + e->layout.w1, m->n_in, H, hidden_grad, e->pixel_value, blocks, b);
     }
     for (size_t j = 0; j < H; j++)
         for (size_t o = 0; o < O; o++)

@@ -20,24 +20,31 @@
 
 enum { WIDTH = 784, CLASSES = 10 };
 
-/* Random images shaped like MNIST: about three quarters of the pixels are
- * exact zeros, as in the real digits, so the sparse paths are exercised. */
-static void make_random_dataset(struct dataset *ds, size_t count, int64_t seed)
+/* Random images of rows x cols pixels: about three quarters of the pixels
+ * are exact zeros, as in the real digits, so the sparse paths are exercised. */
+static void make_random_images(struct dataset *ds, size_t count, size_t rows, size_t cols,
+                               int64_t seed)
 {
     struct py_random rng;
     py_random_seed(&rng, seed);
     ds->count = count;
-    ds->rows = 28;
-    ds->cols = 28;
-    ds->pixels = malloc(count * WIDTH);
+    ds->rows = rows;
+    ds->cols = cols;
+    ds->pixels = malloc(count * rows * cols);
     ds->labels = malloc(count);
     ck_assert_ptr_nonnull(ds->pixels);
     ck_assert_ptr_nonnull(ds->labels);
-    for (size_t i = 0; i < count * WIDTH; i++)
+    for (size_t i = 0; i < count * rows * cols; i++)
         ds->pixels[i] = py_random_randbelow(&rng, 4) == 0
                             ? (uint8_t)(1 + py_random_randbelow(&rng, 255)) : 0;
     for (size_t n = 0; n < count; n++)
         ds->labels[n] = (uint8_t)py_random_randbelow(&rng, CLASSES);
+}
+
+/* Random images shaped like MNIST's. */
+static void make_random_dataset(struct dataset *ds, size_t count, int64_t seed)
+{
+    make_random_images(ds, count, 28, 28, seed);
 }
 
 /* The first `count` images of the shipped training set. */
@@ -57,11 +64,12 @@ static void load_mnist_slice(struct dataset *ds, size_t count)
     free(order);
 }
 
-static void make_model(struct mlp *m, size_t hidden, enum precision precision, int64_t seed)
+static void make_model(struct mlp *m, size_t inputs, size_t hidden, enum precision precision,
+                       int64_t seed)
 {
     struct py_random rng;
     struct error err;
-    ck_assert_msg(mlp_create(m, WIDTH, hidden, CLASSES, precision, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mlp_create(m, inputs, hidden, CLASSES, precision, &err) == 0, "%s", err.msg);
     py_random_seed(&rng, seed);
     mlp_init_xavier(m, &rng);
 }
@@ -120,10 +128,11 @@ static void compare_with_reference(const struct dataset *ds, size_t hidden,
     double engine_loss[32], reference_loss[32];
     char what[128];
     ck_assert_uint_le(epochs, 32);
-    make_model(&initial, hidden, precision, 1000 + (int64_t)hidden);
+    make_model(&initial, dataset_image_size(ds), hidden, precision, 1000 + (int64_t)hidden);
     train_copy(&engine_model, &initial, ds, ENGINE_OMP, epochs, lr, engine_loss);
     train_copy(&reference_model, &initial, ds, ENGINE_REFERENCE, epochs, lr, reference_loss);
-    snprintf(what, sizeof what, "N=%zu H=%zu %s", ds->count, hidden, precision_name(precision));
+    snprintf(what, sizeof what, "N=%zu inputs=%zu H=%zu %s", ds->count,
+             dataset_image_size(ds), hidden, precision_name(precision));
     for (unsigned e = 0; e < epochs; e++)
         ck_assert_msg(fabs(engine_loss[e] - reference_loss[e]) <= rtol * reference_loss[e],
                       "%s epoch %u: loss %.17g vs reference %.17g", what, e, engine_loss[e],
@@ -153,6 +162,21 @@ START_TEST(engine_matches_reference_on_awkward_sizes)
     compare_with_reference(&ds, H, PRECISION_F64, 6, 0.5, RTOL_F64);
     compare_with_reference(&ds, H, PRECISION_F32, 6, 0.5, RTOL_F32);
     dataset_free(&ds);
+}
+END_TEST
+
+/* Images with an odd number of pixels leave the last column of W1 without
+ * a partner in its pair. */
+START_TEST(engine_matches_reference_on_odd_widths)
+{
+    static const size_t shapes[][2] = {{1, 1}, {5, 5}, {3, 7}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        struct dataset ds;
+        make_random_images(&ds, 300, shapes[s][0], shapes[s][1], 17 + (int64_t)s);
+        compare_with_reference(&ds, 33, PRECISION_F64, 6, 0.5, RTOL_F64);
+        compare_with_reference(&ds, 33, PRECISION_F32, 6, 0.5, RTOL_F32);
+        dataset_free(&ds);
+    }
 }
 END_TEST
 
@@ -186,7 +210,7 @@ START_TEST(engine_gradient_matches_central_differences)
     const double h = 1e-6;
 
     make_random_dataset(&ds, 40, 99);
-    make_model(&m, 5, PRECISION_F64, 5);
+    make_model(&m, WIDTH, 5, PRECISION_F64, 5);
     ck_assert_msg(engine_create(&e, &m, &ds, NULL, &err) == 0, "%s", err.msg);
     engine_loss_and_gradient(e, &m);
     const double *grad = engine_gradient(e);
@@ -224,7 +248,7 @@ static void assert_deterministic(const struct dataset *ds, size_t hidden, enum p
 {
     struct mlp initial, first, other;
     double losses[5], first_losses[5];
-    make_model(&initial, hidden, precision, 42);
+    make_model(&initial, WIDTH, hidden, precision, 42);
     engine_set_threads(thread_counts[0]);
     train_copy(&first, &initial, ds, ENGINE_OMP, 5, 0.8, first_losses);
     for (size_t t = 1; t < sizeof thread_counts / sizeof *thread_counts; t++) {
@@ -275,38 +299,44 @@ static void train_with_isa(struct mlp *trained, const struct mlp *initial,
     engine_destroy(e);
 }
 
-/* The AVX2 and AVX-512 kernels compute bitwise what the portable ones do. */
+/* The AVX2 and AVX-512 kernels compute bitwise what the portable ones do,
+ * on MNIST-sized images and on images of an odd number of pixels. */
 START_TEST(every_instruction_set_matches_portable_bitwise)
 {
-    struct dataset ds;
+    static const size_t sides[] = {28, 5};
     size_t compared = 0;
-    make_random_dataset(&ds, 777, 21);
-    for (int precision = PRECISION_F32; precision <= PRECISION_F64; precision++) {
-        for (size_t hidden = 31; hidden <= 33; hidden++) {
-            struct mlp initial, portable, other;
-            double portable_losses[4], losses[4];
-            make_model(&initial, hidden, (enum precision)precision, 8);
-            train_with_isa(&portable, &initial, &ds, "portable", portable_losses);
-            for (size_t i = 0; i < kernel_isa_count(); i++) {
-                if (!kernel_isa_supported(i) || strcmp(kernel_isa_name(i), "portable") == 0)
-                    continue;
-                train_with_isa(&other, &initial, &ds, kernel_isa_name(i), losses);
-                ck_assert_msg(memcmp(other.params, portable.params,
-                                     mlp_param_count(&initial) *
-                                         precision_size(initial.precision)) == 0 &&
-                                  memcmp(losses, portable_losses, sizeof losses) == 0,
-                              "%s kernels differ from portable (H=%zu, %s)", kernel_isa_name(i),
-                              hidden, precision_name(initial.precision));
-                mlp_free(&other);
-                compared++;
+    for (size_t shape = 0; shape < sizeof sides / sizeof *sides; shape++) {
+        struct dataset ds;
+        make_random_images(&ds, 777, sides[shape], sides[shape], 21);
+        for (int precision = PRECISION_F32; precision <= PRECISION_F64; precision++) {
+            for (size_t hidden = 31; hidden <= 33; hidden++) {
+                struct mlp initial, portable, other;
+                double portable_losses[4], losses[4];
+                make_model(&initial, dataset_image_size(&ds), hidden, (enum precision)precision,
+                           8);
+                train_with_isa(&portable, &initial, &ds, "portable", portable_losses);
+                for (size_t i = 0; i < kernel_isa_count(); i++) {
+                    if (!kernel_isa_supported(i) || strcmp(kernel_isa_name(i), "portable") == 0)
+                        continue;
+                    train_with_isa(&other, &initial, &ds, kernel_isa_name(i), losses);
+                    ck_assert_msg(memcmp(other.params, portable.params,
+                                         mlp_param_count(&initial) *
+                                             precision_size(initial.precision)) == 0 &&
+                                      memcmp(losses, portable_losses, sizeof losses) == 0,
+                                  "%s kernels differ from portable (%zu inputs, H=%zu, %s)",
+                                  kernel_isa_name(i), dataset_image_size(&ds), hidden,
+                                  precision_name(initial.precision));
+                    mlp_free(&other);
+                    compared++;
+                }
+                mlp_free(&initial);
+                mlp_free(&portable);
             }
-            mlp_free(&initial);
-            mlp_free(&portable);
         }
+        dataset_free(&ds);
     }
     /* On a CPU with neither AVX2 nor AVX-512 there is nothing to compare. */
     printf("compared %zu instruction-set runs with the portable kernels\n", compared);
-    dataset_free(&ds);
 }
 END_TEST
 
@@ -317,7 +347,7 @@ START_TEST(unknown_instruction_set_is_an_error)
     struct engine *e;
     struct error err;
     make_random_dataset(&ds, 10, 1);
-    make_model(&m, 4, PRECISION_F32, 1);
+    make_model(&m, WIDTH, 4, PRECISION_F32, 1);
     ck_assert_int_eq(engine_create(&e, &m, &ds, "sse9", &err), -1);
     ck_assert_msg(strstr(err.msg, "unknown instruction set 'sse9'"), "message: %s", err.msg);
     mlp_free(&m);
@@ -333,7 +363,7 @@ START_TEST(divergence_stops_with_epoch_and_advice)
     struct error err;
     double seconds;
     make_random_dataset(&ds, 100, 11);
-    make_model(&m, 8, PRECISION_F32, 1);
+    make_model(&m, WIDTH, 8, PRECISION_F32, 1);
     ck_assert_int_eq(trainer_create(&t, ENGINE_OMP, &m, &ds, &err), 0);
     ck_assert_int_eq(train(&t, &m, 0, 50, 1e6, NULL, NULL, &seconds, &err), -1);
     ck_assert_msg(strstr(err.msg, "diverged") && strstr(err.msg, "at epoch") &&
@@ -349,7 +379,7 @@ START_TEST(xavier_init_draws_in_tutorial_order)
 {
     struct mlp m;
     struct py_random rng;
-    make_model(&m, 32, PRECISION_F64, 1337);
+    make_model(&m, WIDTH, 32, PRECISION_F64, 1337);
     py_random_seed(&rng, 1337);
     const struct mlp_layout l = mlp_layout(m.n_in, m.n_hidden, m.n_out);
     const double *p = m.params;
@@ -381,6 +411,7 @@ static Suite *engine_suite(void)
     TCase *tc = tcase_create("engine");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, engine_matches_reference_on_awkward_sizes, 0, 16);
+    tcase_add_test(tc, engine_matches_reference_on_odd_widths);
     tcase_add_test(tc, engine_matches_reference_on_mnist);
     tcase_add_test(tc, engine_gradient_matches_central_differences);
     tcase_add_test(tc, engine_is_bitwise_deterministic_across_thread_counts);
