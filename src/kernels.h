@@ -5,10 +5,10 @@
  * that depends only on the number of samples (never on the thread count).
  * `#pragma omp parallel for` hands slices to threads; a slice runs the whole
  * forward and backward pass of its images a block at a time (X is read once
- * per epoch) and accumulates its partial gradients privately.  The partials are then summed in slice order and
- * applied in one shared update.  The summation order is therefore a function
- * of the data alone, so the weights are bitwise identical for any number of
- * threads.  Pixels are kept only in pairs that are not both zero: skipping
+ * per epoch) and accumulates its partial gradients privately.  The partials
+ * are then summed in slice order and applied in one shared update.  The
+ * summation order is therefore a function of the data alone, so the weights
+ * are bitwise identical for any number of threads.  Pixels are kept only in pairs that are not both zero: skipping
  * exact zeros leaves every sum bitwise unchanged (while the weights are
  * finite), since an accumulator that starts at +0 is never -0 and adding
  * +-0 to it is exact. */
