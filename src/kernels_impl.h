@@ -160,7 +160,7 @@ static KERNEL_TARGET void FN(weight_grad_block)(REAL *restrict dw1, size_t n_in,
                                                 const struct pixel_blocks *blocks, size_t block)
 {
     /* Past an odd last column, the terms (all zero) go to a row nobody reads. */
-    REAL discarded[TILE];
+    REAL discarded[TILE] = {0};
 
     for (size_t j0 = 0; j0 < H; j0 += TILE) {
         const size_t width = H - j0 < TILE ? H - j0 : TILE;
