@@ -204,19 +204,20 @@ static KERNEL_TARGET double FN(backward)(const struct engine *e, const struct ml
     for (size_t o = 0; o < O; o++)
         db2[o] += logits[o];
 
-    /* dA1 = dL2 . W2^T, summed over the outputs in ascending order. */
-    memset(hidden_grad, 0, H * sizeof *hidden_grad);
+    /* dA1 = dL2 . W2^T, summed over the outputs in ascending order, a tile
+     * at a time; dL1 = dA1 where A1 > 0, else 0. */
     for (size_t j0 = 0; j0 < H; j0 += TILE) {
-        if (H - j0 >= TILE)
-            FN(combine_rows)(hidden_grad + j0, logits, 1, O, w2_t + j0, H, TILE);
+        const size_t width = H - j0 < TILE ? H - j0 : TILE;
+        REAL da1[TILE] = {0};
+        if (width == TILE)
+            FN(combine_rows)(da1, logits, 1, O, w2_t + j0, H, TILE);
         else
-            FN(combine_rows)(hidden_grad + j0, logits, 1, O, w2_t + j0, H, H - j0);
-    }
-    /* dL1 = dA1 where A1 > 0, else 0. */
+            FN(combine_rows)(da1, logits, 1, O, w2_t + j0, H, width);
 #pragma omp simd
-    for (size_t j = 0; j < H; j++) {
-        hidden_grad[j] = hidden[j] > 0 ? hidden_grad[j] : 0;
-        db1[j] += hidden_grad[j];
+        for (size_t j = 0; j < width; j++) {
+            hidden_grad[j0 + j] = hidden[j0 + j] > 0 ? da1[j] : 0;
+            db1[j0 + j] += hidden_grad[j0 + j];
+        }
     }
     return squared_error;
 }
