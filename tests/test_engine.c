@@ -74,6 +74,16 @@ static void make_model(struct mlp *m, size_t inputs, size_t hidden, enum precisi
     mlp_init_xavier(m, &rng);
 }
 
+/* A new model with the shape and parameters of `initial`. */
+static void copy_model(struct mlp *copy, const struct mlp *initial)
+{
+    struct error err;
+    ck_assert_msg(mlp_create(copy, initial->n_in, initial->n_hidden, initial->n_out,
+                             initial->precision, &err) == 0, "%s", err.msg);
+    memcpy(copy->params, initial->params,
+           mlp_param_count(initial) * precision_size(initial->precision));
+}
+
 /* Trains a copy of `initial` for `epochs` epochs with one engine, recording the
  * loss of each epoch. */
 static void train_copy(struct mlp *trained, const struct mlp *initial, const struct dataset *ds,
@@ -81,10 +91,7 @@ static void train_copy(struct mlp *trained, const struct mlp *initial, const str
 {
     struct trainer t;
     struct error err;
-    ck_assert_int_eq(mlp_create(trained, initial->n_in, initial->n_hidden, initial->n_out,
-                                initial->precision, &err), 0);
-    memcpy(trained->params, initial->params,
-           mlp_param_count(initial) * precision_size(initial->precision));
+    copy_model(trained, initial);
     ck_assert_msg(trainer_create(&t, kind, trained, ds, &err) == 0, "%s", err.msg);
     for (unsigned e = 0; e < epochs; e++)
         losses[e] = trainer_epoch(&t, trained, lr);
@@ -288,10 +295,7 @@ static void train_with_isa(struct mlp *trained, const struct mlp *initial,
 {
     struct engine *e;
     struct error err;
-    ck_assert_int_eq(mlp_create(trained, initial->n_in, initial->n_hidden, initial->n_out,
-                                initial->precision, &err), 0);
-    memcpy(trained->params, initial->params,
-           mlp_param_count(initial) * precision_size(initial->precision));
+    copy_model(trained, initial);
     ck_assert_msg(engine_create(&e, trained, ds, isa, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(engine_isa(e), isa);
     for (unsigned epoch = 0; epoch < 4; epoch++)
