@@ -135,7 +135,7 @@ static enum number_status read_number(gzFile in, unsigned long limit, unsigned l
         return NUMBER_MALFORMED;
     for (*value = 0; isdigit(c); c = gzgetc(in)) {
         unsigned long digit = (unsigned long)(c - '0');
-        if (*value > (limit - digit) / 10)
+        if (digit > limit || *value > (limit - digit) / 10)
             return NUMBER_TOO_LARGE;
         *value = *value * 10 + digit;
     }

@@ -218,6 +218,16 @@ START_TEST(refuse_plain_value_over_maxval)
 }
 END_TEST
 
+/* A single digit above a maxval below 10 (two-tone PGMs have maxval 1). */
+START_TEST(refuse_plain_digit_over_small_maxval)
+{
+    assert_refused(testdir_write_text("a.pgm", "P2 3 1 1 1 0 2"),
+                   "the pixel at (2, 0) is greater than the maxval 1");
+    assert_refused(testdir_write_text("b.pgm", "P2 2 1 5 5 7"),
+                   "the pixel at (1, 0) is greater than the maxval 5");
+}
+END_TEST
+
 START_TEST(refuse_binary_value_over_maxval)
 {
     const char data[] = "P5 2 1 100\n\x05\xc8";
@@ -1010,6 +1020,7 @@ int main(void)
     tcase_add_test(refusals, refuse_truncated_plain_data);
     tcase_add_test(refusals, refuse_truncated_header);
     tcase_add_test(refusals, refuse_plain_value_over_maxval);
+    tcase_add_test(refusals, refuse_plain_digit_over_small_maxval);
     tcase_add_test(refusals, refuse_binary_value_over_maxval);
     tcase_add_test(refusals, refuse_plain_value_not_a_number);
     tcase_add_test(refusals, refuse_header_not_a_number);
