@@ -17,7 +17,7 @@
 #include "report.h"
 #include "rng.h"
 
-enum { MAX_LIST = 16, EXIT_USAGE = 2, HIDDEN = 32, CLASSES = 10 };
+enum { MAX_LIST = 16, EXIT_USAGE = 2 };
 
 static const char bench_usage[] =
     "Usage: mnist-omp bench [OPTION]...\n"
@@ -48,6 +48,9 @@ struct bench_options {
     unsigned epochs, warmup;
     const char *data_dir;
     bool json;
+    struct options experiment;  /* the reference experiment: hidden units, seed, rate */
+    size_t inputs;              /* pixels per image of the data */
+    int cores;                  /* OpenMP's thread count before bench changes it */
 };
 
 struct measurement {
@@ -55,75 +58,34 @@ struct measurement {
     size_t size;
     int threads;
     double median, min, max;  /* seconds per epoch */
+    double flops;             /* dense-equivalent FLOP/s at the median */
     double peak;              /* FMA peak of this precision and thread count, FLOP/s */
 };
 
 static void default_threads(struct bench_options *o)
 {
-    const int cores = engine_max_threads();
     o->n_threads = 0;
-    for (int t = 1; t < cores && o->n_threads < MAX_LIST - 1; t *= 2)
+    for (int t = 1; t < o->cores && o->n_threads < MAX_LIST - 1; t *= 2)
         o->threads[o->n_threads++] = t;
-    o->threads[o->n_threads++] = cores;
+    o->threads[o->n_threads++] = o->cores;
 }
 
-/* Parses a comma-separated list of positive numbers (or "all" where allowed,
- * stored as SUBSET_ALL). */
-static int parse_list(const char *option, const char *text, bool allow_all, size_t *values,
-                      size_t *count)
+/* Splits a comma-separated list, in place, into at most `max` items.
+ * Returns their number, or -1 after a usage error. */
+static int split_list(const char *option, char *list, char **items, int max)
 {
-    char *copy = strdup(text), *save = NULL;
-    *count = 0;
-    if (!copy)
-        return -1;
-    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        char *end;
-        errno = 0;
-        const unsigned long long v = strtoull(item, &end, 10);
-        const bool all = allow_all && strcmp(item, "all") == 0;
-        if (*count == MAX_LIST || (!all && (end == item || *end || errno || v == 0 ||
-                                            v > 1000000000ULL || item[0] == '-'))) {
-            options_usage_error(stderr, "%s: '%s' is not a list of at most %d positive numbers%s",
-                                option, text, MAX_LIST, allow_all ? " or 'all'" : "");
-            free(copy);
+    int count = 0;
+    char *save = NULL;
+    for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (count == max) {
+            options_usage_error(stderr, "%s: more than %d values", option, max);
             return -1;
         }
-        values[(*count)++] = all ? SUBSET_ALL : (size_t)v;
+        items[count++] = item;
     }
-    free(copy);
-    if (*count == 0) {
+    if (count == 0)
         options_usage_error(stderr, "%s: empty list", option);
-        return -1;
-    }
-    return 0;
-}
-
-static int parse_epochs(const char *option, const char *text, unsigned min, unsigned *value)
-{
-    char *end;
-    errno = 0;
-    const unsigned long v = strtoul(text, &end, 10);
-    if (end == text || *end || errno || text[0] == '-' || v < min || v > 100000) {
-        options_usage_error(stderr, "%s: '%s' is not a whole number from %u to 100000", option,
-                            text, min);
-        return -1;
-    }
-    *value = (unsigned)v;
-    return 0;
-}
-
-static int parse_precisions(const char *text, struct bench_options *o)
-{
-    o->n_precisions = 0;
-    if (strcmp(text, "f32") == 0 || strcmp(text, "f32,f64") == 0)
-        o->precisions[o->n_precisions++] = PRECISION_F32;
-    if (strcmp(text, "f64") == 0 || strcmp(text, "f32,f64") == 0)
-        o->precisions[o->n_precisions++] = PRECISION_F64;
-    if (o->n_precisions == 0) {
-        options_usage_error(stderr, "--precision: '%s' is not f32, f64 or f32,f64", text);
-        return -1;
-    }
-    return 0;
+    return count ? count : -1;
 }
 
 static int parse_bench_options(struct bench_options *o, int argc, char **argv)
@@ -139,15 +101,20 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    size_t values[MAX_LIST], count;
-    int code;
+    char *items[MAX_LIST];
+    long long value;
+    int code, count;
 
     memset(o, 0, sizeof *o);
+    options_defaults(&o->experiment);
+    o->cores = engine_max_threads();
     default_threads(o);
     o->sizes[0] = 6000;
     o->sizes[1] = 60000;
     o->n_sizes = 2;
-    parse_precisions("f32,f64", o);
+    o->precisions[0] = PRECISION_F32;
+    o->precisions[1] = PRECISION_F64;
+    o->n_precisions = 2;
     o->epochs = 10;
     o->warmup = 2;
     optind = 1;
@@ -155,27 +122,41 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
     while ((code = getopt_long(argc, argv, ":t:d:h", long_options, NULL)) != -1) {
         switch (code) {
         case 't':
-            if (parse_list("--threads", optarg, false, values, &count) < 0)
+            if ((count = split_list("--threads", optarg, items, MAX_LIST)) < 0)
                 return -1;
-            for (size_t i = 0; i < count; i++)
-                o->threads[i] = values[i] > 4096 ? 4096 : (int)values[i];
-            o->n_threads = count;
+            for (int i = 0; i < count; i++) {
+                if (options_parse_count("--threads", items[i], 1, 4096, &value, stderr) < 0)
+                    return -1;
+                o->threads[i] = (int)value;
+            }
+            o->n_threads = (size_t)count;
             break;
         case 's':
-            if (parse_list("--sizes", optarg, true, o->sizes, &o->n_sizes) < 0)
+            if ((count = split_list("--sizes", optarg, items, MAX_LIST)) < 0)
                 return -1;
+            for (int i = 0; i < count; i++)
+                if (options_parse_subset("--sizes", items[i], &o->sizes[i], stderr) < 0)
+                    return -1;
+            o->n_sizes = (size_t)count;
             break;
         case 'p':
-            if (parse_precisions(optarg, o) < 0)
+            if ((count = split_list("--precision", optarg, items, 2)) < 0)
                 return -1;
+            for (int i = 0; i < count; i++)
+                if (options_parse_precision("--precision", items[i], &o->precisions[i],
+                                            stderr) < 0)
+                    return -1;
+            o->n_precisions = (size_t)count;
             break;
         case 'e':
-            if (parse_epochs("--epochs", optarg, 1, &o->epochs) < 0)
+            if (options_parse_count("--epochs", optarg, 1, 100000, &value, stderr) < 0)
                 return -1;
+            o->epochs = (unsigned)value;
             break;
         case 'w':
-            if (parse_epochs("--warmup", optarg, 0, &o->warmup) < 0)
+            if (options_parse_count("--warmup", optarg, 0, 100000, &value, stderr) < 0)
                 return -1;
+            o->warmup = (unsigned)value;
             break;
         case 'd':
             o->data_dir = optarg;
@@ -211,10 +192,10 @@ static void time_epochs(struct engine *e, struct mlp *m, const struct bench_opti
                         double *seconds, struct measurement *result)
 {
     for (unsigned i = 0; i < o->warmup; i++)
-        engine_epoch(e, m, 0.8);
+        engine_epoch(e, m, o->experiment.lr);
     for (unsigned i = 0; i < o->epochs; i++) {
         const double start = clock_seconds();
-        engine_epoch(e, m, 0.8);
+        engine_epoch(e, m, o->experiment.lr);
         seconds[i] = clock_seconds() - start;
     }
     qsort(seconds, o->epochs, sizeof *seconds, compare_doubles);
@@ -238,12 +219,12 @@ static int measure_size(const struct bench_options *o, const struct dataset *all
     if (!seconds)
         return error_set(err, "out of memory");
     /* The first `size` images of the seeded permutation, as the program draws them. */
-    py_random_seed(&rng, 1337);
+    py_random_seed(&rng, o->experiment.seed);
     if (dataset_draw_subset(&subset, all, size, &rng, err) < 0) {
         free(seconds);
         return -1;
     }
-    if (mlp_create(&m, dataset_image_size(all), HIDDEN, CLASSES, precision, err) == 0) {
+    if (mlp_create(&m, o->inputs, o->experiment.hidden, MNIST_CLASSES, precision, err) == 0) {
         mlp_init_xavier(&m, &rng);
         status = engine_create(&e, &m, &subset, NULL, err);
     }
@@ -255,6 +236,7 @@ static int measure_size(const struct bench_options *o, const struct dataset *all
         r->threads = o->threads[t];
         r->peak = peaks[t];
         time_epochs(e, &m, o, seconds, r);
+        r->flops = epoch_flops(size, m.n_in, m.n_hidden, m.n_out) / r->median;
         if (!o->json)
             fprintf(stderr, "  measured %s N=%zu threads=%d: %.3f ms/epoch\n",
                     precision_name(precision), size, r->threads, 1e3 * r->median);
@@ -269,10 +251,9 @@ static int measure_size(const struct bench_options *o, const struct dataset *all
 static const char *cpu_model(char *buffer, size_t size)
 {
     FILE *f = fopen("/proc/cpuinfo", "r");
-    snprintf(buffer, size, "unknown CPU");
     while (f && fgets(buffer, (int)size, f)) {
-        if (strncmp(buffer, "model name", 10) == 0) {
-            char *colon = strchr(buffer, ':');
+        char *colon = strchr(buffer, ':');
+        if (strncmp(buffer, "model name", 10) == 0 && colon && colon[1] == ' ') {
             memmove(buffer, colon + 2, strlen(colon + 2) + 1);
             buffer[strcspn(buffer, "\n")] = '\0';
             fclose(f);
@@ -295,41 +276,40 @@ static double speedup(const struct measurement *results, size_t n, const struct 
     return 0;
 }
 
-static void print_table(const struct measurement *results, size_t n, const char *cpu,
-                        const char *isa)
+static void print_table(const struct bench_options *o, const struct measurement *results,
+                        size_t n, const char *cpu, const char *isa)
 {
-    printf("mnist-omp bench: 784-%d-%d full-batch gradient descent on %s (%s kernels, %d "
+    printf("mnist-omp bench: %zu-%zu-%d full-batch gradient descent on %s (%s kernels, %d "
            "cores)\n",
-           HIDDEN, CLASSES, cpu, isa, engine_max_threads());
+           o->inputs, o->experiment.hidden, MNIST_CLASSES, cpu, isa, o->cores);
     printf("%-5s %6s %7s %10s %17s %11s %9s %7s %6s %6s\n", "prec", "N", "threads",
            "ms/epoch", "[min - max]", "samples/s", "GFLOP/s", "speedup", "eff.", "%peak");
     for (size_t i = 0; i < n; i++) {
         const struct measurement *r = &results[i];
-        const double flops = epoch_flops(r->size, 784, HIDDEN, CLASSES) / r->median;
         const double s = speedup(results, n, r);
         printf("%-5s %6zu %7d %10.3f [%6.3f - %6.3f] %11.3g %9.1f %7.2f %5.0f%% %5.0f%%\n",
-               r->precision == PRECISION_F64 ? "f64" : "f32", r->size, r->threads,
-               1e3 * r->median, 1e3 * r->min, 1e3 * r->max, (double)r->size / r->median,
-               1e-9 * flops, s, s > 0 ? 100 * s / r->threads : 0.0, 100 * flops / r->peak);
+               precision_short_name(r->precision), r->size, r->threads, 1e3 * r->median,
+               1e3 * r->min, 1e3 * r->max, (double)r->size / r->median, 1e-9 * r->flops, s,
+               s > 0 ? 100 * s / r->threads : 0.0, 100 * r->flops / r->peak);
     }
 }
 
-static void print_json(const struct measurement *results, size_t n, const char *cpu,
-                       const char *isa)
+static void print_json(const struct bench_options *o, const struct measurement *results,
+                       size_t n, const char *cpu, const char *isa)
 {
+    const size_t H = o->experiment.hidden;
     printf("{\"tool\": \"mnist-omp\", \"version\": \"%s\", \"cpu\": \"%s\", \"kernels\": \"%s\", "
-           "\"cores\": %d,\n \"flops_per_epoch\": \"2*N*(2*784*32 + 3*32*10)\",\n \"results\": [",
-           PACKAGE_VERSION, cpu, isa, engine_max_threads());
+           "\"cores\": %d,\n \"flops_per_epoch\": \"2*N*(2*%zu*%zu + 3*%zu*%d)\",\n \"results\": [",
+           PACKAGE_VERSION, cpu, isa, o->cores, o->inputs, H, H, MNIST_CLASSES);
     for (size_t i = 0; i < n; i++) {
         const struct measurement *r = &results[i];
-        const double flops = epoch_flops(r->size, 784, HIDDEN, CLASSES) / r->median;
         printf("%s\n  {\"size\": %zu, \"precision\": \"%s\", \"threads\": %d, "
                "\"ms_per_epoch_median\": %.6g, \"ms_min\": %.6g, \"ms_max\": %.6g, "
                "\"samples_per_s\": %.6g, \"gflops\": %.6g, \"speedup\": %.4g, "
                "\"peak_gflops\": %.6g, \"fraction_of_peak\": %.4g}",
-               i ? "," : "", r->size, r->precision == PRECISION_F64 ? "f64" : "f32", r->threads,
+               i ? "," : "", r->size, precision_short_name(r->precision), r->threads,
                1e3 * r->median, 1e3 * r->min, 1e3 * r->max, (double)r->size / r->median,
-               1e-9 * flops, speedup(results, n, r), 1e-9 * r->peak, flops / r->peak);
+               1e-9 * r->flops, speedup(results, n, r), 1e-9 * r->peak, r->flops / r->peak);
     }
     printf("\n]}\n");
 }
@@ -351,19 +331,15 @@ int bench_main(int argc, char **argv)
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
         return EXIT_FAILURE;
     }
+    o.inputs = dataset_image_size(&all);
     for (size_t i = 0; i < o.n_sizes; i++) {
-        if (o.sizes[i] == SUBSET_ALL)
-            o.sizes[i] = all.count;
-        if (o.sizes[i] > all.count) {
-            options_usage_error(stderr, "--sizes: %zu is larger than the %zu images in the data",
-                                o.sizes[i], all.count);
+        if (options_resolve_subset("--sizes", &o.sizes[i], all.count, stderr) < 0) {
             dataset_free(&all);
             return EXIT_USAGE;
         }
     }
 
     int status = EXIT_SUCCESS;
-    const char *isa = "portable";
     for (size_t p = 0; p < o.n_precisions && status == EXIT_SUCCESS; p++) {
         double peaks[MAX_LIST];
         for (size_t t = 0; t < o.n_threads; t++)
@@ -378,11 +354,11 @@ int bench_main(int argc, char **argv)
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
         return status;
     }
-    isa = engine_best_isa();
+    const char *isa = engine_best_isa();
     cpu_model(cpu, sizeof cpu);
     if (o.json)
-        print_json(results, n_results, cpu, isa);
+        print_json(&o, results, n_results, cpu, isa);
     else
-        print_table(results, n_results, cpu, isa);
+        print_table(&o, results, n_results, cpu, isa);
     return EXIT_SUCCESS;
 }

@@ -10,8 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#define CSV_SIDE 28
-#define CSV_PIXELS (CSV_SIDE * CSV_SIDE)
+#define CSV_PIXELS (MNIST_SIDE * MNIST_SIDE)
 #define CSV_FIELDS (1 + CSV_PIXELS)  /* the label, then the pixels */
 
 enum { END_OF_DATA = -1 };  /* what gzgetc returns at the end (or on an error) */
@@ -118,7 +117,7 @@ static int read_field(struct csv_reader *r, size_t field, uint8_t record[])
         return 0;
     }
     if (field == 0)
-        return read_number(r, "label", 9, &record[0]);
+        return read_number(r, "label", MNIST_CLASSES - 1, &record[0]);
     return read_number(r, "pixel", 255, &record[field]);
 }
 
@@ -187,7 +186,7 @@ static int read_csv(struct csv_reader *r, struct dataset *ds)
     if (ds->count == 0)
         return error_set(r->err, "%s: holds no images, only a header", r->path);
 
-    ds->rows = ds->cols = CSV_SIDE;
+    ds->rows = ds->cols = MNIST_SIDE;
     return 0;
 }
 

@@ -16,6 +16,9 @@ struct dataset {
     uint8_t *labels;    /* count bytes, each 0-9 */
 };
 
+/* What the loaders accept: MNIST's 28x28 images and its ten digits. */
+enum { MNIST_SIDE = 28, MNIST_CLASSES = 10 };
+
 /* Size of one image in pixels. */
 static inline size_t dataset_image_size(const struct dataset *ds)
 {

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <zlib.h>
 
-#define MNIST_SIDE 28
 #define IDX_MAX_DIMS 3
 
 /* gzread takes an unsigned and returns an int, so big reads go in pieces. */
@@ -156,7 +155,7 @@ static int load_idx_file(const char *path, const struct idx_kind *kind,
 static int check_labels(const char *path, const struct idx_file *labels, struct error *err)
 {
     for (size_t i = 0; i < labels->dim[0]; i++)
-        if (labels->bytes[i] > 9)
+        if (labels->bytes[i] >= MNIST_CLASSES)
             return error_set(err, "%s: label of record %zu is %u, outside 0-9",
                              path, i + 1, labels->bytes[i]);
     return 0;

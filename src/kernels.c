@@ -364,9 +364,8 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
     *out = NULL;
     if (ds->count == 0)
         return error_set(err, "cannot train on an empty training set");
-    if (dataset_image_size(ds) != m->n_in)
-        return error_set(err, "images have %zu pixels but the network has %zu inputs",
-                         dataset_image_size(ds), m->n_in);
+    if (mlp_check_inputs(m, dataset_image_size(ds), err) < 0)
+        return -1;
     const struct isa *isa = find_isa(isa_name, err);
     if (!isa)
         return -1;
@@ -471,6 +470,8 @@ double engine_epoch(struct engine *e, struct mlp *m, double lr)
 int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
                 struct error *err)
 {
+    if (mlp_check_inputs(m, dataset_image_size(ds), err) < 0)
+        return -1;
     const struct isa *isa = find_isa(NULL, err);
     if (!isa)
         return -1;

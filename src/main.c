@@ -24,7 +24,7 @@
 #include "train.h"
 #include "visuals.h"
 
-enum { EXIT_USAGE = 2, N_CLASSES = 10 };
+enum { EXIT_USAGE = 2 };
 
 /* Set by SIGINT or SIGTERM: training stops after the current epoch. */
 static volatile sig_atomic_t stop_signal;
@@ -43,10 +43,11 @@ struct run {
     struct mlp model;
     unsigned first_epoch, end_epoch;  /* epochs this run trains, numbered on from a file */
     unsigned epochs_done;             /* counted from the start, as the files count them */
+    bool checkpoint_current;          /* the checkpoint file holds epochs_done epochs */
     struct trainer trainer;
     struct evaluation test_eval, train_first;
     FILE *log;
-    double *losses;          /* loss of each epoch this run trains */
+    double *losses;          /* loss of each epoch this run trains, for --plots */
     bool progress;           /* an updating progress line on a terminal */
     double progress_shown;   /* when it was last redrawn */
 };
@@ -74,11 +75,7 @@ static int load_subset(struct dataset *subset, size_t *total, const char *dir,
     if (mnist_load(&all, dir, split, err) < 0)
         return EXIT_FAILURE;
     *total = all.count;
-    if (*size == SUBSET_ALL)
-        *size = all.count;
-    if (*size > all.count) {
-        options_usage_error(stderr, "%s: %zu is larger than the %zu images in the data",
-                            option, *size, all.count);
+    if (options_resolve_subset(option, size, all.count, stderr) < 0) {
         dataset_free(&all);
         return EXIT_USAGE;
     }
@@ -116,7 +113,7 @@ static int load_start(struct run *r, struct error *err)
             0 ||
         adopt_setting(path, "--precision", o->given_precision,
                       o->precision != r->model.precision,
-                      r->model.precision == PRECISION_F64 ? "f64" : "f32") < 0)
+                      precision_short_name(r->model.precision)) < 0)
         return EXIT_USAGE;
     o->hidden = r->model.n_hidden;
     o->precision = r->model.precision;
@@ -153,10 +150,17 @@ static struct model_metadata metadata(const struct run *r)
     return meta;
 }
 
-static int save_checkpoint(const struct run *r, struct error *err)
+/* Saves the checkpoint unless it already holds this state (a last epoch
+ * that --checkpoint-every saved, then the end of training). */
+static int save_checkpoint(struct run *r, struct error *err)
 {
+    if (r->checkpoint_current)
+        return 0;
     const struct model_metadata meta = metadata(r);
-    return model_save(r->options.checkpoint_path, MODEL_FILE_CHECKPOINT, &r->model, &meta, err);
+    if (model_save(r->options.checkpoint_path, MODEL_FILE_CHECKPOINT, &r->model, &meta, err) < 0)
+        return -1;
+    r->checkpoint_current = true;
+    return 0;
 }
 
 static void clear_progress(struct run *r)
@@ -184,8 +188,10 @@ static int on_epoch(void *context, unsigned epoch, double loss, double seconds,
 {
     struct run *r = context;
     const struct options *o = &r->options;
-    r->losses[epoch - r->first_epoch] = loss;
+    if (r->losses)
+        r->losses[epoch - r->first_epoch] = loss;
     r->epochs_done = epoch + 1;
+    r->checkpoint_current = false;
     if (!o->quiet && (epoch % o->print_every == 0 || epoch + 1 == r->end_epoch)) {
         clear_progress(r);
         report_epoch(stdout, epoch, loss);
@@ -236,6 +242,9 @@ static void catch_stop_signals(void)
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = request_stop;
+    /* A second signal, while the first waits for the epoch to end, or after
+     * training, when nobody looks at the flag, stops the program. */
+    action.sa_flags = SA_RESETHAND;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
@@ -264,7 +273,7 @@ static int prepare(struct run *r, struct error *err)
                              &o->test_size, &rng, err);
     if (status != EXIT_SUCCESS || r->model.params)
         return status;
-    if (mlp_create(&r->model, dataset_image_size(&r->train), o->hidden, N_CLASSES,
+    if (mlp_create(&r->model, dataset_image_size(&r->train), o->hidden, MNIST_CLASSES,
                    o->precision, err) < 0)
         return EXIT_FAILURE;
     mlp_init_xavier(&r->model, &rng);
@@ -277,11 +286,6 @@ static int execute(struct run *r, struct error *err)
     int status = prepare(r, err);
     if (status != EXIT_SUCCESS)
         return status;
-    if (dataset_image_size(&r->train) != r->model.n_in) {
-        error_set(err, "the model takes %zu inputs but the images have %zu pixels",
-                  r->model.n_in, dataset_image_size(&r->train));
-        return EXIT_FAILURE;
-    }
 
     if (o->threads > 0)
         engine_set_threads(o->threads);
@@ -292,10 +296,13 @@ static int execute(struct run *r, struct error *err)
             return EXIT_FAILURE;
         }
     }
-    r->losses = calloc(r->end_epoch - r->first_epoch + 1, sizeof *r->losses);
-    if (!r->losses) {
-        error_set(err, "out of memory");
-        return EXIT_FAILURE;
+    if (o->plots_dir) {
+        r->losses = calloc(r->end_epoch - r->first_epoch + 1, sizeof *r->losses);
+        if (!r->losses) {
+            error_set(err, "out of memory for the losses of %u epochs",
+                      r->end_epoch - r->first_epoch);
+            return EXIT_FAILURE;
+        }
     }
     r->progress = !o->quiet && isatty(STDOUT_FILENO);
 
@@ -303,7 +310,8 @@ static int execute(struct run *r, struct error *err)
         .model = &r->model, .data_dir = r->data_dir,
         .train_count = r->train.count, .train_total = r->train_total,
         .test_count = r->test.count, .test_total = r->test_total,
-        .seed = o->seed, .engine = o->engine, .threads = engine_max_threads(),
+        .seed = o->seed, .engine = o->engine,
+        .threads = o->engine == ENGINE_REFERENCE ? 1 : engine_max_threads(),
         .first_epoch = r->first_epoch, .end_epoch = r->end_epoch, .lr = o->lr,
         .start_file = o->resume_path ? o->resume_path : o->load_path,
     };
@@ -313,25 +321,24 @@ static int execute(struct run *r, struct error *err)
         visuals_show(stdout, &r->train, o->show);
 
     double seconds = 0;
+    int stopped = 0;
     r->epochs_done = r->first_epoch;
     if (r->end_epoch > r->first_epoch) {
         catch_stop_signals();
         if (trainer_create(&r->trainer, o->engine, &r->model, &r->train, err) < 0)
             return EXIT_FAILURE;
-        const int trained = train(&r->trainer, &r->model, r->first_epoch, r->end_epoch, o->lr,
-                                  on_epoch, r, &seconds, err);
+        stopped = train(&r->trainer, &r->model, r->first_epoch, r->end_epoch, o->lr, on_epoch,
+                        r, &seconds, err);
         clear_progress(r);
-        if (trained < 0)
-            return EXIT_FAILURE;
-        if (close_log(r, err) < 0)
+        if (stopped < 0)
             return EXIT_FAILURE;
         run.end_epoch = r->epochs_done; /* fewer when interrupted */
         report_training_time(stdout, &run, seconds);
-        if (trained > 0)
-            return stop_interrupted(r, err);
     }
     if (close_log(r, err) < 0)
         return EXIT_FAILURE;
+    if (stopped > 0)
+        return stop_interrupted(r, err);
     if (o->checkpoint_path && save_checkpoint(r, err) < 0)
         return EXIT_FAILURE;
     if (o->save_path) {

@@ -25,6 +25,30 @@ const char *precision_name(enum precision precision)
     return precision == PRECISION_F64 ? "float64" : "float32";
 }
 
+const char *precision_short_name(enum precision precision)
+{
+    return precision == PRECISION_F64 ? "f64" : "f32";
+}
+
+int precision_parse(const char *name, enum precision *precision)
+{
+    for (int p = PRECISION_F32; p <= PRECISION_F64; p++)
+        if (strcmp(name, precision_name((enum precision)p)) == 0 ||
+            strcmp(name, precision_short_name((enum precision)p)) == 0) {
+            *precision = (enum precision)p;
+            return 0;
+        }
+    return -1;
+}
+
+int mlp_check_inputs(const struct mlp *m, size_t pixels, struct error *err)
+{
+    if (pixels != m->n_in)
+        return error_set(err, "images have %zu pixels but the network has %zu inputs", pixels,
+                         m->n_in);
+    return 0;
+}
+
 size_t mlp_param_count(const struct mlp *m)
 {
     return mlp_layout(m->n_in, m->n_hidden, m->n_out).count;

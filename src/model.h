@@ -31,7 +31,13 @@ void mlp_free(struct mlp *m);
 
 size_t mlp_param_count(const struct mlp *m);
 size_t precision_size(enum precision precision);
-const char *precision_name(enum precision precision);
+const char *precision_name(enum precision precision);        /* "float32", "float64" */
+const char *precision_short_name(enum precision precision);  /* "f32", "f64" */
+/* Reads either name; -1 for anything else. */
+int precision_parse(const char *name, enum precision *precision);
+
+/* Checks that images of `pixels` pixels fit the inputs of m. */
+int mlp_check_inputs(const struct mlp *m, size_t pixels, struct error *err);
 
 /* Xavier-uniform initialisation drawn exactly as the tutorial does: W1 row by
  * row from uniform(-1/sqrt(n_in), 1/sqrt(n_in)), then W2 with bound

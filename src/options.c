@@ -99,7 +99,7 @@ static int parse_integer(const char *text, long long min, long long max, long lo
     return 0;
 }
 
-static int parse_count(const char *option, const char *text, long long min, long long max,
+int options_parse_count(const char *option, const char *text, long long min, long long max,
                        long long *value, FILE *errors)
 {
     if (parse_integer(text, min, max, value) == 0)
@@ -109,7 +109,7 @@ static int parse_count(const char *option, const char *text, long long min, long
     return -1;
 }
 
-static int parse_subset(const char *option, const char *text, size_t *size, FILE *errors)
+int options_parse_subset(const char *option, const char *text, size_t *size, FILE *errors)
 {
     long long value;
     if (strcmp(text, "all") == 0) {
@@ -122,6 +122,26 @@ static int parse_subset(const char *option, const char *text, size_t *size, FILE
     }
     options_usage_error(errors, "%s: '%s' is neither a positive number of images nor 'all'",
                         option, text);
+    return -1;
+}
+
+int options_resolve_subset(const char *option, size_t *size, size_t available, FILE *errors)
+{
+    if (*size == SUBSET_ALL)
+        *size = available;
+    if (*size <= available)
+        return 0;
+    options_usage_error(errors, "%s: %zu is larger than the %zu images in the data", option,
+                        *size, available);
+    return -1;
+}
+
+int options_parse_precision(const char *option, const char *text, enum precision *precision,
+                            FILE *errors)
+{
+    if (precision_parse(text, precision) == 0)
+        return 0;
+    options_usage_error(errors, "%s: '%s' is not f32 or f64", option, text);
     return -1;
 }
 
@@ -178,12 +198,12 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         return 0;
     case OPT_TRAIN_SIZE:
         o->given_train_size = true;
-        return parse_subset("--train-size", arg, &o->train_size, errors);
+        return options_parse_subset("--train-size", arg, &o->train_size, errors);
     case OPT_TEST_SIZE:
         o->given_test_size = true;
-        return parse_subset("--test-size", arg, &o->test_size, errors);
+        return options_parse_subset("--test-size", arg, &o->test_size, errors);
     case OPT_EPOCHS:
-        if (parse_count("--epochs", arg, 0, 100000000, &v, errors) < 0)
+        if (options_parse_count("--epochs", arg, 0, 100000000, &v, errors) < 0)
             return -1;
         o->epochs = (unsigned)v;
         return 0;
@@ -191,13 +211,13 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         o->given_lr = true;
         return parse_rate(arg, &o->lr, errors);
     case OPT_HIDDEN:
-        if (parse_count("--hidden", arg, 1, 65536, &v, errors) < 0)
+        if (options_parse_count("--hidden", arg, 1, 65536, &v, errors) < 0)
             return -1;
         o->hidden = (size_t)v;
         o->given_hidden = true;
         return 0;
     case OPT_SEED:
-        if (parse_count("--seed", arg, -INT64_MAX, INT64_MAX, &v, errors) < 0)
+        if (options_parse_count("--seed", arg, -INT64_MAX, INT64_MAX, &v, errors) < 0)
             return -1;
         o->seed = v;
         o->given_seed = true;
@@ -215,7 +235,7 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         o->checkpoint_path = arg;
         return 0;
     case OPT_CHECKPOINT_EVERY:
-        if (parse_count("--checkpoint-every", arg, 1, 100000000, &v, errors) < 0)
+        if (options_parse_count("--checkpoint-every", arg, 1, 100000000, &v, errors) < 0)
             return -1;
         o->checkpoint_every = (unsigned)v;
         return 0;
@@ -223,26 +243,18 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         o->plots_dir = arg;
         return 0;
     case OPT_SHOW:
-        if (parse_count("--show", arg, 1, 100000, &v, errors) < 0)
+        if (options_parse_count("--show", arg, 1, 100000, &v, errors) < 0)
             return -1;
         o->show = (size_t)v;
         return 0;
     case 't':
-        if (parse_count("--threads", arg, 1, 4096, &v, errors) < 0)
+        if (options_parse_count("--threads", arg, 1, 4096, &v, errors) < 0)
             return -1;
         o->threads = (int)v;
         return 0;
     case OPT_PRECISION:
         o->given_precision = true;
-        if (strcmp(arg, "f32") == 0 || strcmp(arg, "float32") == 0)
-            o->precision = PRECISION_F32;
-        else if (strcmp(arg, "f64") == 0 || strcmp(arg, "float64") == 0)
-            o->precision = PRECISION_F64;
-        else {
-            options_usage_error(errors, "--precision: '%s' is not f32 or f64", arg);
-            return -1;
-        }
-        return 0;
+        return options_parse_precision("--precision", arg, &o->precision, errors);
     case OPT_ENGINE:
         if (strcmp(arg, "omp") == 0)
             o->engine = ENGINE_OMP;
@@ -254,7 +266,7 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         }
         return 0;
     case OPT_PRINT_EVERY:
-        if (parse_count("--print-every", arg, 1, 100000000, &v, errors) < 0)
+        if (options_parse_count("--print-every", arg, 1, 100000000, &v, errors) < 0)
             return -1;
         o->print_every = (unsigned)v;
         return 0;

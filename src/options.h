@@ -53,6 +53,20 @@ void options_defaults(struct options *o);
 enum options_status options_parse(struct options *o, int argc, char **argv, FILE *out,
                                   FILE *errors);
 
+/* Parsers of one option's value, shared with the subcommands: each prints a
+ * usage error naming the option and returns -1 when the text is not a whole
+ * number in [min, max], a number of images or "all" (SUBSET_ALL), or a
+ * precision (f32, f64, float32, float64). */
+int options_parse_count(const char *option, const char *text, long long min, long long max,
+                        long long *value, FILE *errors);
+int options_parse_subset(const char *option, const char *text, size_t *size, FILE *errors);
+int options_parse_precision(const char *option, const char *text, enum precision *precision,
+                            FILE *errors);
+
+/* A number of images parsed by options_parse_subset, against the `available`
+ * images of the data: SUBSET_ALL becomes all of them, more is a usage error. */
+int options_resolve_subset(const char *option, size_t *size, size_t available, FILE *errors);
+
 /* Prints a one-line usage error and the hint to try --help. */
 void options_usage_error(FILE *errors, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -13,7 +13,7 @@
 #include "modelfile.h"
 #include "options.h"
 
-enum { SIDE = 28, EXIT_USAGE = 2 };
+enum { EXIT_USAGE = 2 };
 
 static const char predict_usage[] =
     "Usage: mnist-omp predict --load FILE [--invert] IMAGE...\n"
@@ -31,18 +31,21 @@ int predict_image(const struct mlp *m, const char *path, bool invert, int *digit
     struct evaluation ev;
     uint8_t label = 0;
 
+    if (m->n_in != MNIST_SIDE * MNIST_SIDE)
+        return error_set(err, "the model takes %zu inputs, not the %d pixels of a %dx%d digit",
+                         m->n_in, MNIST_SIDE * MNIST_SIDE, MNIST_SIDE, MNIST_SIDE);
     if (image_read(path, &image, err) < 0)
         return -1;
-    if (image.width != SIDE || image.height != SIDE || m->n_in != SIDE * SIDE) {
+    if (image.width != MNIST_SIDE || image.height != MNIST_SIDE) {
         error_set(err, "%s: the image is %zux%zu pixels; the model reads %dx%d digits", path,
-                  image.width, image.height, SIDE, SIDE);
+                  image.width, image.height, MNIST_SIDE, MNIST_SIDE);
         gray_image_free(&image);
         return -1;
     }
     if (invert)
-        for (size_t i = 0; i < SIDE * SIDE; i++)
+        for (size_t i = 0; i < MNIST_SIDE * MNIST_SIDE; i++)
             image.pixels[i] = (uint8_t)(255 - image.pixels[i]);
-    const struct dataset one = {1, SIDE, SIDE, image.pixels, &label};
+    const struct dataset one = {1, MNIST_SIDE, MNIST_SIDE, image.pixels, &label};
     const int status = evaluate(&ev, m, &one, err);
     gray_image_free(&image);
     if (status < 0)
@@ -94,7 +97,11 @@ int predict_main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     double *probabilities = malloc(m.n_out * sizeof *probabilities);
-    int status = probabilities ? EXIT_SUCCESS : EXIT_FAILURE;
+    int status = EXIT_SUCCESS;
+    if (!probabilities) {
+        fprintf(stderr, "mnist-omp: out of memory\n");
+        status = EXIT_FAILURE;
+    }
     for (int i = optind; i < argc && probabilities; i++) {
         int digit;
         if (predict_image(&m, argv[i], invert, &digit, probabilities, &err) < 0) {

@@ -26,9 +26,8 @@ int reference_create(struct reference **out, const struct mlp *m, const struct d
     *out = NULL;
     if (ds->count == 0)
         return error_set(err, "cannot train on an empty training set");
-    if (dataset_image_size(ds) != m->n_in)
-        return error_set(err, "images have %zu pixels but the network has %zu inputs",
-                         dataset_image_size(ds), m->n_in);
+    if (mlp_check_inputs(m, dataset_image_size(ds), err) < 0)
+        return -1;
     struct reference *r = calloc(1, sizeof *r);
     if (!r)
         return error_set(err, "out of memory");

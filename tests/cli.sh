@@ -74,6 +74,7 @@ expect_in "$out" "^Epoch: 10  Loss: $logged\$"
 # --- the engine prints the serial reference's losses (to 12 significant digits)
 expect_status 0 "reference engine" -- "$prog" --epochs 21 --train-size 300 --test-size 100 \
     --precision f64 --engine reference
+expect_in "$work/out" '^Training: .*engine reference (serial), 1 thread$'
 grep '^Epoch: ' "$work/omp.out" >"$work/omp.loss"
 grep '^Epoch: ' "$work/out" >"$work/ref.loss"
 paste "$work/omp.loss" "$work/ref.loss" | awk '
@@ -178,11 +179,18 @@ expect_status 0 "bench" -- "$prog" bench --sizes 300,500 --threads 1,2 --precisi
     --epochs 3 --warmup 1
 [ "$(grep -c -E '^f(32|64) +(300|500) +[12] ' "$work/out")" -eq 8 ] || fail "bench table rows"
 expect_in "$work/out" '^mnist-omp bench: 784-32-10'
-expect_status 0 "bench --json" -- "$prog" bench --sizes 300 --threads 1 --precision f64 \
-    --epochs 2 --warmup 0 --json
+# "cores" is the thread count training would use (3 here, 1 in a serial
+# build), not the last one measured.
+expect_status 0 "3 threads" -- env OMP_NUM_THREADS=3 "$prog" --epochs 1 --train-size 10 \
+    --test-size 10
+cores=$(sed -n 's/^Training: .* \([0-9]*\) threads*$/\1/p' "$work/out")
+expect_status 0 "bench --json" -- env OMP_NUM_THREADS=3 "$prog" bench --sizes 300 --threads 1 \
+    --precision f64 --epochs 2 --warmup 0 --json
 expect_in "$work/out" '"size": 300, "precision": "f64", "threads": 1, "ms_per_epoch_median": '
 expect_in "$work/out" '"fraction_of_peak": '
+expect_in "$work/out" "\"cores\": ${cores:-unknown},"
 check_usage_error bench --threads 0
+check_usage_error bench --threads 99999
 check_usage_error bench --sizes 70000
 check_usage_error bench --precision f16
 check_usage_error bench --bogus
