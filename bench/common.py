@@ -194,7 +194,7 @@ def _read_idx(folder, name):
 
 def load_experiment(folder, size):
     """The first `size` training images, labels and the initial weights,
-    drawn as mnist-omp draws them (SPEC.md): seed 1337, shuffle of the
+    drawn as mnist-omp draws them (README, "What it does"): seed 1337, shuffle of the
     training set, shuffle of the test set, W1 then W2 row by row.
 
     Returns (pixels, labels, w1, w2): uint8 arrays of N x 784 and N, and

@@ -14,8 +14,9 @@ import os
 import subprocess
 import sys
 
+from common import SKIPPED
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-SKIPPED = 77
 
 
 def run_json(command):

@@ -61,14 +61,10 @@ AC_SUBST([UNROLL_CFLAGS])
 # the `simd` ones working through -fopenmp-simd where the compiler has it, and
 # do not warn about the others, which are meant to be ignored.
 AC_DEFUN([MNIST_OMP_SERIAL_PRAGMAS], [
+SERIAL_PRAGMA_CFLAGS=
 AS_IF([test -z "$OPENMP_CFLAGS"], [
-  save_CFLAGS=$CFLAGS
-  CFLAGS="$CFLAGS -fopenmp-simd -Werror"
-  AC_MSG_CHECKING([whether $CC accepts -fopenmp-simd])
-  AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [])],
-    [AC_MSG_RESULT([yes]); SERIAL_PRAGMA_CFLAGS="-fopenmp-simd -Wno-unknown-pragmas"],
-    [AC_MSG_RESULT([no]); SERIAL_PRAGMA_CFLAGS="-Wno-unknown-pragmas"])
-  CFLAGS=$save_CFLAGS
+  MNIST_OMP_CHECK_CFLAG([-fopenmp-simd], [SERIAL_PRAGMA_CFLAGS])
+  SERIAL_PRAGMA_CFLAGS="${SERIAL_PRAGMA_CFLAGS:+$SERIAL_PRAGMA_CFLAGS }-Wno-unknown-pragmas"
 ])
 AC_SUBST([SERIAL_PRAGMA_CFLAGS])
 ])

@@ -46,7 +46,7 @@ enum options_status {
     OPTIONS_USAGE_ERROR,  /* a message was printed: exit 2 */
 };
 
-/* The reference experiment of SPEC.md. */
+/* The reference experiment (README, "What it does"). */
 void options_defaults(struct options *o);
 
 /* Parses argv into o; messages go to out (help, version) or errors. */

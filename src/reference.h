@@ -1,7 +1,7 @@
-/* The serial reference: the training step of SPEC.md written as plainly as
- * possible (whole matrices, nested loops over samples, neurons and inputs, no
- * tiling, no threads).  It is the yardstick the engine is tested against and
- * never gets optimised. */
+/* The serial reference: the training step of the reference experiment
+ * written as plainly as possible (whole matrices, nested loops over samples,
+ * neurons and inputs, no tiling, no threads).  It is the yardstick the
+ * engine is tested against and never gets optimised. */
 #ifndef MNIST_OMP_REFERENCE_H
 #define MNIST_OMP_REFERENCE_H
 

@@ -32,6 +32,16 @@ real_labels() {
     gzip -dc "$MNIST_OMP_DATA/$1-labels-idx1-ubyte.gz" | head -c $((8 + $2)) | tail -c "$2"
 }
 
+# real_pgm: the first test image of the shipped data as a plain PGM.
+real_pgm() {
+    real_images t10k 1 | od -An -v -tu1 | { printf 'P2\n28 28\n255\n'; cat; }
+}
+
+# huge_model MODEL: MODEL with a header that claims 2^20-2^20-2^20 layers.
+huge_model() {
+    head -c 16 "$1"; bytes 0 0 16 0 0 0 16 0 0 0 16 0; tail -c +29 "$1"
+}
+
 # make_idx_dir DIR NTRAIN NTEST: a data directory holding the first NTRAIN
 # training and NTEST test images of the shipped data as raw IDX files.
 make_idx_dir() {

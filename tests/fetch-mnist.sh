@@ -6,8 +6,8 @@
 
 set -u
 
-: "${top_srcdir:=$(dirname "$0")/..}"
-data=$top_srcdir/data
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
+data=$srcdir/data
 fetch=$data/fetch-mnist
 names='train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte'
 
@@ -38,10 +38,7 @@ no_proxy=127.0.0.1,localhost
 NO_PROXY=$no_proxy
 export no_proxy NO_PROXY
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/fetch-mnist-test.XXXXXX") || {
-    echo "FAIL: cannot create a temporary directory"
-    exit 1
-}
+testlib_start fetch-mnist
 server_pid=
 cleanup() {
     if [ -n "$server_pid" ]; then
@@ -55,12 +52,6 @@ trap cleanup 0
 trap 'exit 1' HUP INT TERM
 HOME=$work
 export HOME
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
 
 # ---------------------------------------------------------------- mirrors
 # good/     the four shipped files
@@ -109,16 +100,21 @@ sys.exit(0 if body == sys.argv[2] else 1)' \
         "http://127.0.0.1:$port/ready.txt" "$token" >/dev/null 2>&1
 }
 
-start_server() {
-    attempt=0
-    while [ "$attempt" -lt 5 ]; do
-        attempt=$((attempt + 1))
-        port=$(python3 -c '
+# An unused TCP port of 127.0.0.1.
+free_port() {
+    python3 -c '
 import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
-s.close()') || continue
+s.close()'
+}
+
+start_server() {
+    attempt=0
+    while [ "$attempt" -lt 5 ]; do
+        attempt=$((attempt + 1))
+        port=$(free_port) || continue
         (cd "$srv" && exec python3 -m http.server --bind 127.0.0.1 "$port") \
             >"$work/server.log" 2>&1 &
         server_pid=$!
@@ -239,12 +235,7 @@ download_cases() {
         expect_files "$t/c" $all_but_t10k_labels &&
         expect_output 't10k-labels-idx1-ubyte.gz: download .* failed' "(c) 404"
 
-    dead_port=$(python3 -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()')
+    dead_port=$(free_port)
     fetch --base-url "http://127.0.0.1:$dead_port/" "$t/c-dead"
     expect_rc 1 "(c) unreachable server" &&
         expect_files "$t/c-dead"
@@ -320,9 +311,4 @@ for tool in $tools; do
     fi
 done
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed"
-    exit 1
-fi
-echo "PASS: fetch-mnist with:$tools"
-exit 0
+testlib_finish "PASS: fetch-mnist with:$tools"

@@ -16,6 +16,7 @@
 #include "model.h"
 #include "reference.h"
 #include "rng.h"
+#include "testdir.h"
 #include "train.h"
 
 enum { WIDTH = 784, CLASSES = 10 };
@@ -50,12 +51,11 @@ static void make_random_dataset(struct dataset *ds, size_t count, int64_t seed)
 /* The first `count` images of the shipped training set. */
 static void load_mnist_slice(struct dataset *ds, size_t count)
 {
-    const char *dir = getenv("MNIST_OMP_DATA");
+    const char *dir = testdir_data();
     struct dataset all;
     struct error err;
     size_t *order = malloc(count * sizeof *order);
     ck_assert_ptr_nonnull(order);
-    ck_assert_msg(dir != NULL, "MNIST_OMP_DATA must name the shipped data (make check sets it)");
     ck_assert_msg(mnist_load(&all, dir, MNIST_TRAIN, &err) == 0, "%s", err.msg);
     for (size_t i = 0; i < count; i++)
         order[i] = i;

@@ -32,30 +32,6 @@
 
 /* ------------------------------------------------------------ reading files */
 
-/* The whole file, with a '\0' after it; *size (when given) excludes it. */
-static char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    char *data = NULL;
-    size_t used = 0;
-
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    for (;;) {
-        data = realloc(data, used + 4096 + 1);
-        ck_assert(data != NULL);
-        size_t got = fread(data + used, 1, 4096, f);
-        used += got;
-        if (got < 4096)
-            break;
-    }
-    ck_assert(!ferror(f));
-    fclose(f);
-    data[used] = '\0';
-    if (size)
-        *size = used;
-    return data;
-}
-
 static int file_exists(const char *path)
 {
     struct stat st;
@@ -327,7 +303,7 @@ static char *written_png(const char *name, size_t *size)
 
     ck_assert_msg(image_write_png(path, &img, &err) == 0, "%s", err.msg);
     gray_image_free(&img);
-    return read_all(path, size);
+    return testdir_read(path, size);
 }
 
 START_TEST(png_round_trip)
@@ -338,7 +314,7 @@ START_TEST(png_round_trip)
     char *bytes;
 
     ck_assert_msg(image_write_png(path, &img, &err) == 0, "%s", err.msg);
-    bytes = read_all(path, NULL);
+    bytes = testdir_read(path, NULL);
     ck_assert_msg(memcmp(bytes, png_signature, sizeof png_signature) == 0, "a PNG file");
     assert_reads(path, img.width, img.height, img.pixels);
     ck_assert_int_eq(entries_in_tmp_dir(), 1);
@@ -461,7 +437,7 @@ START_TEST(png_fallback_writes_pgm)
 
     ck_assert_msg(image_write_png(asked, &img, &err) == 0, "%s", err.msg);
     ck_assert_msg(!file_exists(asked), "nothing is written under the .png name");
-    bytes = read_all(written, NULL);
+    bytes = testdir_read(written, NULL);
     ck_assert_msg(strncmp(bytes, "P5\n37 23\n255\n", 13) == 0, "a binary PGM");
     assert_reads(written, img.width, img.height, img.pixels);
     ck_assert_int_eq(entries_in_tmp_dir(), 1);
@@ -775,7 +751,7 @@ static char *plotted_svg(const char *name, const double *loss, size_t count, con
     char *svg;
 
     ck_assert_msg(plot_loss_svg(path, loss, count, title, &err) == 0, "%s", err.msg);
-    svg = read_all(path, NULL);
+    svg = testdir_read(path, NULL);
     ck_assert_msg(strncmp(svg, "<?xml", 5) == 0, "an XML declaration first");
     ck_assert(strstr(svg, "<svg ") != NULL && strstr(svg, "viewBox=") != NULL);
     ck_assert_msg(strlen(svg) > 7 && strcmp(svg + strlen(svg) - 7, "</svg>\n") == 0,
@@ -897,7 +873,7 @@ START_TEST(confusion_table)
     small_matrix(m);
     ck_assert_msg(plot_confusion_text(path, (const size_t(*)[PLOT_CLASSES])m, &err) == 0, "%s",
                   err.msg);
-    text = read_all(path, NULL);
+    text = testdir_read(path, NULL);
     line = strtok_r(text, "\n", &save);  /* the explanation */
     ck_assert(line != NULL);
     while ((line = strtok_r(NULL, "\n", &save)) != NULL) {

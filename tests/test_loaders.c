@@ -739,24 +739,11 @@ END_TEST
 
 /* ------------------------------------------------------------ shipped MNIST */
 
-static void shipped_data_dir(char dir[PATH_MAX])
-{
-    const char *env_dir = getenv("MNIST_OMP_DATA");
-    const char *srcdir = getenv("srcdir");
-
-    if (env_dir && *env_dir)
-        snprintf(dir, PATH_MAX, "%s", env_dir);
-    else
-        snprintf(dir, PATH_MAX, "%s/data", srcdir ? srcdir : ".");
-}
-
 static void load_shipped(struct dataset *ds, enum mnist_split split)
 {
-    char dir[PATH_MAX];
     struct error err = {""};
 
-    shipped_data_dir(dir);
-    ck_assert_msg(mnist_load(ds, dir, split, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mnist_load(ds, testdir_data(), split, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(ds->rows, SIDE);
     ck_assert_uint_eq(ds->cols, SIDE);
 }

@@ -74,17 +74,8 @@ struct bytes {
 
 static struct bytes read_bytes(const char *path)
 {
-    struct bytes b = {NULL, 0};
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-
-    ck_assert_msg(f != NULL, "fopen %s: %s", path, strerror(errno));
-    ck_assert_int_eq(fstat(fileno(f), &st), 0);
-    b.size = (size_t)st.st_size;
-    b.data = malloc(b.size + 1);
-    ck_assert_ptr_nonnull(b.data);
-    ck_assert_uint_eq(fread(b.data, 1, b.size + 1, f), b.size);
-    fclose(f);
+    struct bytes b;
+    b.data = (uint8_t *)testdir_read(path, &b.size);
     return b;
 }
 

@@ -13,6 +13,7 @@
 #include "evaluate.h"
 #include "image.h"
 #include "kernels.h"
+#include "testdir.h"
 #include "mnist.h"
 #include "model.h"
 #include "predict.h"
@@ -25,7 +26,7 @@ enum { IMAGES = 12, SIDE = 28 };
 /* A small trained model and the first test images, in file order. */
 static void trained_model(struct mlp *m, struct dataset *test)
 {
-    const char *dir = getenv("MNIST_OMP_DATA");
+    const char *dir = testdir_data();
     struct dataset all_train, training, all_test;
     struct trainer t;
     struct py_random rng;
@@ -33,7 +34,6 @@ static void trained_model(struct mlp *m, struct dataset *test)
     size_t order[500];
     double seconds;
 
-    ck_assert_msg(dir != NULL, "MNIST_OMP_DATA must name the shipped data");
     ck_assert_msg(mnist_load(&all_train, dir, MNIST_TRAIN, &err) == 0, "%s", err.msg);
     ck_assert_msg(mnist_load(&all_test, dir, MNIST_TEST, &err) == 0, "%s", err.msg);
     for (size_t i = 0; i < 500; i++)

@@ -144,3 +144,38 @@ const char *testdir_write_text(const char *name, const char *text)
 {
     return testdir_write(name, text, strlen(text));
 }
+
+char *testdir_read(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    char *data = NULL;
+    size_t used = 0;
+
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    for (;;) {
+        data = realloc(data, used + 4096 + 1);
+        ck_assert(data != NULL);
+        size_t got = fread(data + used, 1, 4096, f);
+        used += got;
+        if (got < 4096)
+            break;
+    }
+    ck_assert(!ferror(f));
+    fclose(f);
+    data[used] = '\0';
+    if (size)
+        *size = used;
+    return data;
+}
+
+const char *testdir_data(void)
+{
+    static char dir[PATH_MAX];
+    const char *env_dir = getenv("MNIST_OMP_DATA");
+    const char *srcdir = getenv("srcdir");
+
+    if (env_dir && *env_dir)
+        return env_dir;
+    snprintf(dir, sizeof dir, "%s/data", srcdir ? srcdir : ".");
+    return dir;
+}

@@ -63,4 +63,12 @@ const char *testdir_write(const char *name, const void *data, size_t size);
 /* testdir_write of a string, without its '\0'. */
 const char *testdir_write_text(const char *name, const char *text);
 
+/* The whole file at `path` (anywhere), malloc'd, with a '\0' after it;
+ * *size (when given) excludes the '\0'. */
+char *testdir_read(const char *path, size_t *size);
+
+/* The directory of the shipped MNIST: $MNIST_OMP_DATA (make check sets it),
+ * else $srcdir/data. */
+const char *testdir_data(void);
+
 #endif

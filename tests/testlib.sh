@@ -18,6 +18,15 @@ fail() {
     failures=$((failures + 1))
 }
 
+# testlib_finish SUMMARY: exits 1 when a check failed, else prints SUMMARY.
+testlib_finish() {
+    if [ "$failures" -ne 0 ]; then
+        echo "$failures check(s) failed" >&2
+        exit 1
+    fi
+    echo "$1"
+}
+
 # expect_status STATUS DESCRIPTION -- COMMAND...: runs the command, its output
 # in $work/out and $work/err; a sanitizer report fails it too.
 expect_status() {
@@ -26,8 +35,13 @@ expect_status() {
     "$@" >"$work/out" 2>"$work/err"
     got=$?
     [ "$got" -eq "$want" ] || fail "$what: exit status $got, expected $want ($(head -n 2 "$work/err"))"
-    ! grep -q -e 'Sanitizer' -e 'runtime error: ' "$work/err" ||
-        fail "$what: sanitizer report: $(grep -m 3 -e 'Sanitizer' -e 'runtime error: ' "$work/err")"
+    ! report=$(sanitizer_report "$work/err") || fail "$what: sanitizer report: $report"
+}
+
+# sanitizer_report FILE: prints the start of a sanitizer report in FILE;
+# fails when there is none.
+sanitizer_report() {
+    grep -m 3 -e 'Sanitizer' -e 'runtime error: ' "$1"
 }
 
 # expect_in FILE PATTERN: a line of FILE matches the basic regular expression.
