@@ -5,17 +5,15 @@
  * to libpng and leaves all cleanup to its caller. */
 #include <config.h>
 
-#define _POSIX_C_SOURCE 200809L  /* fsync, fileno, fdopen, strcasecmp, O_CLOEXEC */
+#define _POSIX_C_SOURCE 200809L  /* strcasecmp */
 
 #include "image.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #ifdef HAVE_LIBPNG
@@ -23,6 +21,7 @@
 #include <setjmp.h>
 #endif
 
+#include "atomic_file.h"
 #include "dataset.h"
 
 /* ------------------------------------------------------------ pictures */
@@ -495,76 +494,6 @@ int image_write_png(const char *path, const struct gray_image *img, struct error
         rc = write_image_file(target, img, err);
     free(target);
     return rc;
-}
-
-/* ------------------------------------------------------------ atomic files */
-
-/* Another writer (or a crashed earlier run) may hold a temporary name. */
-enum { TEMP_NAME_ATTEMPTS = 100 };
-
-int atomic_file_open(struct atomic_file *f, const char *path, struct error *err)
-{
-    const size_t size = strlen(path) + 64;
-    int fd = -1;
-
-    *f = (struct atomic_file){.path = path, .temp_path = malloc(size)};
-    if (!f->temp_path)
-        return error_set(err, "%s: out of memory", path);
-    /* open with O_EXCL rather than mkstemp: the file then gets the mode the
-     * umask allows, as the final file should, not mkstemp's 0600 */
-    for (int attempt = 0; fd < 0 && attempt < TEMP_NAME_ATTEMPTS; attempt++) {
-        snprintf(f->temp_path, size, "%s.%ld-%d.tmp", path, (long)getpid(), attempt);
-        fd = open(f->temp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd >= 0 && !(f->stream = fdopen(fd, "wb"))) {
-        const int saved = errno;
-        close(fd);
-        remove(f->temp_path);
-        errno = saved;
-    }
-    if (!f->stream) {
-        const int saved = errno;
-        free(f->temp_path);
-        f->temp_path = NULL;
-        return error_set(err, "%s: cannot write: %s", path, strerror(saved));
-    }
-    return 0;
-}
-
-int atomic_file_commit(struct atomic_file *f, struct error *err)
-{
-    int failed, saved;
-
-    errno = 0;
-    failed = fflush(f->stream) != 0 || ferror(f->stream) || fsync(fileno(f->stream)) != 0;
-    saved = errno;
-    if (fclose(f->stream) != 0 && !failed) {
-        failed = 1;
-        saved = errno;
-    }
-    f->stream = NULL;
-    if (!failed && rename(f->temp_path, f->path) != 0) {
-        failed = 1;
-        saved = errno;
-    }
-    if (failed)
-        remove(f->temp_path);
-    free(f->temp_path);
-    f->temp_path = NULL;
-    if (failed)  /* a stream error seen only through ferror may leave errno 0 */
-        return error_set(err, "%s: cannot write: %s", f->path, strerror(saved ? saved : EIO));
-    return 0;
-}
-
-void atomic_file_discard(struct atomic_file *f)
-{
-    fclose(f->stream);
-    f->stream = NULL;
-    remove(f->temp_path);
-    free(f->temp_path);
-    f->temp_path = NULL;
 }
 
 /* ------------------------------------------------------------ font */

@@ -1,7 +1,6 @@
 /* Grayscale pictures: reading PGM and PNG, writing PNG (PGM when libpng is
  * missing), laying digits out in a captioned grid, a tiny bitmap font to
- * write on pictures, text art for the terminal, and files that appear
- * atomically (whole or not at all), which plot.c shares. */
+ * write on pictures and text art for the terminal. */
 #ifndef MNIST_OMP_IMAGE_H
 #define MNIST_OMP_IMAGE_H
 
@@ -85,24 +84,5 @@ void image_fill(struct gray_image *img, size_t x, size_t y, size_t width, size_t
  * row, two characters a pixel (terminal cells are about twice as tall as
  * they are wide), darker to brighter through " .:-=+*#%@". */
 void image_print_ascii(FILE *out, const uint8_t *pixels, size_t width, size_t height);
-
-/* ---- Files that appear whole or not at all: written under a temporary name
- * in the same directory, then renamed over `path`, so that a crash or a full
- * disk never leaves a half-written file behind. */
-struct atomic_file {
-    FILE *stream;      /* write the content here */
-    const char *path;  /* the final name; must stay valid until commit or discard */
-    char *temp_path;
-};
-
-int atomic_file_open(struct atomic_file *f, const char *path, struct error *err);
-
-/* Flushes, syncs and closes the stream, then renames the file into place.
- * Any write error met on the way (the stream remembers them) makes it fail,
- * remove the temporary file and explain in err.  f is released either way. */
-int atomic_file_commit(struct atomic_file *f, struct error *err);
-
-/* Closes and removes the temporary file, leaving `path` untouched. */
-void atomic_file_discard(struct atomic_file *f);
 
 #endif

@@ -6,6 +6,8 @@
 
 #include "modelfile.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -260,54 +262,6 @@ static void write_contents(struct writer *w, const struct header *h, const struc
     write_bytes(w, crc, sizeof crc);
 }
 
-/* mkstemp creates the file 0600; give the model the permissions any new file
- * gets (0666 less the umask).  The umask can only be read by setting it, so
- * it is put back at once. */
-static mode_t new_file_mode(void)
-{
-    const mode_t mask = umask(0);
-    umask(mask);
-    return 0666 & ~mask;
-}
-
-/* Fills the temporary file and closes it; returns 0 or an errno value.  The
- * data must be on disk before a rename can expose it under the final name. */
-static int fill_temp_file(int fd, const struct header *h, const struct mlp *m)
-{
-    FILE *file;
-    if (fchmod(fd, new_file_mode()) != 0 || !(file = fdopen(fd, "wb"))) {
-        const int failure = errno;
-        close(fd);
-        return failure;
-    }
-    struct writer w = {file, crc32(0L, Z_NULL, 0), 0};
-    write_contents(&w, h, m);
-    if (!w.failure && fflush(file) != 0)
-        w.failure = errno;
-    if (!w.failure && fsync(fileno(file)) != 0)
-        w.failure = errno;
-    if (fclose(file) != 0 && !w.failure)
-        w.failure = errno;
-    return w.failure;
-}
-
-/* Makes the rename itself durable.  Best effort: some file systems cannot
- * sync a directory, and the file is complete under its name either way. */
-static void sync_directory_of(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 static int make_header(struct header *h, enum model_kind kind, const struct mlp *m,
                        const struct model_metadata *meta, const char *subject,
                        struct error *err)
@@ -330,35 +284,21 @@ static int make_header(struct header *h, enum model_kind kind, const struct mlp 
 int model_save(const char *path, enum model_kind kind, const struct mlp *m,
                const struct model_metadata *meta, struct error *err)
 {
-    char subject[PATH_MAX + 16], temp[PATH_MAX];
+    char subject[PATH_MAX + 16];
     struct header h = {0};
+    struct atomic_file f;
 
     snprintf(subject, sizeof subject, "cannot save %s", path);
     if (make_header(&h, kind, m, meta, subject, err) != 0 ||
-        check_params_finite(subject, m, err) != 0)
+        check_params_finite(subject, m, err) != 0 || atomic_file_open(&f, path, err) != 0)
         return -1;
-    const int length = snprintf(temp, sizeof temp, "%s.XXXXXX", path);
-    if (length < 0 || (size_t)length >= sizeof temp)
-        /* The path may not fit in the message: say what is wrong first. */
-        return error_set(err, "cannot save a model: the path is too long (%zu bytes): %s",
-                         strlen(path), path);
-    const int fd = mkstemp(temp);
-    if (fd < 0)
-        return error_set(err, "%s: cannot create a temporary file beside it: %s", subject,
-                         strerror(errno));
-    const int failure = fill_temp_file(fd, &h, m);
-    if (failure != 0) {
-        unlink(temp);
-        return error_set(err, "%s: writing %s: %s", subject, temp, strerror(failure));
+    struct writer w = {f.stream, crc32(0L, Z_NULL, 0), 0};
+    write_contents(&w, &h, m);
+    if (w.failure) {
+        atomic_file_discard(&f);
+        return error_set(err, "%s: %s", subject, strerror(w.failure));
     }
-    if (rename(temp, path) != 0) {
-        const int rename_failure = errno;
-        unlink(temp);
-        return error_set(err, "%s: renaming %s to it: %s", subject, temp,
-                         strerror(rename_failure));
-    }
-    sync_directory_of(path);
-    return 0;
+    return atomic_file_commit(&f, err);
 }
 
 /* ------------------------------------------------------------ loading */

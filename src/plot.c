@@ -5,6 +5,8 @@
 
 #include "plot.h"
 
+#include "atomic_file.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -396,7 +396,8 @@ START_TEST(save_replaces_an_existing_file)
 }
 END_TEST
 
-/* mkstemp makes 0600 files; a saved model gets the mode of any new file. */
+/* A saved model gets the mode of any new file (0666 less the umask), not
+ * the 0600 of a private temporary file. */
 START_TEST(saved_file_mode_follows_umask)
 {
     static const mode_t masks[] = {022, 027, 077};
