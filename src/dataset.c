@@ -6,10 +6,12 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* Small enough not to matter for tiny files, large enough that doubling
@@ -17,46 +19,61 @@
 #define INITIAL_CAPACITY ((size_t)64 * 1024)
 
 /* zlib would happily open a directory and fail only on the first read, and
- * opening a FIFO could block forever, so look before opening. */
-static int check_regular_file(const char *path, struct error *err)
+ * opening a FIFO could block forever: the file is opened without blocking
+ * (which changes nothing for a regular file) and what was opened is checked,
+ * so that nothing can swap the file between the check and the open. */
+int dataset_open_regular(const char *path, off_t *size, struct error *err)
 {
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
 
-    if (stat(path, &st) != 0)
+    if (fd < 0)
         return error_set(err, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return error_set(err, "%s: is a directory", path);
-    if (!S_ISREG(st.st_mode))
-        return error_set(err, "%s: is not a regular file", path);
-    return 0;
+    if (fstat(fd, &st) != 0)
+        error_set(err, "%s: %s", path, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        error_set(err, "%s: is a directory", path);
+    else if (!S_ISREG(st.st_mode))
+        error_set(err, "%s: is not a regular file", path);
+    else {
+        if (size)
+            *size = st.st_size;
+        return fd;
+    }
+    close(fd);
+    return -1;
 }
 
 gzFile dataset_open_input(const char *path, struct error *err)
 {
-    if (check_regular_file(path, err) != 0)
+    const int fd = dataset_open_regular(path, NULL, err);
+    if (fd < 0)
         return NULL;
 
     errno = 0;
-    gzFile in = gzopen(path, "rb");
-    if (!in)  /* zlib leaves errno 0 when only its own allocation failed */
+    gzFile in = gzdopen(fd, "rb");
+    if (!in) {  /* zlib leaves errno 0 when only its own allocation failed */
         error_set(err, "%s: %s", path, errno ? strerror(errno) : "out of memory");
+        close(fd);
+    }
     return in;
 }
 
-/* gzerror prefixes its message with the path given to gzopen; the callers
- * name the file themselves, so keep only zlib's reason. */
-static const char *zlib_reason(const char *message, const char *path)
+/* gzerror prefixes its message with the name zlib knows the file by,
+ * "<fd:N>" for a gzdopen'ed descriptor; the callers name the file
+ * themselves, so keep only zlib's reason. */
+static const char *zlib_reason(const char *message)
 {
-    size_t length = strlen(path);
-    if (strncmp(message, path, length) == 0 && strncmp(message + length, ": ", 2) == 0)
-        return message + length + 2;
+    const char *colon = strstr(message, ": ");
+    if (strncmp(message, "<fd:", 4) == 0 && colon)
+        return colon + 2;
     return message;
 }
 
 int dataset_check_read(gzFile in, const char *path, struct error *err)
 {
     int code;
-    const char *reason = zlib_reason(gzerror(in, &code), path);
+    const char *reason = zlib_reason(gzerror(in, &code));
 
     switch (code) {
     case Z_OK:

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 #include "rng.h"
@@ -55,6 +56,12 @@ void dataset_free(struct dataset *ds);
  * struct gzFile_s is zlib's gzFile, named here so that this header does not
  * drag zlib.h into every module. */
 struct gzFile_s;
+
+/* Opens path for reading (O_RDONLY) if it is a regular file; a directory or
+ * a FIFO named by mistake is refused at once.  Returns the descriptor and,
+ * when size is not NULL, the file's length; or -1 after explaining in err
+ * ("FILE: is a directory", "FILE: <strerror>"). */
+int dataset_open_regular(const char *path, off_t *size, struct error *err);
 
 /* Opens a regular file for reading through zlib, which reads gzip data and
  * plain data alike (decided by content).  Returns NULL and explains in err

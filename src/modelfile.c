@@ -7,9 +7,9 @@
 #include "modelfile.h"
 
 #include "atomic_file.h"
+#include "dataset.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -321,32 +320,16 @@ static int read_bytes(struct reader *r, void *bytes, size_t count, struct error 
     return 0;
 }
 
-/* O_NONBLOCK so that a FIFO named by mistake is refused at once instead of
- * blocking until something writes to it; it changes nothing for the regular
- * files that are read. */
 static FILE *open_regular_file(const char *path, off_t *size, struct error *err)
 {
-    const int fd = open(path, O_RDONLY | O_NONBLOCK);
-    struct stat st;
-    FILE *file = NULL;
-
-    if (fd < 0) {
-        error_set(err, "cannot open %s: %s", path, strerror(errno));
+    const int fd = dataset_open_regular(path, size, err);
+    if (fd < 0)
         return NULL;
-    }
-    if (fstat(fd, &st) != 0)
-        error_set(err, "cannot read %s: %s", path, strerror(errno));
-    else if (S_ISDIR(st.st_mode))
-        error_set(err, "%s: is a directory, not a model file", path);
-    else if (!S_ISREG(st.st_mode))
-        error_set(err, "%s: not a regular file", path);
-    else if (!(file = fdopen(fd, "rb")))
-        error_set(err, "cannot read %s: %s", path, strerror(errno));
+    FILE *file = fdopen(fd, "rb");
     if (!file) {
+        error_set(err, "cannot read %s: %s", path, strerror(errno));
         close(fd);
-        return NULL;
     }
-    *size = st.st_size;
     return file;
 }
 

@@ -61,20 +61,16 @@ void reference_destroy(struct reference *r)
     free(r);
 }
 
-/* The loss before the step; the gradient is left in r->grad. */
-static double loss_and_gradient(struct reference *r, const struct mlp *m)
-{
-    if (r->precision == PRECISION_F64)
-        return reference_step_f64(r, m);
-    return reference_step_f32(r, m);
-}
-
+/* The step returns the loss before it and leaves the gradient in r->grad. */
 double reference_epoch(struct reference *r, struct mlp *m, double lr)
 {
-    const double loss = loss_and_gradient(r, m);
-    if (r->precision == PRECISION_F64)
+    double loss;
+    if (r->precision == PRECISION_F64) {
+        loss = reference_step_f64(r, m);
         reference_update_f64(r, m, lr);
-    else
+    } else {
+        loss = reference_step_f32(r, m);
         reference_update_f32(r, m, lr);
+    }
     return loss;
 }
