@@ -17,7 +17,7 @@
 #include "report.h"
 #include "rng.h"
 
-enum { MAX_LIST = 16, EXIT_USAGE = 2 };
+enum { MAX_LIST = 16 };
 
 static const char bench_usage[] =
     "Usage: mnist-omp bench [OPTION]...\n"
@@ -226,11 +226,11 @@ static int measure_size(const struct bench_options *o, const struct dataset *all
     }
     if (mlp_create(&m, o->inputs, o->experiment.hidden, MNIST_CLASSES, precision, err) == 0) {
         mlp_init_xavier(&m, &rng);
-        status = engine_create(&e, &m, &subset, NULL, err);
+        status = engine_create(&e, &m, &subset, NULL, 0, err);
     }
     for (size_t t = 0; status == 0 && t < o->n_threads; t++) {
         struct measurement *r = &results[(*n_results)++];
-        engine_set_threads(o->threads[t]);
+        engine_use_threads(e, o->threads[t]);
         r->precision = precision;
         r->size = size;
         r->threads = o->threads[t];

@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,49 @@
  * MIN_SLICE_SAMPLES samples so that small batches are not cut into slivers.
  * The reduction and the update work on blocks of BLOCK parameters. */
 enum { MAX_SLICES = 32, MIN_SLICE_SAMPLES = 128, BLOCK = 1024, ALIGNMENT = 64 };
+
+/* A dataset as the engine stores it: cut into blocks of at most BLOCK_IMAGES
+ * consecutive images, and within a block only the images that have a nonzero
+ * pixel in a pair of neighbouring pixel columns (2p, 2p + 1), grouped by pair
+ * ("runs"), in ascending pair order and, within a run, in ascending image
+ * order.  Each entry holds both of the image's pixels, one of which may be
+ * zero.  A block's images then go through two rows of W1 (or of dW1) all at
+ * once, while those rows are in registers, and the rows come in the order of
+ * the inputs, so every sum keeps the reference's order.  Pairs halve the
+ * loads and stores of hidden rows per nonzero pixel (neighbouring pixels of a
+ * digit are mostly both ink) for little extra arithmetic. */
+struct pixel_blocks {
+    size_t count, width;      /* images, pixels per image */
+    size_t n_slices, n_blocks;
+    uint32_t *slice_blocks;   /* n_slices + 1: first block of each slice */
+    uint32_t *block_first;    /* n_blocks + 1: first image of each block */
+    uint32_t *block_runs;     /* n_blocks + 1: first run of each block */
+    uint16_t *run_pair;       /* the pair of pixel columns of each run */
+    uint32_t *run_entries;    /* runs + 1: first entry of each run */
+    uint8_t *entry_image;     /* image of each entry, counted from its block's first */
+    uint8_t *entry_low;       /* its pixel in column 2p, 0-255 */
+    uint8_t *entry_high;      /* its pixel in column 2p + 1 (0 past the last column) */
+    const uint8_t *labels;    /* borrowed from the dataset */
+};
+
+/* Pixel p as an input, p / 255, in one precision.  Every engine, and every
+ * call of mlp_predict, has a table of its own: one shared table would be
+ * written by engines created at the same time in different threads. */
+union pixel_values {
+    float f32[256];
+    double f64[256];
+};
+
+static const void *pixel_values_fill(union pixel_values *values, enum precision precision)
+{
+    for (int p = 0; p < 256; p++) {
+        if (precision == PRECISION_F64)
+            values->f64[p] = (double)p / 255.0;
+        else
+            values->f32[p] = (float)p / 255.0f;
+    }
+    return precision == PRECISION_F64 ? (const void *)values->f64 : (const void *)values->f32;
+}
 
 /* One instruction set's copy of the kernels of kernels_impl.h. */
 struct kernel_set {
@@ -52,20 +96,10 @@ struct engine {
     void *w2_transposed;    /* W2 as n_out x n_hidden */
     void *w2_padded;        /* W2 with rows padded to whole tiles */
     double *slice_error;    /* sum of squared errors of each slice */
-    const void *pixel_value;
+    int threads;            /* of every parallel region the engine runs */
+    union pixel_values pixel_values;
+    const void *pixel_value;  /* pixel_values in the model's precision */
 };
-
-/* Pixel p as an input, p / 255, in each precision. */
-static float pixel_value_f32[256];
-static double pixel_value_f64[256];
-
-static void fill_pixel_values(void)
-{
-    for (int p = 0; p < 256; p++) {
-        pixel_value_f32[p] = (float)p / 255.0f;
-        pixel_value_f64[p] = (double)p / 255.0;
-    }
-}
 
 /* GCC keeps the probe's accumulators in registers only when it unrolls the
  * lane loop completely, which it does at -O3. */
@@ -300,8 +334,23 @@ static void fill_block(size_t slice, size_t first, size_t end, void *context)
     blocks->block_runs[b->n_blocks] = (uint32_t)run;
 }
 
-int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds, size_t slices,
-                       struct error *err)
+static void pixel_blocks_free(struct pixel_blocks *blocks)
+{
+    free(blocks->slice_blocks);
+    free(blocks->block_first);
+    free(blocks->block_runs);
+    free(blocks->run_pair);
+    free(blocks->run_entries);
+    free(blocks->entry_image);
+    free(blocks->entry_low);
+    free(blocks->entry_high);
+    memset(blocks, 0, sizeof *blocks);
+}
+
+/* Builds the blocks of ds so that no block straddles a boundary of the
+ * `slices` equal slices the engine cuts the images into. */
+static int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds,
+                              size_t slices, struct error *err)
 {
     const size_t width = dataset_image_size(ds);
     struct block_builder b = {ds, blocks, NULL, 0, 0, 0};
@@ -345,21 +394,8 @@ int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds, si
     return 0;
 }
 
-void pixel_blocks_free(struct pixel_blocks *blocks)
-{
-    free(blocks->slice_blocks);
-    free(blocks->block_first);
-    free(blocks->block_runs);
-    free(blocks->run_pair);
-    free(blocks->run_entries);
-    free(blocks->entry_image);
-    free(blocks->entry_low);
-    free(blocks->entry_high);
-    memset(blocks, 0, sizeof *blocks);
-}
-
 int engine_create(struct engine **out, const struct mlp *m, const struct dataset *ds,
-                  const char *isa_name, struct error *err)
+                  const char *isa_name, int threads, struct error *err)
 {
     *out = NULL;
     if (ds->count == 0)
@@ -379,10 +415,9 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
         return -1;
     }
     const size_t real_size = precision_size(m->precision);
-    fill_pixel_values();
+    engine_use_threads(e, threads);
     e->kernels = kernels_for(isa, m->precision);
-    e->pixel_value = m->precision == PRECISION_F64 ? (const void *)pixel_value_f64
-                                                   : (const void *)pixel_value_f32;
+    e->pixel_value = pixel_values_fill(&e->pixel_values, m->precision);
     e->layout = mlp_layout(m->n_in, m->n_hidden, m->n_out);
     e->partial_stride = padded_count(e->layout.count, real_size);
     e->scratch_stride = padded_count(e->kernels->scratch_count(m->n_hidden, m->n_out), real_size);
@@ -415,6 +450,11 @@ void engine_destroy(struct engine *e)
     free(e);
 }
 
+void engine_use_threads(struct engine *e, int threads)
+{
+    e->threads = threads > 0 ? threads : engine_max_threads();
+}
+
 const char *engine_isa(const struct engine *e)
 {
     return e->kernels->isa;
@@ -435,12 +475,12 @@ double engine_loss_and_gradient(struct engine *e, const struct mlp *m)
 
     k->arrange_w2(m, e->w2_transposed, e->w2_padded);
     /* Each slice accumulates its partial gradient privately ... */
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for num_threads(e->threads) schedule(dynamic, 1)
     for (size_t s = 0; s < S; s++)
         e->slice_error[s] = k->slice_gradient(e, m, s);
 
     /* ... and the partials are summed in slice order, whoever computed them. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(e->threads) schedule(static)
     for (size_t b = 0; b < blocks; b++)
         k->sum_partials(e, b * BLOCK, P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
 
@@ -461,7 +501,7 @@ double engine_epoch(struct engine *e, struct mlp *m, double lr)
     const size_t P = e->layout.count, blocks = (P + BLOCK - 1) / BLOCK;
 
     /* The one shared update. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(e->threads) schedule(static)
     for (size_t b = 0; b < blocks; b++)
         e->kernels->descend(e, m, lr, b * BLOCK, P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
     return loss;
@@ -485,11 +525,8 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
         pixel_blocks_free(&blocks);
         return error_set(err, "out of memory");
     }
-    fill_pixel_values();
-    k->predict(m, &blocks,
-               m->precision == PRECISION_F64 ? (const void *)pixel_value_f64
-                                             : (const void *)pixel_value_f32,
-               scratch, logits);
+    union pixel_values values;
+    k->predict(m, &blocks, pixel_values_fill(&values, m->precision), scratch, logits);
     free(scratch);
     pixel_blocks_free(&blocks);
     return 0;
@@ -523,14 +560,5 @@ int engine_max_threads(void)
     return omp_get_max_threads();
 #else
     return 1;
-#endif
-}
-
-void engine_set_threads(int n)
-{
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#else
-    (void)n;
 #endif
 }

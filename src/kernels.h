@@ -23,46 +23,24 @@
 #include "error.h"
 #include "model.h"
 
-/* A dataset as the engine stores it: cut into blocks of at most BLOCK_IMAGES
- * consecutive images, and within a block only the images that have a nonzero
- * pixel in a pair of neighbouring pixel columns (2p, 2p + 1), grouped by pair
- * ("runs"), in ascending pair order and, within a run, in ascending image
- * order.  Each entry holds both of the image's pixels, one of which may be
- * zero.  A block's images then go through two rows of W1 (or of dW1) all at
- * once, while those rows are in registers, and the rows come in the order of
- * the inputs, so every sum keeps the reference's order.  Pairs halve the
- * loads and stores of hidden rows per nonzero pixel (neighbouring pixels of a
- * digit are mostly both ink) for little extra arithmetic. */
-enum { BLOCK_IMAGES = 256 };  /* the most an image's index in its block (a byte) allows */
-struct pixel_blocks {
-    size_t count, width;      /* images, pixels per image */
-    size_t n_slices, n_blocks;
-    uint32_t *slice_blocks;   /* n_slices + 1: first block of each slice */
-    uint32_t *block_first;    /* n_blocks + 1: first image of each block */
-    uint32_t *block_runs;     /* n_blocks + 1: first run of each block */
-    uint16_t *run_pair;       /* the pair of pixel columns of each run */
-    uint32_t *run_entries;    /* runs + 1: first entry of each run */
-    uint8_t *entry_image;     /* image of each entry, counted from its block's first */
-    uint8_t *entry_low;       /* its pixel in column 2p, 0-255 */
-    uint8_t *entry_high;      /* its pixel in column 2p + 1 (0 past the last column) */
-    const uint8_t *labels;    /* borrowed from the dataset */
-};
-
-/* Builds the blocks of ds so that no block straddles a boundary of the
- * `slices` equal slices the engine cuts the images into. */
-int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds, size_t slices,
-                       struct error *err);
-void pixel_blocks_free(struct pixel_blocks *blocks);
+/* The engine keeps the images in blocks of at most BLOCK_IMAGES consecutive
+ * images (see kernels.c): an image's index in its block is a byte. */
+enum { BLOCK_IMAGES = 256 };
 
 struct engine;
 
 /* Prepares to train a network of m's shape and precision on ds (which must
  * outlive the engine).  isa names the instruction set of the kernels
  * ("avx512", "avx2", "portable"); NULL picks $MNIST_OMP_ISA or else the best
- * this CPU runs.  Every choice computes bitwise the same numbers. */
+ * this CPU runs.  The engine runs `threads` OpenMP threads (0:
+ * engine_max_threads()), a setting of its own that leaves the rest of the
+ * process alone, so that engines can train side by side in several threads.
+ * Every choice of either computes bitwise the same numbers. */
 int engine_create(struct engine **out, const struct mlp *m, const struct dataset *ds,
-                  const char *isa, struct error *err);
+                  const char *isa, int threads, struct error *err);
 void engine_destroy(struct engine *e);
+/* Changes the engine's thread count (0: engine_max_threads()). */
+void engine_use_threads(struct engine *e, int threads);
 const char *engine_isa(const struct engine *e);
 /* The instruction set engine_create picks when given none. */
 const char *engine_best_isa(void);
@@ -95,8 +73,8 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
  * `seconds`. */
 double fma_peak_flops(enum precision precision, int threads, double seconds);
 
-/* Threads the engine will use: 1 in a build without OpenMP. */
+/* The threads an engine runs by default: $OMP_NUM_THREADS or all cores, 1
+ * in a build without OpenMP. */
 int engine_max_threads(void);
-void engine_set_threads(int n);
 
 #endif

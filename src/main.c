@@ -24,8 +24,6 @@
 #include "train.h"
 #include "visuals.h"
 
-enum { EXIT_USAGE = 2 };
-
 /* Set by SIGINT or SIGTERM: training stops after the current epoch. */
 static volatile sig_atomic_t stop_signal;
 
@@ -287,8 +285,6 @@ static int execute(struct run *r, struct error *err)
     if (status != EXIT_SUCCESS)
         return status;
 
-    if (o->threads > 0)
-        engine_set_threads(o->threads);
     if (o->log_path) {
         r->log = fopen(o->log_path, "w");
         if (!r->log || fputs("epoch,loss,seconds\n", r->log) < 0) {
@@ -311,7 +307,9 @@ static int execute(struct run *r, struct error *err)
         .train_count = r->train.count, .train_total = r->train_total,
         .test_count = r->test.count, .test_total = r->test_total,
         .seed = o->seed, .engine = o->engine,
-        .threads = o->engine == ENGINE_REFERENCE ? 1 : engine_max_threads(),
+        .threads = o->engine == ENGINE_REFERENCE ? 1
+                   : o->threads > 0                ? o->threads
+                                                   : engine_max_threads(),
         .first_epoch = r->first_epoch, .end_epoch = r->end_epoch, .lr = o->lr,
         .start_file = o->resume_path ? o->resume_path : o->load_path,
     };
@@ -325,7 +323,7 @@ static int execute(struct run *r, struct error *err)
     r->epochs_done = r->first_epoch;
     if (r->end_epoch > r->first_epoch) {
         catch_stop_signals();
-        if (trainer_create(&r->trainer, o->engine, &r->model, &r->train, err) < 0)
+        if (trainer_create(&r->trainer, o->engine, &r->model, &r->train, o->threads, err) < 0)
             return EXIT_FAILURE;
         stopped = train(&r->trainer, &r->model, r->first_epoch, r->end_epoch, o->lr, on_epoch,
                         r, &seconds, err);

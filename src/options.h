@@ -40,10 +40,13 @@ struct options {
         given_test_size;
 };
 
+/* The exit status of every command on a usage error. */
+enum { EXIT_USAGE = 2 };
+
 enum options_status {
     OPTIONS_RUN,          /* go on and train */
     OPTIONS_DONE,         /* --help or --version was printed: exit 0 */
-    OPTIONS_USAGE_ERROR,  /* a message was printed: exit 2 */
+    OPTIONS_USAGE_ERROR,  /* a message was printed: exit EXIT_USAGE */
 };
 
 /* The reference experiment (README, "What it does"). */

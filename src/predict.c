@@ -13,8 +13,6 @@
 #include "modelfile.h"
 #include "options.h"
 
-enum { EXIT_USAGE = 2 };
-
 static const char predict_usage[] =
     "Usage: mnist-omp predict --load FILE [--invert] IMAGE...\n"
     "Classify 28x28 grayscale images (PGM P2/P5 or PNG) with a model saved by\n"

@@ -11,13 +11,13 @@ const char *engine_kind_name(enum engine_kind kind)
 }
 
 int trainer_create(struct trainer *t, enum engine_kind kind, const struct mlp *m,
-                   const struct dataset *train, struct error *err)
+                   const struct dataset *train, int threads, struct error *err)
 {
     memset(t, 0, sizeof *t);
     t->kind = kind;
     if (kind == ENGINE_REFERENCE)
         return reference_create(&t->reference, m, train, err);
-    return engine_create(&t->omp, m, train, NULL, err);
+    return engine_create(&t->omp, m, train, NULL, threads, err);
 }
 
 void trainer_destroy(struct trainer *t)

@@ -20,8 +20,10 @@ struct trainer {
     struct reference *reference;
 };
 
+/* threads: the OpenMP engine's thread count (0: engine_max_threads()); the
+ * serial reference runs on the calling thread. */
 int trainer_create(struct trainer *t, enum engine_kind kind, const struct mlp *m,
-                   const struct dataset *train, struct error *err);
+                   const struct dataset *train, int threads, struct error *err);
 void trainer_destroy(struct trainer *t);
 
 /* One gradient-descent step; returns the loss before the update. */

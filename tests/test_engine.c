@@ -1,11 +1,13 @@
 /* The OpenMP engine against the serial reference, a finite-difference check
- * of its gradient, and bitwise determinism across thread counts.
+ * of its gradient, bitwise determinism across thread counts, and engines
+ * training side by side in threads of their own.
  *
  * Every test that runs OpenMP code runs in a child that Check forks: the
  * parent never starts libgomp's thread pool, because a child forked after
  * that can hang. */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,83 +18,22 @@
 #include "model.h"
 #include "reference.h"
 #include "rng.h"
-#include "testdir.h"
+#include "testdata.h"
 #include "train.h"
 
-enum { WIDTH = 784, CLASSES = 10 };
+enum { WIDTH = 784 };
 
-/* Random images of rows x cols pixels: about three quarters of the pixels
- * are exact zeros, as in the real digits, so the sparse paths are exercised. */
-static void make_random_images(struct dataset *ds, size_t count, size_t rows, size_t cols,
-                               int64_t seed)
-{
-    struct py_random rng;
-    py_random_seed(&rng, seed);
-    ds->count = count;
-    ds->rows = rows;
-    ds->cols = cols;
-    ds->pixels = malloc(count * rows * cols);
-    ds->labels = malloc(count);
-    ck_assert_ptr_nonnull(ds->pixels);
-    ck_assert_ptr_nonnull(ds->labels);
-    for (size_t i = 0; i < count * rows * cols; i++)
-        ds->pixels[i] = py_random_randbelow(&rng, 4) == 0
-                            ? (uint8_t)(1 + py_random_randbelow(&rng, 255)) : 0;
-    for (size_t n = 0; n < count; n++)
-        ds->labels[n] = (uint8_t)py_random_randbelow(&rng, CLASSES);
-}
-
-/* Random images shaped like MNIST's. */
-static void make_random_dataset(struct dataset *ds, size_t count, int64_t seed)
-{
-    make_random_images(ds, count, 28, 28, seed);
-}
-
-/* The first `count` images of the shipped training set. */
-static void load_mnist_slice(struct dataset *ds, size_t count)
-{
-    const char *dir = testdir_data();
-    struct dataset all;
-    struct error err;
-    size_t *order = malloc(count * sizeof *order);
-    ck_assert_ptr_nonnull(order);
-    ck_assert_msg(mnist_load(&all, dir, MNIST_TRAIN, &err) == 0, "%s", err.msg);
-    for (size_t i = 0; i < count; i++)
-        order[i] = i;
-    ck_assert_msg(dataset_select(ds, &all, order, count, &err) == 0, "%s", err.msg);
-    dataset_free(&all);
-    free(order);
-}
-
-static void make_model(struct mlp *m, size_t inputs, size_t hidden, enum precision precision,
-                       int64_t seed)
-{
-    struct py_random rng;
-    struct error err;
-    ck_assert_msg(mlp_create(m, inputs, hidden, CLASSES, precision, &err) == 0, "%s", err.msg);
-    py_random_seed(&rng, seed);
-    mlp_init_xavier(m, &rng);
-}
-
-/* A new model with the shape and parameters of `initial`. */
-static void copy_model(struct mlp *copy, const struct mlp *initial)
-{
-    struct error err;
-    ck_assert_msg(mlp_create(copy, initial->n_in, initial->n_hidden, initial->n_out,
-                             initial->precision, &err) == 0, "%s", err.msg);
-    memcpy(copy->params, initial->params,
-           mlp_param_count(initial) * precision_size(initial->precision));
-}
-
-/* Trains a copy of `initial` for `epochs` epochs with one engine, recording the
- * loss of each epoch. */
+/* Trains a copy of `initial` for `epochs` epochs with one engine (the OpenMP
+ * one with `threads` threads, 0 for the default), recording the loss of each
+ * epoch. */
 static void train_copy(struct mlp *trained, const struct mlp *initial, const struct dataset *ds,
-                       enum engine_kind kind, unsigned epochs, double lr, double *losses)
+                       enum engine_kind kind, int threads, unsigned epochs, double lr,
+                       double *losses)
 {
     struct trainer t;
     struct error err;
     copy_model(trained, initial);
-    ck_assert_msg(trainer_create(&t, kind, trained, ds, &err) == 0, "%s", err.msg);
+    ck_assert_msg(trainer_create(&t, kind, trained, ds, threads, &err) == 0, "%s", err.msg);
     for (unsigned e = 0; e < epochs; e++)
         losses[e] = trainer_epoch(&t, trained, lr);
     trainer_destroy(&t);
@@ -136,8 +77,8 @@ static void compare_with_reference(const struct dataset *ds, size_t hidden,
     char what[128];
     ck_assert_uint_le(epochs, 32);
     make_model(&initial, dataset_image_size(ds), hidden, precision, 1000 + (int64_t)hidden);
-    train_copy(&engine_model, &initial, ds, ENGINE_OMP, epochs, lr, engine_loss);
-    train_copy(&reference_model, &initial, ds, ENGINE_REFERENCE, epochs, lr, reference_loss);
+    train_copy(&engine_model, &initial, ds, ENGINE_OMP, 0, epochs, lr, engine_loss);
+    train_copy(&reference_model, &initial, ds, ENGINE_REFERENCE, 0, epochs, lr, reference_loss);
     snprintf(what, sizeof what, "N=%zu inputs=%zu H=%zu %s", ds->count,
              dataset_image_size(ds), hidden, precision_name(precision));
     for (unsigned e = 0; e < epochs; e++)
@@ -190,7 +131,7 @@ END_TEST
 START_TEST(engine_matches_reference_on_mnist)
 {
     struct dataset ds;
-    load_mnist_slice(&ds, 600);
+    load_mnist_slice(&ds, MNIST_TRAIN, 600);
     compare_with_reference(&ds, 32, PRECISION_F64, 20, 0.8, RTOL_F64);
     compare_with_reference(&ds, 32, PRECISION_F32, 20, 0.8, RTOL_F32);
     dataset_free(&ds);
@@ -202,7 +143,7 @@ static double engine_loss(const struct mlp *m, const struct dataset *ds)
 {
     struct engine *e;
     struct error err;
-    ck_assert_msg(engine_create(&e, m, ds, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_create(&e, m, ds, NULL, 0, &err) == 0, "%s", err.msg);
     const double loss = engine_loss_and_gradient(e, m);
     engine_destroy(e);
     return loss;
@@ -218,7 +159,7 @@ START_TEST(engine_gradient_matches_central_differences)
 
     make_random_dataset(&ds, 40, 99);
     make_model(&m, WIDTH, 5, PRECISION_F64, 5);
-    ck_assert_msg(engine_create(&e, &m, &ds, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_create(&e, &m, &ds, NULL, 0, &err) == 0, "%s", err.msg);
     engine_loss_and_gradient(e, &m);
     const double *grad = engine_gradient(e);
     double *params = m.params;
@@ -256,11 +197,9 @@ static void assert_deterministic(const struct dataset *ds, size_t hidden, enum p
     struct mlp initial, first, other;
     double losses[5], first_losses[5];
     make_model(&initial, WIDTH, hidden, precision, 42);
-    engine_set_threads(thread_counts[0]);
-    train_copy(&first, &initial, ds, ENGINE_OMP, 5, 0.8, first_losses);
+    train_copy(&first, &initial, ds, ENGINE_OMP, thread_counts[0], 5, 0.8, first_losses);
     for (size_t t = 1; t < sizeof thread_counts / sizeof *thread_counts; t++) {
-        engine_set_threads(thread_counts[t]);
-        train_copy(&other, &initial, ds, ENGINE_OMP, 5, 0.8, losses);
+        train_copy(&other, &initial, ds, ENGINE_OMP, thread_counts[t], 5, 0.8, losses);
         ck_assert_msg(memcmp(first.params, other.params,
                              mlp_param_count(&first) * precision_size(precision)) == 0,
                       "%s, %d threads: parameters differ from 1 thread",
@@ -278,7 +217,7 @@ START_TEST(engine_is_bitwise_deterministic_across_thread_counts)
 {
     struct dataset random_ds, mnist;
     make_random_dataset(&random_ds, 1001, 3);
-    load_mnist_slice(&mnist, 2000);
+    load_mnist_slice(&mnist, MNIST_TRAIN, 2000);
     assert_deterministic(&random_ds, 33, PRECISION_F32);
     assert_deterministic(&random_ds, 33, PRECISION_F64);
     assert_deterministic(&mnist, 32, PRECISION_F32);
@@ -288,59 +227,112 @@ START_TEST(engine_is_bitwise_deterministic_across_thread_counts)
 }
 END_TEST
 
-/* Trains a copy of initial for a few epochs with the kernels of one
- * instruction set. */
-static void train_with_isa(struct mlp *trained, const struct mlp *initial,
-                           const struct dataset *ds, const char *isa, double *losses)
-{
-    struct engine *e;
+enum { JOB_EPOCHS = 5 };
+
+/* One engine's training, run by its own thread in the concurrent test: job
+ * threads must not ck_assert, so each records what went wrong instead. */
+struct training_job {
+    const struct dataset *ds;
+    struct mlp model;             /* trained in place */
+    int threads;                  /* the engine's */
+    pthread_barrier_t *created;   /* NULL, or every job's engine exists before any trains */
+    double losses[JOB_EPOCHS];
+    int status;
     struct error err;
-    copy_model(trained, initial);
-    ck_assert_msg(engine_create(&e, trained, ds, isa, &err) == 0, "%s", err.msg);
-    ck_assert_str_eq(engine_isa(e), isa);
-    for (unsigned epoch = 0; epoch < 4; epoch++)
-        losses[epoch] = engine_epoch(e, trained, 0.8);
+};
+
+static void *run_training_job(void *context)
+{
+    struct training_job *job = context;
+    struct engine *e;
+    job->status = engine_create(&e, &job->model, job->ds, NULL, job->threads, &job->err);
+    if (job->created)
+        pthread_barrier_wait(job->created);
+    for (unsigned epoch = 0; job->status == 0 && epoch < JOB_EPOCHS; epoch++)
+        job->losses[epoch] = engine_epoch(e, &job->model, 0.8);
     engine_destroy(e);
+    return NULL;
 }
 
-/* The AVX2 and AVX-512 kernels compute bitwise what the portable ones do,
- * on MNIST-sized images and on images of an odd number of pixels. */
-START_TEST(every_instruction_set_matches_portable_bitwise)
+/* Two jobs, different in precision, shape, data and thread count, so that
+ * state one engine shared with the other would show in either's bits. */
+static void prepare_jobs(struct training_job jobs[2], const struct dataset *mnist,
+                         const struct dataset *random_ds, const struct mlp initial[2])
 {
-    static const size_t sides[] = {28, 5};
-    size_t compared = 0;
-    for (size_t shape = 0; shape < sizeof sides / sizeof *sides; shape++) {
-        struct dataset ds;
-        make_random_images(&ds, 777, sides[shape], sides[shape], 21);
-        for (int precision = PRECISION_F32; precision <= PRECISION_F64; precision++) {
-            for (size_t hidden = 31; hidden <= 33; hidden++) {
-                struct mlp initial, portable, other;
-                double portable_losses[4], losses[4];
-                make_model(&initial, dataset_image_size(&ds), hidden, (enum precision)precision,
-                           8);
-                train_with_isa(&portable, &initial, &ds, "portable", portable_losses);
-                for (size_t i = 0; i < kernel_isa_count(); i++) {
-                    if (!kernel_isa_supported(i) || strcmp(kernel_isa_name(i), "portable") == 0)
-                        continue;
-                    train_with_isa(&other, &initial, &ds, kernel_isa_name(i), losses);
-                    ck_assert_msg(memcmp(other.params, portable.params,
-                                         mlp_param_count(&initial) *
-                                             precision_size(initial.precision)) == 0 &&
-                                      memcmp(losses, portable_losses, sizeof losses) == 0,
-                                  "%s kernels differ from portable (%zu inputs, H=%zu, %s)",
-                                  kernel_isa_name(i), dataset_image_size(&ds), hidden,
-                                  precision_name(initial.precision));
-                    mlp_free(&other);
-                    compared++;
-                }
-                mlp_free(&initial);
-                mlp_free(&portable);
-            }
-        }
-        dataset_free(&ds);
+    memset(jobs, 0, 2 * sizeof *jobs);
+    jobs[0].ds = mnist;
+    jobs[0].threads = 3;
+    jobs[1].ds = random_ds;
+    jobs[1].threads = 2;
+    for (int j = 0; j < 2; j++)
+        copy_model(&jobs[j].model, &initial[j]);
+}
+
+START_TEST(concurrent_engines_train_as_they_do_alone)
+{
+    struct dataset mnist, random_ds;
+    struct mlp initial[2];
+    struct training_job alone[2], together[2];
+    pthread_t threads[2];
+    pthread_barrier_t created;
+
+    load_mnist_slice(&mnist, MNIST_TRAIN, 2000);
+    make_random_dataset(&random_ds, 1001, 5);
+    make_model(&initial[0], WIDTH, 32, PRECISION_F32, 11);
+    make_model(&initial[1], WIDTH, 33, PRECISION_F64, 12);
+
+    prepare_jobs(alone, &mnist, &random_ds, initial);
+    for (int j = 0; j < 2; j++) {
+        run_training_job(&alone[j]);
+        ck_assert_msg(alone[j].status == 0, "%s", alone[j].err.msg);
     }
-    /* On a CPU with neither AVX2 nor AVX-512 there is nothing to compare. */
-    printf("compared %zu instruction-set runs with the portable kernels\n", compared);
+
+    prepare_jobs(together, &mnist, &random_ds, initial);
+    ck_assert_int_eq(pthread_barrier_init(&created, NULL, 2), 0);
+    for (int j = 0; j < 2; j++) {
+        together[j].created = &created;
+        ck_assert_int_eq(pthread_create(&threads[j], NULL, run_training_job, &together[j]), 0);
+    }
+    for (int j = 0; j < 2; j++)
+        ck_assert_int_eq(pthread_join(threads[j], NULL), 0);
+    pthread_barrier_destroy(&created);
+
+    for (int j = 0; j < 2; j++) {
+        const struct mlp *m = &together[j].model;
+        ck_assert_msg(together[j].status == 0, "%s", together[j].err.msg);
+        ck_assert_msg(memcmp(m->params, alone[j].model.params,
+                             mlp_param_count(m) * precision_size(m->precision)) == 0 &&
+                          memcmp(together[j].losses, alone[j].losses,
+                                 sizeof together[j].losses) == 0,
+                      "%s engine (%d threads) trained beside another differs from alone",
+                      precision_name(m->precision), together[j].threads);
+        mlp_free(&together[j].model);
+        mlp_free(&alone[j].model);
+        mlp_free(&initial[j]);
+    }
+    dataset_free(&mnist);
+    dataset_free(&random_ds);
+}
+END_TEST
+
+/* An engine's thread count is its own: the process's default stays. */
+START_TEST(engine_thread_count_leaves_the_process_default)
+{
+    struct dataset ds;
+    struct mlp m;
+    struct engine *e;
+    struct error err;
+    const int before = engine_max_threads();
+    make_random_dataset(&ds, 300, 4);
+    make_model(&m, WIDTH, 8, PRECISION_F32, 4);
+    ck_assert_msg(engine_create(&e, &m, &ds, NULL, before + 3, &err) == 0, "%s", err.msg);
+    engine_epoch(e, &m, 0.5);
+    engine_use_threads(e, before + 1);
+    engine_epoch(e, &m, 0.5);
+    ck_assert_int_eq(engine_max_threads(), before);
+    engine_destroy(e);
+    mlp_free(&m);
+    dataset_free(&ds);
 }
 END_TEST
 
@@ -352,7 +344,7 @@ START_TEST(unknown_instruction_set_is_an_error)
     struct error err;
     make_random_dataset(&ds, 10, 1);
     make_model(&m, WIDTH, 4, PRECISION_F32, 1);
-    ck_assert_int_eq(engine_create(&e, &m, &ds, "sse9", &err), -1);
+    ck_assert_int_eq(engine_create(&e, &m, &ds, "sse9", 0, &err), -1);
     ck_assert_msg(strstr(err.msg, "unknown instruction set 'sse9'"), "message: %s", err.msg);
     mlp_free(&m);
     dataset_free(&ds);
@@ -368,7 +360,7 @@ START_TEST(divergence_stops_with_epoch_and_advice)
     double seconds;
     make_random_dataset(&ds, 100, 11);
     make_model(&m, WIDTH, 8, PRECISION_F32, 1);
-    ck_assert_int_eq(trainer_create(&t, ENGINE_OMP, &m, &ds, &err), 0);
+    ck_assert_int_eq(trainer_create(&t, ENGINE_OMP, &m, &ds, 0, &err), 0);
     ck_assert_int_eq(train(&t, &m, 0, 50, 1e6, NULL, NULL, &seconds, &err), -1);
     ck_assert_msg(strstr(err.msg, "diverged") && strstr(err.msg, "at epoch") &&
                   strstr(err.msg, "smaller learning rate"), "message: %s", err.msg);
@@ -419,7 +411,8 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, engine_matches_reference_on_mnist);
     tcase_add_test(tc, engine_gradient_matches_central_differences);
     tcase_add_test(tc, engine_is_bitwise_deterministic_across_thread_counts);
-    tcase_add_test(tc, every_instruction_set_matches_portable_bitwise);
+    tcase_add_test(tc, concurrent_engines_train_as_they_do_alone);
+    tcase_add_test(tc, engine_thread_count_leaves_the_process_default);
     tcase_add_test(tc, unknown_instruction_set_is_an_error);
     tcase_add_test(tc, divergence_stops_with_epoch_and_advice);
     tcase_add_test(tc, xavier_init_draws_in_tutorial_order);

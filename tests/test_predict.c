@@ -43,7 +43,7 @@ static void trained_model(struct mlp *m, struct dataset *test)
     py_random_seed(&rng, 5);
     ck_assert_int_eq(mlp_create(m, SIDE * SIDE, 32, 10, PRECISION_F32, &err), 0);
     mlp_init_xavier(m, &rng);
-    ck_assert_int_eq(trainer_create(&t, ENGINE_OMP, m, &training, &err), 0);
+    ck_assert_int_eq(trainer_create(&t, ENGINE_OMP, m, &training, 0, &err), 0);
     ck_assert_int_eq(train(&t, m, 0, 30, 0.8, NULL, NULL, &seconds, &err), 0);
     trainer_destroy(&t);
     dataset_free(&training);

@@ -1,0 +1,107 @@
+/* The AVX2 and AVX-512 kernels against the portable ones, bitwise.  On a CPU
+ * (or a build) with no instruction set besides portable there is nothing to
+ * compare, and the program exits 77, which the test harness reports as
+ * SKIP, so that the report says what was not tested.
+ *
+ * The tests run OpenMP code in a child that Check forks: the parent never
+ * starts libgomp's thread pool, because a child forked after that can hang. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "kernels.h"
+#include "model.h"
+#include "testdata.h"
+
+/* Automake's exit status for a test that did not run. */
+enum { EXIT_SKIP = 77 };
+
+/* Trains a copy of initial for a few epochs with the kernels of one
+ * instruction set. */
+static void train_with_isa(struct mlp *trained, const struct mlp *initial,
+                           const struct dataset *ds, const char *isa, double *losses)
+{
+    struct engine *e;
+    struct error err;
+    copy_model(trained, initial);
+    ck_assert_msg(engine_create(&e, trained, ds, isa, 0, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(engine_isa(e), isa);
+    for (unsigned epoch = 0; epoch < 4; epoch++)
+        losses[epoch] = engine_epoch(e, trained, 0.8);
+    engine_destroy(e);
+}
+
+/* The AVX2 and AVX-512 kernels compute bitwise what the portable ones do,
+ * on MNIST-sized images and on images of an odd number of pixels. */
+START_TEST(every_instruction_set_matches_portable_bitwise)
+{
+    static const size_t sides[] = {28, 5};
+    size_t compared = 0;
+    for (size_t shape = 0; shape < sizeof sides / sizeof *sides; shape++) {
+        struct dataset ds;
+        make_random_images(&ds, 777, sides[shape], sides[shape], 21);
+        for (int precision = PRECISION_F32; precision <= PRECISION_F64; precision++) {
+            for (size_t hidden = 31; hidden <= 33; hidden++) {
+                struct mlp initial, portable, other;
+                double portable_losses[4], losses[4];
+                make_model(&initial, dataset_image_size(&ds), hidden, (enum precision)precision,
+                           8);
+                train_with_isa(&portable, &initial, &ds, "portable", portable_losses);
+                for (size_t i = 0; i < kernel_isa_count(); i++) {
+                    if (!kernel_isa_supported(i) || strcmp(kernel_isa_name(i), "portable") == 0)
+                        continue;
+                    train_with_isa(&other, &initial, &ds, kernel_isa_name(i), losses);
+                    ck_assert_msg(memcmp(other.params, portable.params,
+                                         mlp_param_count(&initial) *
+                                             precision_size(initial.precision)) == 0 &&
+                                      memcmp(losses, portable_losses, sizeof losses) == 0,
+                                  "%s kernels differ from portable (%zu inputs, H=%zu, %s)",
+                                  kernel_isa_name(i), dataset_image_size(&ds), hidden,
+                                  precision_name(initial.precision));
+                    mlp_free(&other);
+                    compared++;
+                }
+                mlp_free(&initial);
+                mlp_free(&portable);
+            }
+        }
+        dataset_free(&ds);
+    }
+    /* main skips the program when no instruction set besides portable runs. */
+    ck_assert_uint_gt(compared, 0);
+}
+END_TEST
+
+/* The instruction sets besides portable that this build has and this CPU runs. */
+static size_t other_supported_isas(void)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < kernel_isa_count(); i++)
+        count += kernel_isa_supported(i) && strcmp(kernel_isa_name(i), "portable") != 0;
+    return count;
+}
+
+int main(void)
+{
+    for (size_t i = 0; i < kernel_isa_count(); i++)
+        if (!kernel_isa_supported(i))
+            printf("test_isa: the %s kernels are not tested: this CPU cannot run them\n",
+                   kernel_isa_name(i));
+    if (other_supported_isas() == 0) {
+        printf("test_isa: SKIP: this %s no instruction set besides the portable kernels\n",
+               kernel_isa_count() > 1 ? "CPU runs" : "build has");
+        return EXIT_SKIP;
+    }
+    Suite *s = suite_create("isa");
+    TCase *tc = tcase_create("isa");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, every_instruction_set_matches_portable_bitwise);
+    suite_add_tcase(s, tc);
+    SRunner *runner = srunner_create(s);
+    srunner_run_all(runner, CK_NORMAL);
+    const int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
