@@ -74,3 +74,26 @@ double reference_epoch(struct reference *r, struct mlp *m, double lr)
     }
     return loss;
 }
+
+int reference_logits(const struct mlp *m, const struct dataset *ds, double *logits,
+                     struct error *err)
+{
+    if (mlp_check_inputs(m, dataset_image_size(ds), err) < 0)
+        return -1;
+    const size_t size = precision_size(m->precision), N = ds->count ? ds->count : 1;
+    void *x = calloc(N * m->n_in, size);
+    void *a1 = calloc(N * m->n_hidden, size);
+    void *l2 = calloc(N * m->n_out, size);
+    int status = 0;
+    if (!x || !a1 || !l2)
+        status = error_set(err, "out of memory for the reference's forward pass (%zu images)",
+                           ds->count);
+    else if (m->precision == PRECISION_F64)
+        reference_logits_f64(m, ds, x, a1, l2, logits);
+    else
+        reference_logits_f32(m, ds, x, a1, l2, logits);
+    free(x);
+    free(a1);
+    free(l2);
+    return status;
+}

@@ -18,4 +18,9 @@ void reference_destroy(struct reference *r);
 /* One full-batch gradient-descent step; returns the loss before the update. */
 double reference_epoch(struct reference *r, struct mlp *m, double lr);
 
+/* Logits (ds->count x n_out, as doubles) of every image of ds: the step's
+ * forward pass on its own, the yardstick of the engine's predictions. */
+int reference_logits(const struct mlp *m, const struct dataset *ds, double *logits,
+                     struct error *err);
+
 #endif

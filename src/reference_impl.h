@@ -1,19 +1,19 @@
 /* The reference step, written once for both precisions (see reference.c). */
 
-static double FN(reference_step)(struct reference *r, const struct mlp *m)
+/* The forward pass of the N images `pixels` into the whole matrices X
+ * (N x I), A1 (N x H) and L2 (N x O, the logits). */
+static void FN(reference_forward)(const struct mlp *m, const uint8_t *pixels, size_t N,
+                                  REAL *X, REAL *A1, REAL *L2)
 {
-    const size_t N = r->data->count, I = m->n_in, H = m->n_hidden, O = m->n_out;
+    const size_t I = m->n_in, H = m->n_hidden, O = m->n_out;
     const struct mlp_layout l = mlp_layout(I, H, O);
     const REAL *W1 = (const REAL *)m->params + l.w1, *b1 = (const REAL *)m->params + l.b1;
     const REAL *W2 = (const REAL *)m->params + l.w2, *b2 = (const REAL *)m->params + l.b2;
-    REAL *X = r->x, *A1 = r->a1, *L2 = r->l2, *dL2 = r->dl2, *dL1 = r->dl1;
-    REAL *grad = r->grad;
-    REAL *dW1 = grad + l.w1, *db1 = grad + l.b1, *dW2 = grad + l.w2, *db2 = grad + l.b2;
 
     /* X = pixels / 255 */
     for (size_t n = 0; n < N; n++)
         for (size_t i = 0; i < I; i++)
-            X[n * I + i] = (REAL)r->data->pixels[n * I + i] / (REAL)255;
+            X[n * I + i] = (REAL)pixels[n * I + i] / (REAL)255;
 
     /* L1 = X W1 + b1, A1 = max(L1, 0) */
     for (size_t n = 0; n < N; n++)
@@ -33,6 +33,29 @@ static double FN(reference_step)(struct reference *r, const struct mlp *m)
                 sum += A1[n * H + j] * W2[j * O + o];
             L2[n * O + o] = sum + b2[o];
         }
+}
+
+/* The logits of the images of ds, as doubles, through matrices x, a1 and l2
+ * of the sizes reference_forward fills. */
+static void FN(reference_logits)(const struct mlp *m, const struct dataset *ds, void *x,
+                                 void *a1, void *l2, double *logits)
+{
+    const REAL *L2 = l2;
+    FN(reference_forward)(m, ds->pixels, ds->count, x, a1, l2);
+    for (size_t k = 0; k < ds->count * m->n_out; k++)
+        logits[k] = (double)L2[k];
+}
+
+static double FN(reference_step)(struct reference *r, const struct mlp *m)
+{
+    const size_t N = r->data->count, I = m->n_in, H = m->n_hidden, O = m->n_out;
+    const struct mlp_layout l = mlp_layout(I, H, O);
+    const REAL *W2 = (const REAL *)m->params + l.w2;
+    REAL *X = r->x, *A1 = r->a1, *L2 = r->l2, *dL2 = r->dl2, *dL1 = r->dl1;
+    REAL *grad = r->grad;
+    REAL *dW1 = grad + l.w1, *db1 = grad + l.b1, *dW2 = grad + l.w2, *db2 = grad + l.b2;
+
+    FN(reference_forward)(m, r->data->pixels, N, X, A1, L2);
 
     /* loss = sum((L2 - Y)^2) / (N O), dL2 = 2 / (N O) (L2 - Y) */
     const REAL scale = (REAL)2 / (REAL)(N * O);

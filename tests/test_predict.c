@@ -1,9 +1,12 @@
-/* `mnist-omp predict` reads PGM and PNG digits and classifies them exactly as
- * the evaluator classifies the same images.  Each test writes its images into
- * a fresh temporary directory. */
+/* Prediction: the engine's forward kernel (which mlp_predict, the evaluator
+ * and `mnist-omp predict` share) against the serial reference's forward
+ * pass, and `mnist-omp predict` reading PGM and PNG digits and classifying
+ * them exactly as the evaluator classifies the same images.  Each test writes
+ * its images into a fresh temporary directory. */
 #include <config.h>
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,42 +16,34 @@
 #include "evaluate.h"
 #include "image.h"
 #include "kernels.h"
-#include "testdir.h"
 #include "mnist.h"
 #include "model.h"
 #include "predict.h"
+#include "reference.h"
 #include "rng.h"
+#include "testdata.h"
 #include "testdir.h"
 #include "train.h"
 
 enum { IMAGES = 12, SIDE = 28 };
 
-/* A small trained model and the first test images, in file order. */
-static void trained_model(struct mlp *m, struct dataset *test)
+/* A small model of the given precision trained on the first 500 training
+ * images, and the first `test_count` test images, in file order. */
+static void trained_model(struct mlp *m, enum precision precision, struct dataset *test,
+                          size_t test_count)
 {
-    const char *dir = testdir_data();
-    struct dataset all_train, training, all_test;
+    struct dataset training;
     struct trainer t;
-    struct py_random rng;
     struct error err;
-    size_t order[500];
     double seconds;
 
-    ck_assert_msg(mnist_load(&all_train, dir, MNIST_TRAIN, &err) == 0, "%s", err.msg);
-    ck_assert_msg(mnist_load(&all_test, dir, MNIST_TEST, &err) == 0, "%s", err.msg);
-    for (size_t i = 0; i < 500; i++)
-        order[i] = i;
-    ck_assert_int_eq(dataset_select(&training, &all_train, order, 500, &err), 0);
-    ck_assert_int_eq(dataset_select(test, &all_test, order, IMAGES, &err), 0);
-    py_random_seed(&rng, 5);
-    ck_assert_int_eq(mlp_create(m, SIDE * SIDE, 32, 10, PRECISION_F32, &err), 0);
-    mlp_init_xavier(m, &rng);
+    load_mnist_slice(&training, MNIST_TRAIN, 500);
+    load_mnist_slice(test, MNIST_TEST, test_count);
+    make_model(m, SIDE * SIDE, 32, precision, 5);
     ck_assert_int_eq(trainer_create(&t, ENGINE_OMP, m, &training, 0, &err), 0);
     ck_assert_int_eq(train(&t, m, 0, 30, 0.8, NULL, NULL, &seconds, &err), 0);
     trainer_destroy(&t);
     dataset_free(&training);
-    dataset_free(&all_train);
-    dataset_free(&all_test);
 }
 
 /* The path of STEMn.EXT in the test's directory. */
@@ -70,6 +65,134 @@ static void write_pgm(const char *path, const uint8_t *pixels, bool inverted)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+/* The reference's logits of every image of ds, malloc'd. */
+static double *reference_logits_of(const struct mlp *m, const struct dataset *ds)
+{
+    struct error err;
+    double *logits = malloc((ds->count ? ds->count : 1) * m->n_out * sizeof *logits);
+    ck_assert_ptr_nonnull(logits);
+    ck_assert_msg(reference_logits(m, ds, logits, &err) == 0, "%s", err.msg);
+    return logits;
+}
+
+/* The first largest of n values, as the evaluator picks its digit. */
+static int first_argmax(const double *values, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (values[i] > values[best])
+            best = i;
+    return (int)best;
+}
+
+/* Tolerances, relative to the largest logit of the batch: the engine's
+ * forward kernel and the reference may differ only in the order in which
+ * each logit's terms are summed (today the kernel keeps the reference's
+ * order, so they agree bitwise, but nothing here should depend on that),
+ * worth a few ulps per sum of up to 784 terms; an error that scales with
+ * the logits, not with each (possibly tiny) one.  float64: ~1e-16 per ulp
+ * leaves 1e-12 three orders of magnitude of margin; float32: the same from an
+ * epsilon of 6e-8 gives 1e-5.  A wrong, missing or misplaced term, bias or
+ * ReLU shows at 1e-3 or more. */
+#define RTOL_F64 1e-12
+#define RTOL_F32 1e-5
+
+/* Batches of one, just under, at and just over a block (BLOCK_IMAGES), and
+ * over several blocks ending part-way into one. */
+static const size_t forward_counts[] = {1, BLOCK_IMAGES - 1, BLOCK_IMAGES, BLOCK_IMAGES + 1,
+                                        1001, 1337};
+enum { FORWARD_COUNTS = sizeof forward_counts / sizeof *forward_counts };
+
+/* A model whose biases are nonzero too (Xavier's are 0), so that a bias
+ * dropped or added in the wrong place shows. */
+static void make_model_with_biases(struct mlp *m, size_t hidden, enum precision precision,
+                                   int64_t seed)
+{
+    struct py_random rng;
+    const struct mlp_layout l = mlp_layout(SIDE * SIDE, hidden, TESTDATA_CLASSES);
+    make_model(m, SIDE * SIDE, hidden, precision, seed);
+    py_random_seed(&rng, seed + 1);
+    for (size_t p = 0; p < l.count; p++) {
+        if ((p < l.b1 || p >= l.w2) && p < l.b2)
+            continue;  /* a weight */
+        const double bias = py_random_uniform(&rng, -0.3, 0.3);
+        if (precision == PRECISION_F64)
+            ((double *)m->params)[p] = bias;
+        else
+            ((float *)m->params)[p] = (float)bias;
+    }
+}
+
+START_TEST(forward_kernel_matches_reference_logits)
+{
+    const size_t count = forward_counts[_i % FORWARD_COUNTS];
+    const enum precision precision = _i < FORWARD_COUNTS ? PRECISION_F32 : PRECISION_F64;
+    const double rtol = precision == PRECISION_F64 ? RTOL_F64 : RTOL_F32;
+    struct dataset ds;
+    struct error err;
+
+    make_random_dataset(&ds, count, 40 + (int64_t)count);
+    /* 32 hidden units are whole tiles in both precisions; 33 leave a partial one. */
+    for (size_t hidden = 32; hidden <= 33; hidden++) {
+        struct mlp m;
+        make_model_with_biases(&m, hidden, precision, 60 + (int64_t)hidden);
+        double *want = reference_logits_of(&m, &ds);
+        double *got = malloc(count * m.n_out * sizeof *got);
+        ck_assert_ptr_nonnull(got);
+        ck_assert_msg(mlp_predict(&m, &ds, got, &err) == 0, "%s", err.msg);
+        double scale = 0;
+        for (size_t k = 0; k < count * m.n_out; k++)
+            scale = fmax(scale, fabs(want[k]));
+        ck_assert(scale > 0);
+        for (size_t k = 0; k < count * m.n_out; k++)
+            ck_assert_msg(fabs(got[k] - want[k]) <= rtol * scale,
+                          "%s, %zu images, H=%zu: image %zu logit %zu: kernel %.17g reference "
+                          "%.17g (scale %g)",
+                          precision_name(precision), count, hidden, k / m.n_out, k % m.n_out,
+                          got[k], want[k], scale);
+        free(got);
+        free(want);
+        mlp_free(&m);
+    }
+    dataset_free(&ds);
+}
+END_TEST
+
+enum { PREDICTED_DIGITS = 300 };
+
+/* `predict` on real test digits, each written as a PGM file and read back,
+ * picks the digit the reference's logits pick. */
+START_TEST(predict_picks_the_references_digit)
+{
+    const enum precision precision = _i ? PRECISION_F64 : PRECISION_F32;
+    struct mlp m;
+    struct dataset test;
+    struct error err;
+    double probabilities[TESTDATA_CLASSES];
+    int digit;
+    size_t correct = 0;
+
+    trained_model(&m, precision, &test, PREDICTED_DIGITS);
+    double *want = reference_logits_of(&m, &test);
+    const char *path = testdir_path("digit.pgm");
+    for (size_t n = 0; n < test.count; n++) {
+        write_pgm(path, test.pixels + n * SIDE * SIDE, false);
+        ck_assert_msg(predict_image(&m, path, false, &digit, probabilities, &err) == 0, "%s",
+                      err.msg);
+        const int expected = first_argmax(want + n * m.n_out, m.n_out);
+        ck_assert_msg(digit == expected, "%s, test image %zu: predict says %d, the reference %d",
+                      precision_name(precision), n, digit, expected);
+        correct += digit == test.labels[n];
+    }
+    /* The digits classify as the data labels them often enough to show the
+     * model is real (30 epochs on 500 images). */
+    ck_assert_uint_ge(correct, PREDICTED_DIGITS / 2);
+    free(want);
+    mlp_free(&m);
+    dataset_free(&test);
+}
+END_TEST
+
 START_TEST(pgm_and_png_predictions_equal_the_evaluators)
 {
     struct mlp m;
@@ -80,7 +203,7 @@ START_TEST(pgm_and_png_predictions_equal_the_evaluators)
     double expected[10], got[10];
     int digit;
 
-    trained_model(&m, &test);
+    trained_model(&m, PRECISION_F32, &test, IMAGES);
     ck_assert_int_eq(evaluate(&ev, &m, &test, &err), 0);
     for (size_t n = 0; n < IMAGES; n++) {
         const uint8_t *pixels = test.pixels + n * SIDE * SIDE;
@@ -136,6 +259,8 @@ int main(void)
     Suite *s = suite_create("predict");
     TCase *tc = testdir_tcase(s, "predict");
     tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, forward_kernel_matches_reference_logits, 0, 2 * FORWARD_COUNTS);
+    tcase_add_loop_test(tc, predict_picks_the_references_digit, 0, 2);
     tcase_add_test(tc, pgm_and_png_predictions_equal_the_evaluators);
     tcase_add_test(tc, wrong_size_image_is_refused);
     return testdir_run("test_predict", s, CK_NORMAL);
