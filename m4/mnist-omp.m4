@@ -1,19 +1,26 @@
 # Configure options of mnist-omp.
 
-# --enable-native: tune the whole build for the CPU that runs configure.
+# --enable-native: tune the whole build for the CPU that runs configure.  The
+# flag goes into NATIVE_CFLAGS (part of AM_CFLAGS), not CFLAGS, which is the
+# user's: a CFLAGS given to configure or make comes after it and wins.
 AC_DEFUN([MNIST_OMP_ARG_NATIVE], [
 AC_ARG_ENABLE([native],
   [AS_HELP_STRING([--enable-native],
     [compile for this machine's CPU (-march=native); the binary may then not run
      on another CPU [default=no]])],
   [], [enable_native=no])
+NATIVE_CFLAGS=
 AS_IF([test "x$enable_native" = xyes], [
-  CFLAGS="$CFLAGS -march=native"
   AC_MSG_CHECKING([whether $CC accepts -march=native])
+  save_CFLAGS=$CFLAGS
+  CFLAGS="$CFLAGS -march=native"
   AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [])],
     [AC_MSG_RESULT([yes])],
     [AC_MSG_RESULT([no]); AC_MSG_ERROR([$CC does not accept -march=native])])
+  CFLAGS=$save_CFLAGS
+  NATIVE_CFLAGS=-march=native
 ])
+AC_SUBST([NATIVE_CFLAGS])
 ])
 
 # --enable-werror: turn the project's warnings into errors (CI uses it).
