@@ -1,19 +1,26 @@
 # Configure options of mnist-omp.
 
-# --enable-native: tune the whole build for the CPU that runs configure.
+# --enable-native: tune the whole build for the CPU that runs configure.  The
+# flag goes into NATIVE_CFLAGS (part of AM_CFLAGS), not CFLAGS, which is the
+# user's: a CFLAGS given to configure or make comes after it and wins.
 AC_DEFUN([MNIST_OMP_ARG_NATIVE], [
 AC_ARG_ENABLE([native],
   [AS_HELP_STRING([--enable-native],
     [compile for this machine's CPU (-march=native); the binary may then not run
      on another CPU [default=no]])],
   [], [enable_native=no])
+NATIVE_CFLAGS=
 AS_IF([test "x$enable_native" = xyes], [
-  CFLAGS="$CFLAGS -march=native"
   AC_MSG_CHECKING([whether $CC accepts -march=native])
+  save_CFLAGS=$CFLAGS
+  CFLAGS="$CFLAGS -march=native"
   AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [])],
     [AC_MSG_RESULT([yes])],
     [AC_MSG_RESULT([no]); AC_MSG_ERROR([$CC does not accept -march=native])])
+  CFLAGS=$save_CFLAGS
+  NATIVE_CFLAGS=-march=native
 ])
+AC_SUBST([NATIVE_CFLAGS])
 ])
 
 # --enable-werror: turn the project's warnings into errors (CI uses it).
@@ -167,8 +174,28 @@ AS_IF([test "x$enable_sanitizers" = xyes], [
     [AC_MSG_RESULT([yes]); CFLAGS="$save_CFLAGS $SANITIZER_FLAGS -Wno-pass-failed"],
     [AC_MSG_RESULT([no]); CFLAGS="$save_CFLAGS $SANITIZER_FLAGS"])
 ])
-# The shell tests skip what cannot work under ASan (address-space limits).
-AC_SUBST([MNIST_OMP_SANITIZERS], [$enable_sanitizers])
+])
+
+# Whether the build, with the final CFLAGS, is instrumented by a sanitizer
+# that reserves terabytes of address space up front (AddressSanitizer, and
+# likewise ThreadSanitizer and MemorySanitizer): --enable-sanitizers, or the
+# user's own -fsanitize= in CFLAGS.  The shell tests then leave out the
+# address-space limits (ulimit -v), under which such a build cannot start.
+AC_DEFUN([MNIST_OMP_DETECT_SANITIZERS], [
+AC_CACHE_CHECK([whether the build reserves address space for a sanitizer],
+  [mnist_omp_cv_sanitizer_build],
+  [AC_COMPILE_IFELSE([AC_LANG_PROGRAM([[
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#elif defined(__has_feature)
+# if !__has_feature(address_sanitizer) && !__has_feature(thread_sanitizer) && !__has_feature(memory_sanitizer)
+#  error no sanitizer
+# endif
+#else
+# error no sanitizer
+#endif
+]], [])],
+    [mnist_omp_cv_sanitizer_build=yes], [mnist_omp_cv_sanitizer_build=no])])
+AC_SUBST([MNIST_OMP_SANITIZERS], [$mnist_omp_cv_sanitizer_build])
 ])
 
 # `make check-valgrind' runs tests/valgrind.sh under this valgrind.
