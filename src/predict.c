@@ -22,6 +22,7 @@ static const char predict_usage[] =
     "\n"
     "  -l, --load FILE   the model\n"
     "  -i, --invert      the images have dark digits on a light background\n"
+    "                    (transparent pixels are taken as white, else as black)\n"
     "  -h, --help        show this help and exit\n";
 
 int predict_image(const struct mlp *m, const char *path, bool invert, int *digit,
@@ -34,7 +35,7 @@ int predict_image(const struct mlp *m, const char *path, bool invert, int *digit
     if (m->n_in != MNIST_SIDE * MNIST_SIDE)
         return error_set(err, "the model takes %zu inputs, not the %d pixels of a %dx%d digit",
                          m->n_in, MNIST_SIDE * MNIST_SIDE, MNIST_SIDE, MNIST_SIDE);
-    if (image_read(path, &image, err) < 0)
+    if (image_read(path, invert ? 255 : 0, &image, err) < 0)
         return -1;
     if (image.width != MNIST_SIDE || image.height != MNIST_SIDE) {
         error_set(err, "%s: the image is %zux%zu pixels; the model reads %dx%d digits", path,
