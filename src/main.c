@@ -75,7 +75,7 @@ static int load_subset(struct dataset *subset, size_t *total, const char *dir,
     if (mnist_load(&all, dir, split, err) < 0)
         return EXIT_FAILURE;
     *total = all.count;
-    if (options_resolve_subset(option, size, all.count, stderr) < 0) {
+    if (options_resolve_subset(option, size, all.count, &(const struct usage){stderr, NULL}) < 0) {
         dataset_free(&all);
         return EXIT_USAGE;
     }
@@ -90,7 +90,8 @@ static int adopt_setting(const char *file, const char *option, bool given, bool 
                          const char *stored)
 {
     if (given && differs) {
-        options_usage_error(stderr, "%s: %s was made with %s %s", option, file, option, stored);
+        options_usage_error(&(const struct usage){stderr, NULL}, "%s: %s was made with %s %s",
+                            option, file, option, stored);
         return -1;
     }
     return 0;

@@ -65,6 +65,7 @@ int predict_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const struct usage usage = {stderr, "predict"};
     const char *model_path = NULL;
     bool invert = false;
     int code;
@@ -80,14 +81,12 @@ int predict_main(int argc, char **argv)
             fputs(predict_usage, stdout);
             return EXIT_SUCCESS;
         } else {
-            options_usage_error(stderr, "predict: %s option '%s'",
-                                code == ':' ? "missing argument to" : "unrecognized",
-                                argv[optind - 1]);
+            options_bad_option(&usage, long_options, code, argv);
             return EXIT_USAGE;
         }
     }
     if (!model_path || optind == argc) {
-        options_usage_error(stderr, "predict: give --load FILE and at least one image");
+        options_usage_error(&usage, "give --load FILE and at least one image");
         return EXIT_USAGE;
     }
 

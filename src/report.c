@@ -10,6 +10,12 @@ double epoch_flops(size_t n, size_t n_in, size_t n_hidden, size_t n_out)
                               3.0 * (double)n_hidden * (double)n_out);
 }
 
+/* The ending of a count's noun. */
+static const char *plural(unsigned long long count)
+{
+    return count == 1 ? "" : "s";
+}
+
 void report_header(FILE *out, const struct run_description *run)
 {
     const struct mlp *m = run->model;
@@ -18,11 +24,13 @@ void report_header(FILE *out, const struct run_description *run)
     fprintf(out, "Data:      %s (train %zu of %zu, test %zu of %zu, seed %lld)\n",
             run->data_dir, run->train_count, run->train_total, run->test_count,
             run->test_total, (long long)run->seed);
-    fprintf(out, "Training:  %u epochs, lr %g, %s, engine %s, %d thread%s\n",
-            run->end_epoch - run->first_epoch, run->lr, precision_name(m->precision),
-            engine_kind_name(run->engine), run->threads, run->threads == 1 ? "" : "s");
+    const unsigned epochs = run->end_epoch - run->first_epoch;
+    fprintf(out, "Training:  %u epoch%s, lr %g, %s, engine %s, %d thread%s\n", epochs,
+            plural(epochs), run->lr, precision_name(m->precision), engine_kind_name(run->engine),
+            run->threads, plural((unsigned)run->threads));
     if (run->start_file)
-        fprintf(out, "Start:     %s (%u epochs done)\n", run->start_file, run->first_epoch);
+        fprintf(out, "Start:     %s (%u epoch%s done)\n", run->start_file, run->first_epoch,
+                plural(run->first_epoch));
 }
 
 void report_epoch(FILE *out, unsigned epoch, double loss)
@@ -65,8 +73,9 @@ void report_evaluation(FILE *out, const struct evaluation *test_eval,
     report_softmax(out, "test", test_eval, test);
 
     const size_t wrong = test_eval->count - test_eval->correct;
-    fprintf(out, "First %d misclassified test images (of %zu):\n",
-            wrong < MISCLASSIFIED_SHOWN ? (int)wrong : MISCLASSIFIED_SHOWN, wrong);
+    const int listed = wrong < MISCLASSIFIED_SHOWN ? (int)wrong : MISCLASSIFIED_SHOWN;
+    fprintf(out, "First %d misclassified test image%s (of %zu):\n", listed,
+            plural((unsigned)listed), wrong);
     fprintf(out, "  index  predicted  true\n");
     int shown = 0;
     for (size_t n = 0; n < test_eval->count && shown < MISCLASSIFIED_SHOWN; n++) {

@@ -17,11 +17,16 @@ done
 expect_status 0 "--version" -- "$prog" --version
 expect_in "$work/out" '^mnist-omp [0-9]'
 
-# --- usage errors: one line saying what was wrong, the hint, status 2
+# --- usage errors: one line saying what was wrong, the hint to the command's
+# own --help, status 2
 check_usage_error() {
+    case $1 in
+    bench | predict) command="mnist-omp $1" ;;
+    *) command=mnist-omp ;;
+    esac
     expect_status 2 "$*" -- "$prog" "$@"
-    expect_in "$work/err" '^mnist-omp: '
-    expect_in "$work/err" "Try 'mnist-omp --help'"
+    expect_in "$work/err" "^$command: "
+    expect_in "$work/err" "Try '$command --help'"
 }
 check_usage_error --epochs 0
 check_usage_error --epochs -3
@@ -41,6 +46,22 @@ check_usage_error --no-such-option
 expect_in "$work/err" "unrecognized option '--no-such-option'"
 check_usage_error --epochs
 expect_in "$work/err" "missing argument to option '--epochs'"
+# numbers are plain decimal: no blank, sign, hex, inf or nan
+for value in " 10" "+10" "10 " 0x10 1e2 -0; do
+    check_usage_error --epochs "$value"
+    expect_in "$work/err" "--epochs: '$value' is not a whole number"
+done
+for value in 0x10 +0.5 " 0.5" inf infinity nan . 1e 1e+ 0.5x; do
+    check_usage_error --lr "$value"
+    expect_in "$work/err" "--lr: '$value' is not a finite decimal number"
+done
+check_usage_error --seed +5
+check_usage_error --s 5
+expect_in "$work/err" "option '--s' is ambiguous: it could be '--seed', '--save', '--show'"
+check_usage_error --check=c
+expect_in "$work/err" "option '--check' is ambiguous: it could be '--checkpoint', '--checkpoint-every'"
+check_usage_error -x
+expect_in "$work/err" "unrecognized option '-x'"
 check_usage_error stray-argument
 
 # --- data errors: status 1, naming the place
@@ -193,5 +214,30 @@ check_usage_error bench --threads 99999
 check_usage_error bench --sizes 70000
 check_usage_error bench --precision f16
 check_usage_error bench --bogus
+expect_in "$work/err" "^mnist-omp bench: unrecognized option '--bogus'"
+for list in 1,,2 ,1 1, ,; do
+    check_usage_error bench --threads "$list"
+    expect_in "$work/err" "--threads: empty item in the list"
+done
+check_usage_error bench --sizes ""
+expect_in "$work/err" "--sizes: empty list"
+expect_status 0 "bench --help" -- "$prog" bench --help
+for option in --threads --sizes --precision --epochs --warmup --data --json; do
+    expect_in "$work/out" "^ .*$option"
+done
+expect_status 0 "predict --help" -- "$prog" predict --help
+expect_in "$work/out" '^Usage: mnist-omp predict'
+check_usage_error predict --bogus
+
+# --- counts of one are singular
+expect_status 0 "one epoch" -- "$prog" --epochs 1 --train-size 100 --test-size 50 --threads 1
+expect_in "$work/out" '^Training:  1 epoch, lr 0.8, float32, engine omp, 1 thread$'
+
+# --- --help: the environment, and what --resume restores
+expect_status 0 "--help" -- "$prog" --help
+for variable in MNIST_OMP_DATA OMP_NUM_THREADS OMP_THREAD_LIMIT MNIST_OMP_ISA; do
+    expect_in "$work/out" "^  $variable "
+done
+expect_in "$work/out" "restores the parameters and the epochs done"
 
 testlib_finish "cli: all checks passed"
