@@ -569,6 +569,16 @@ START_TEST(csv_blank_line)
 }
 END_TEST
 
+/* One empty line at the end is what editors leave; two are not. */
+START_TEST(csv_two_final_blank_lines)
+{
+    struct bytes b = samples_csv(1, "\n", 1);
+    appendf(&b, "\n\n");
+    const char *path = write_file("blank.csv", b);
+    assert_csv_refused(path, 2 + SAMPLES, 1, "blank line");
+}
+END_TEST
+
 START_TEST(csv_header_too_few_fields)
 {
     struct bytes b = {NULL, 0};
@@ -694,6 +704,39 @@ END_TEST
 START_TEST(csv_headerless_crlf_unterminated_loads)
 {
     assert_csv_loads_samples(write_file("samples.csv", samples_csv(0, "\r\n", 0)));
+}
+END_TEST
+
+START_TEST(csv_final_blank_line_loads)
+{
+    struct bytes b = samples_csv(0, "\r\n", 1);
+    appendf(&b, "\r\n");
+    assert_csv_loads_samples(write_file("samples.csv", b));
+    b = samples_csv(1, "\n", 1);
+    appendf(&b, "\n");
+    assert_csv_loads_samples(write_gz("samples.csv.gz", b));
+}
+END_TEST
+
+/* Frees csv and returns its bytes after a UTF-8 byte order mark. */
+static struct bytes with_bom(struct bytes csv)
+{
+    struct bytes b = {NULL, 0};
+
+    append(&b, "\xEF\xBB\xBF", 3);
+    append(&b, csv.data, csv.size);
+    free(csv.data);
+    return b;
+}
+
+/* A byte order mark before a headerless first record leaves it a record,
+ * and before a header leaves it a header. */
+START_TEST(csv_utf8_bom_skipped)
+{
+    for (int header = 0; header <= 1; header++) {
+        assert_csv_loads_samples(write_file("samples.csv", with_bom(samples_csv(header, "\n", 1))));
+        assert_csv_loads_samples(write_gz("samples.csv.gz", with_bom(samples_csv(header, "\n", 1))));
+    }
 }
 END_TEST
 
@@ -1011,6 +1054,7 @@ int main(void)
     tcase_add_test(csv, csv_empty_file);
     tcase_add_test(csv, csv_header_only);
     tcase_add_test(csv, csv_blank_line);
+    tcase_add_test(csv, csv_two_final_blank_lines);
     tcase_add_test(csv, csv_header_too_few_fields);
     tcase_add_test(csv, csv_too_few_fields);
     tcase_add_test(csv, csv_too_many_fields);
@@ -1029,6 +1073,8 @@ int main(void)
     tcase_add_test(formats, csv_with_header_loads);
     tcase_add_test(formats, csv_headerless_crlf_unterminated_loads);
     tcase_add_test(formats, csv_gzip_loads);
+    tcase_add_test(formats, csv_final_blank_line_loads);
+    tcase_add_test(formats, csv_utf8_bom_skipped);
     tcase_add_test(formats, select_copies_in_order);
     tcase_add_test(formats, free_zeroes);
 
