@@ -73,6 +73,14 @@ struct gzFile_s *dataset_open_input(const char *path, struct error *err);
  * ended. */
 int dataset_check_read(struct gzFile_s *in, const char *path, struct error *err);
 
+/* zlib reads a gzip file up to its last complete member and ignores what
+ * follows.  Call after a gzip file was read to its end, with the CRC-32
+ * (zlib's crc32) and the length of all the data it gave: returns -1 and
+ * explains in err when anything but further complete gzip members follows
+ * ("FILE: trailing data after the gzip member that ends at byte N"). */
+int dataset_check_gzip_end(const char *path, uint32_t crc, unsigned long long length,
+                           struct error *err);
+
 /* Makes *buf hold at least `needed` bytes (needed <= limit), doubling its
  * capacity but never past limit, so that a buffer growing as data arrives
  * costs linear time and never exceeds what the caller allows.  Returns -1
