@@ -66,15 +66,23 @@ static void run_free(struct run *r)
 }
 
 /* Loads one split and keeps the subset of it that the options ask for, so
- * that only one whole split is in memory at a time.  Returns an exit status. */
+ * that only one whole split is in memory at a time.  The size comes from the
+ * option, or from the checkpoint `size_file` when not NULL, which is then
+ * blamed for a size the data cannot provide.  Returns an exit status. */
 static int load_subset(struct dataset *subset, size_t *total, const char *dir,
-                       enum mnist_split split, const char *option, size_t *size,
-                       struct py_random *rng, struct error *err)
+                       enum mnist_split split, const char *option, const char *size_file,
+                       size_t *size, struct py_random *rng, struct error *err)
 {
     struct dataset all;
     if (mnist_load(&all, dir, split, err) < 0)
         return EXIT_FAILURE;
     *total = all.count;
+    if (size_file && *size > all.count) {
+        error_set(err, "%s: the checkpoint was made with %s %zu, more than the %zu images in %s",
+                  size_file, option, *size, all.count, dir);
+        dataset_free(&all);
+        return EXIT_FAILURE;
+    }
     if (options_resolve_subset(option, size, all.count, &(const struct usage){stderr, NULL}) < 0) {
         dataset_free(&all);
         return EXIT_USAGE;
@@ -268,10 +276,12 @@ static int prepare(struct run *r, struct error *err)
     py_random_seed(&rng, o->seed);
     if (status == EXIT_SUCCESS)
         status = load_subset(&r->train, &r->train_total, r->data_dir, MNIST_TRAIN,
-                             "--train-size", &o->train_size, &rng, err);
+                             "--train-size", o->given_train_size ? NULL : o->resume_path,
+                             &o->train_size, &rng, err);
     if (status == EXIT_SUCCESS)
         status = load_subset(&r->test, &r->test_total, r->data_dir, MNIST_TEST, "--test-size",
-                             &o->test_size, &rng, err);
+                             o->given_test_size ? NULL : o->resume_path, &o->test_size, &rng,
+                             err);
     if (status != EXIT_SUCCESS || r->model.params)
         return status;
     if (mlp_create(&r->model, dataset_image_size(&r->train), o->hidden, MNIST_CLASSES,

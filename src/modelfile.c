@@ -190,6 +190,14 @@ static int check_learning_rate(const char *subject, double lr, struct error *err
     return 0;
 }
 
+static int check_epochs(const char *subject, uint64_t epochs_done, struct error *err)
+{
+    if (epochs_done > MODEL_FILE_MAX_EPOCHS)
+        return error_set(err, "%s: epochs_done is %" PRIu64 ", more than the limit of %u",
+                         subject, epochs_done, MODEL_FILE_MAX_EPOCHS);
+    return 0;
+}
+
 /* Names parameter i as tensor[index], for messages. */
 static const char *tensor_name(const struct mlp *m, size_t i, size_t *index)
 {
@@ -268,7 +276,8 @@ static int make_header(struct header *h, enum model_kind kind, const struct mlp 
     if (kind != MODEL_FILE_MODEL && kind != MODEL_FILE_CHECKPOINT)
         return error_set(err, "%s: unknown model file kind %d", subject, (int)kind);
     if (check_sizes(subject, m->n_in, m->n_hidden, m->n_out, err) != 0 ||
-        check_learning_rate(subject, meta->lr, err) != 0)
+        check_learning_rate(subject, meta->lr, err) != 0 ||
+        check_epochs(subject, meta->epochs_done, err) != 0)
         return -1;
     h->version = FORMAT_VERSION;
     h->kind = kind == MODEL_FILE_CHECKPOINT ? KIND_CODE_CHECKPOINT : KIND_CODE_MODEL;
@@ -468,6 +477,8 @@ int model_load(const char *path, enum model_kind expected, struct mlp *m,
         status = check_params_finite(path, m, err);
     if (status == 0)
         status = check_learning_rate(path, h.meta.lr, err);
+    if (status == 0)
+        status = check_epochs(path, h.meta.epochs_done, err);
     fclose(file);
     if (status != 0) {
         mlp_free(m);

@@ -32,6 +32,9 @@ struct model_metadata {
  * metadata only records how it was made. */
 enum model_kind { MODEL_FILE_MODEL, MODEL_FILE_CHECKPOINT };
 
+/* The most epochs a file may record: what --epochs allows. */
+#define MODEL_FILE_MAX_EPOCHS 100000000u
+
 /* Each layer size must lie in [1, MODEL_FILE_MAX_SIZE]. */
 #define MODEL_FILE_MAX_SIZE (UINT32_C(1) << 20)
 

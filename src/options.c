@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "modelfile.h"
+
 static const char usage_text[] =
     "Usage: mnist-omp [OPTION]...\n"
     "Train a 784-H-10 ReLU perceptron on MNIST with full-batch gradient descent,\n"
@@ -313,7 +315,7 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         o->given_test_size = true;
         return options_parse_subset("--test-size", arg, &o->test_size, errors);
     case OPT_EPOCHS:
-        if (options_parse_count("--epochs", arg, 0, 100000000, &v, errors) < 0)
+        if (options_parse_count("--epochs", arg, 0, MODEL_FILE_MAX_EPOCHS, &v, errors) < 0)
             return -1;
         o->epochs = (unsigned)v;
         return 0;

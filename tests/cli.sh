@@ -140,6 +140,12 @@ expect_status 2 "resume with another lr" -- "$prog" $small --epochs 20 --lr 0.5 
 expect_in "$work/err" 'was made with --lr 0.8'
 expect_status 1 "resume from a model" -- "$prog" $small --epochs 20 --resume "$work/full.model"
 expect_in "$work/err" 'not a checkpoint'
+# a checkpoint's training size that the data cannot provide is the file's fault
+make_idx_dir "$work/small-data" 300 100 || fail "cannot make a small data directory"
+expect_status 1 "resume on too little data" -- "$prog" --epochs 20 --resume "$work/run.ckpt" \
+    --data "$work/small-data"
+expect_in "$work/err" "^mnist-omp: $work/run.ckpt: the checkpoint was made with --train-size 400, more than the 300 images in $work/small-data"
+! grep -q 'Try ' "$work/err" || fail "a checkpoint's training size is no usage error"
 printf 'garbage' >"$work/garbage.model"
 expect_status 1 "load garbage" -- "$prog" $small --epochs 0 --load "$work/garbage.model"
 expect_in "$work/err" "garbage.model"

@@ -37,6 +37,7 @@ enum {
     AT_KIND = 12,
     AT_N_IN = 16,  /* n_hidden at 20, n_out at 24 */
     AT_PRECISION = 28,
+    AT_EPOCHS_DONE = 32,
     AT_SEED = 40,
     AT_LR = 48,
     HEADER = 72,
@@ -266,9 +267,9 @@ START_TEST(metadata_extremes_round_trip)
 {
     static const struct model_metadata extremes[] = {
         {0, 0, 0.0, 0, 0},
-        {UINT64_MAX, INT64_MIN, DBL_MAX, UINT64_MAX, UINT64_MAX},
+        {MODEL_FILE_MAX_EPOCHS, INT64_MIN, DBL_MAX, UINT64_MAX, UINT64_MAX},
         {1, -1, 4.9406564584124654e-324, 1, 1},
-        {UINT64_MAX / 3, INT64_MAX, 1.0 / 3, SIZE_MAX, 0},
+        {MODEL_FILE_MAX_EPOCHS / 3, INT64_MAX, 1.0 / 3, SIZE_MAX, 0},
     };
     const char *path = testdir_path("model.bin");
     struct mlp m, loaded;
@@ -571,6 +572,22 @@ START_TEST(invalid_learning_rate_refused)
 }
 END_TEST
 
+/* 2^40 would load as 0 and 0xFFFFFFFF wrap around in a 32-bit count. */
+START_TEST(epochs_done_out_of_range_refused)
+{
+    static const uint64_t epochs[] = {MODEL_FILE_MAX_EPOCHS + 1ull, UINT32_MAX, 1ull << 40,
+                                      UINT64_MAX};
+    struct bytes b = small_model_bytes(PRECISION_F32);
+    char phrase[96];
+    put_le(b.data + AT_EPOCHS_DONE, epochs[_i], 8);
+    reseal(&b);
+    snprintf(phrase, sizeof phrase, "epochs_done is %llu, more than the limit of %u",
+             (unsigned long long)epochs[_i], MODEL_FILE_MAX_EPOCHS);
+    assert_bytes_refused(b.data, b.size, phrase);
+    free(b.data);
+}
+END_TEST
+
 /* ------------------------------------------------------------ length refusals */
 
 START_TEST(truncated_file_refused)
@@ -683,6 +700,17 @@ START_TEST(save_refuses_invalid_learning_rate)
     meta.lr = _i ? -1.0 : NAN;
     make_model(&m, (struct shape){3, 2, 1}, PRECISION_F32, 1);
     assert_save_refused(MODEL_FILE_CHECKPOINT, &m, &meta, "learning rate");
+    mlp_free(&m);
+}
+END_TEST
+
+START_TEST(save_refuses_too_many_epochs)
+{
+    struct model_metadata meta = reference_meta;
+    struct mlp m;
+    meta.epochs_done = MODEL_FILE_MAX_EPOCHS + 1ull;
+    make_model(&m, (struct shape){3, 2, 1}, PRECISION_F32, 1);
+    assert_save_refused(MODEL_FILE_CHECKPOINT, &m, &meta, "epochs_done is 100000001");
     mlp_free(&m);
 }
 END_TEST
@@ -876,6 +904,7 @@ int main(void)
     tcase_add_loop_test(body, flipped_crc_byte_fails_checksum, 0, CRC);
     tcase_add_loop_test(body, non_finite_parameter_refused, 0, 12);
     tcase_add_loop_test(body, invalid_learning_rate_refused, 0, 5);
+    tcase_add_loop_test(body, epochs_done_out_of_range_refused, 0, 4);
     tcase_add_loop_test(body, truncated_file_refused, 0, 11);
     tcase_add_loop_test(body, trailing_bytes_refused, 0, 3);
     tcase_add_test(body, empty_file_refused);
@@ -887,6 +916,7 @@ int main(void)
 
     tcase_add_loop_test(saving, save_refuses_non_finite_parameter, 0, 2);
     tcase_add_loop_test(saving, save_refuses_invalid_learning_rate, 0, 2);
+    tcase_add_test(saving, save_refuses_too_many_epochs);
     tcase_add_test(saving, save_refuses_layer_over_limit);
     tcase_add_test(saving, save_refuses_unknown_kind);
     tcase_add_test(saving, save_refuses_path_too_long);
