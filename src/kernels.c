@@ -526,6 +526,15 @@ int engine_max_threads(void)
 #endif
 }
 
+int engine_thread_limit(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_limit();
+#else
+    return 1;
+#endif
+}
+
 void engine_set_threads(int n)
 {
 #ifdef _OPENMP

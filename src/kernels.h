@@ -97,6 +97,10 @@ double fma_peak_flops(enum precision precision, int threads, double seconds);
 
 /* Threads the engine will use: 1 in a build without OpenMP. */
 int engine_max_threads(void);
+
+/* The most threads OpenMP grants a parallel region ($OMP_THREAD_LIMIT);
+ * 1 without OpenMP. */
+int engine_thread_limit(void);
 void engine_set_threads(int n);
 
 #endif

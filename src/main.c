@@ -172,6 +172,15 @@ static int save_checkpoint(struct run *r, struct error *err)
     return 0;
 }
 
+/* What the header reports: the threads asked for (0: OpenMP's default), as
+ * many as OpenMP will actually run. */
+static int granted_threads(int requested)
+{
+    const int wanted = requested > 0 ? requested : engine_max_threads();
+    const int limit = engine_thread_limit();
+    return wanted < limit ? wanted : limit;
+}
+
 static void clear_progress(struct run *r)
 {
     if (r->progress)
@@ -322,7 +331,7 @@ static int execute(struct run *r, struct error *err)
         .train_count = r->train.count, .train_total = r->train_total,
         .test_count = r->test.count, .test_total = r->test_total,
         .seed = o->seed, .engine = o->engine,
-        .threads = o->engine == ENGINE_REFERENCE ? 1 : engine_max_threads(),
+        .threads = o->engine == ENGINE_REFERENCE ? 1 : granted_threads(o->threads),
         .first_epoch = r->first_epoch, .end_epoch = r->end_epoch, .lr = o->lr,
         .start_file = o->resume_path ? o->resume_path : o->load_path,
     };

@@ -239,6 +239,14 @@ check_usage_error predict --bogus
 expect_status 0 "one epoch" -- "$prog" --epochs 1 --train-size 100 --test-size 50 --threads 1
 expect_in "$work/out" '^Training:  1 epoch, lr 0.8, float32, engine omp, 1 thread$'
 
+# --- the header shows the threads OpenMP grants, not those asked for
+expect_status 0 "thread limit" -- env OMP_THREAD_LIMIT=1 "$prog" --threads 8 --epochs 1 \
+    --train-size 100 --test-size 50
+expect_in "$work/out" ', 1 thread$'
+expect_status 0 "thread limit, default threads" -- env OMP_THREAD_LIMIT=1 OMP_NUM_THREADS=4 \
+    "$prog" --epochs 1 --train-size 100 --test-size 50
+expect_in "$work/out" ', 1 thread$'
+
 # --- --help: the environment, and what --resume restores
 expect_status 0 "--help" -- "$prog" --help
 for variable in MNIST_OMP_DATA OMP_NUM_THREADS OMP_THREAD_LIMIT MNIST_OMP_ISA; do
