@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -187,17 +188,38 @@ static void clear_progress(struct run *r)
         fputs("\r\033[K", stdout);
 }
 
+/* The terminal's width: the window's, else $COLUMNS, else 80. */
+static size_t terminal_columns(void)
+{
+    struct winsize size;
+    const char *columns = getenv("COLUMNS");
+    char *end;
+
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+        return size.ws_col;
+    if (columns && *columns >= '1' && *columns <= '9') {
+        const unsigned long value = strtoul(columns, &end, 10);
+        if (*end == '\0' && value <= 10000)
+            return value;
+    }
+    return 80;
+}
+
 /* The single updating line of a long run on a terminal, redrawn at most ten
- * times a second. */
+ * times a second, fitted to the terminal's width at each redraw so that a
+ * narrow or resized window shows no wrapped, stale lines. */
 static void show_progress(struct run *r, unsigned epoch, double loss, double seconds)
 {
     const double now = clock_seconds();
     const unsigned done = epoch + 1 - r->first_epoch, total = r->end_epoch - r->first_epoch;
+    char line[256];
+
     if (!r->progress || (now - r->progress_shown < 0.1 && epoch + 1 < r->end_epoch))
         return;
     r->progress_shown = now;
-    printf("\r\033[KEpoch %u/%u  loss %.6g  elapsed %.1f s  ETA %.1f s", epoch + 1,
-           r->end_epoch, loss, seconds, seconds / done * (total - done));
+    report_progress_line(line, sizeof line, terminal_columns(), epoch + 1, r->end_epoch, loss,
+                         seconds, seconds / done * (total - done));
+    printf("\r\033[K%s", line);
     fflush(stdout);
 }
 

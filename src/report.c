@@ -1,6 +1,7 @@
 #include "report.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 enum { MISCLASSIFIED_SHOWN = 20 };
 
@@ -36,6 +37,26 @@ void report_header(FILE *out, const struct run_description *run)
 void report_epoch(FILE *out, unsigned epoch, double loss)
 {
     fprintf(out, "Epoch: %u  Loss: %.16g\n", epoch, loss);
+}
+
+void report_progress_line(char *line, size_t size, size_t columns, unsigned epoch,
+                          unsigned end_epoch, double loss, double elapsed, double eta)
+{
+    enum { FORMS = 4 };
+    const size_t fit = columns > 0 ? columns - 1 : 0;
+    char form[FORMS][128];
+
+    snprintf(form[0], sizeof form[0], "Epoch %u/%u  loss %.6g  elapsed %.1f s  ETA %.1f s",
+             epoch, end_epoch, loss, elapsed, eta);
+    snprintf(form[1], sizeof form[1], "Epoch %u/%u  loss %.6g  ETA %.1f s", epoch, end_epoch,
+             loss, eta);
+    snprintf(form[2], sizeof form[2], "%u/%u loss %.4g", epoch, end_epoch, loss);
+    snprintf(form[3], sizeof form[3], "%u/%u", epoch, end_epoch);
+    size_t chosen = 0;
+    while (chosen + 1 < FORMS && strlen(form[chosen]) > fit)
+        chosen++;
+    snprintf(line, size, "%.*s", (int)(fit < sizeof form[0] ? fit : sizeof form[0]),
+             form[chosen]);
 }
 
 void report_training_time(FILE *out, const struct run_description *run, double seconds)

@@ -247,6 +247,17 @@ expect_status 0 "thread limit, default threads" -- env OMP_THREAD_LIMIT=1 OMP_NU
     "$prog" --epochs 1 --train-size 100 --test-size 50
 expect_in "$work/out" ', 1 thread$'
 
+# --- on a 40-column terminal the progress line stays within 39 columns, so it
+# never wraps (a wrapped line is left behind by the next redraw)
+if script -qec true /dev/null >/dev/null 2>&1 </dev/null; then
+    COLUMNS='' script -qec "stty cols 40 rows 20; '$prog' --epochs 30 --train-size 100 \
+        --test-size 50 --print-every 1000" "$work/typescript" >/dev/null 2>&1 </dev/null ||
+        fail "a run on a terminal failed"
+    awk 'BEGIN { RS = "\r" } /^\033\[K(Epoch )?[0-9]+\// { n++; if (length($0) - 3 > 39) bad++ }
+         END { exit !(n > 0 && bad == 0) }' "$work/typescript" ||
+        fail "no progress line, or one wider than 39 columns, on a 40-column terminal"
+fi
+
 # --- --help: the environment, and what --resume restores
 expect_status 0 "--help" -- "$prog" --help
 for variable in MNIST_OMP_DATA OMP_NUM_THREADS OMP_THREAD_LIMIT MNIST_OMP_ISA; do
