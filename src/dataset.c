@@ -167,6 +167,22 @@ int dataset_check_gzip_end(const char *path, uint32_t crc, unsigned long long le
     return rc;
 }
 
+/* zlib's crc32 takes an unsigned length: big buffers go in pieces. */
+static uLong crc32_of(uLong crc, const uint8_t *data, size_t size)
+{
+    const size_t piece = (size_t)1 << 30;
+    for (size_t done = 0; done < size; done += piece)
+        crc = crc32(crc, data + done, (uInt)(size - done < piece ? size - done : piece));
+    return crc;
+}
+
+uint32_t dataset_crc32(const struct dataset *ds)
+{
+    const uLong pixels = crc32_of(crc32(0L, Z_NULL, 0), ds->pixels,
+                                  ds->count * dataset_image_size(ds));
+    return (uint32_t)crc32_of(pixels, ds->labels, ds->count);
+}
+
 int dataset_grow(uint8_t **buf, size_t *capacity, size_t needed, size_t limit)
 {
     assert(needed <= limit);

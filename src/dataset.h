@@ -55,6 +55,10 @@ void dataset_free(struct dataset *ds);
 /* ---- Shared by the loaders (idx.c, csv.c); other modules have no use for it.
  * struct gzFile_s is zlib's gzFile, named here so that this header does not
  * drag zlib.h into every module. */
+/* CRC-32 (zlib's) of the images' pixels, then their labels: the
+ * fingerprint of a drawn subset that checkpoints record. */
+uint32_t dataset_crc32(const struct dataset *ds);
+
 struct gzFile_s;
 
 /* Opens path for reading (O_RDONLY) if it is a regular file; a directory or

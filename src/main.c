@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ struct run {
     struct mlp model;
     unsigned first_epoch, end_epoch;  /* epochs this run trains, numbered on from a file */
     unsigned epochs_done;             /* counted from the start, as the files count them */
+    struct model_metadata start;      /* what the --load or --resume file recorded */
     bool checkpoint_current;          /* the checkpoint file holds epochs_done epochs */
     struct trainer trainer;
     struct evaluation test_eval, train_first;
@@ -127,6 +129,7 @@ static int load_start(struct run *r, struct error *err)
         return EXIT_USAGE;
     o->hidden = r->model.n_hidden;
     o->precision = r->model.precision;
+    r->start = meta;
     r->first_epoch = (unsigned)meta.epochs_done;
     if (!o->resume_path) {
         r->end_epoch = r->first_epoch + o->epochs;
@@ -152,11 +155,33 @@ static int load_start(struct run *r, struct error *err)
     return EXIT_SUCCESS;
 }
 
+/* A resumed run must train on the data the checkpoint was trained on: the
+ * same subsets of the same files (a version-1 checkpoint does not say). */
+static int check_same_data(const struct run *r, struct error *err)
+{
+    const char *path = r->options.resume_path;
+    const uint32_t train_crc = dataset_crc32(&r->train), test_crc = dataset_crc32(&r->test);
+
+    if (!r->start.has_fingerprint)
+        return EXIT_SUCCESS;
+    if (train_crc != r->start.train_crc || test_crc != r->start.test_crc) {
+        const bool train = train_crc != r->start.train_crc;
+        error_set(err, "%s: the checkpoint was made on other %s images than the %zu drawn now "
+                  "from %s (CRC-32 %08" PRIx32 ", the checkpoint's %08" PRIx32 ")", path,
+                  train ? "training" : "test", train ? r->train.count : r->test.count,
+                  r->data_dir, train ? train_crc : test_crc,
+                  train ? r->start.train_crc : r->start.test_crc);
+        return EXIT_FAILURE;
+    }
+    return EXIT_SUCCESS;
+}
+
 /* What a file saved now records: the epochs done and how they were made. */
 static struct model_metadata metadata(const struct run *r)
 {
     struct model_metadata meta = {r->epochs_done, r->options.seed, r->options.lr,
-                                  r->train.count, r->test.count};
+                                  r->train.count, r->test.count, true,
+                                  dataset_crc32(&r->train), dataset_crc32(&r->test)};
     return meta;
 }
 
@@ -313,6 +338,8 @@ static int prepare(struct run *r, struct error *err)
         status = load_subset(&r->test, &r->test_total, r->data_dir, MNIST_TEST, "--test-size",
                              o->given_test_size ? NULL : o->resume_path, &o->test_size, &rng,
                              err);
+    if (status == EXIT_SUCCESS && o->resume_path)
+        status = check_same_data(r, err);
     if (status != EXIT_SUCCESS || r->model.params)
         return status;
     if (mlp_create(&r->model, dataset_image_size(&r->train), o->hidden, MNIST_CLASSES,

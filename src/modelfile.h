@@ -10,6 +10,7 @@
 #ifndef MNIST_OMP_MODELFILE_H
 #define MNIST_OMP_MODELFILE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -23,6 +24,12 @@ struct model_metadata {
     int64_t seed;
     double lr;
     uint64_t train_size, test_size;
+    /* Checkpoints only (format version 2): CRC-32s of the training and test
+     * subsets drawn (dataset_crc32), so that a resumed run can tell that
+     * it trains on the same data.  False when loaded from a version-1 file,
+     * which does not record them, and ignored when saving a model. */
+    bool has_fingerprint;
+    uint32_t train_crc, test_crc;
 };
 
 /* Both kinds share one layout and differ only in the kind field, which says

@@ -146,6 +146,11 @@ expect_status 1 "resume on too little data" -- "$prog" --epochs 20 --resume "$wo
     --data "$work/small-data"
 expect_in "$work/err" "^mnist-omp: $work/run.ckpt: the checkpoint was made with --train-size 400, more than the 300 images in $work/small-data"
 ! grep -q 'Try ' "$work/err" || fail "a checkpoint's training size is no usage error"
+# a checkpoint resumes only on the data it was made on
+make_idx_dir "$work/other-data" 500 100 || fail "cannot make another data directory"
+expect_status 1 "resume on other data" -- "$prog" --epochs 20 --resume "$work/run.ckpt" \
+    --data "$work/other-data"
+expect_in "$work/err" "^mnist-omp: $work/run.ckpt: the checkpoint was made on other training images than the 400 drawn now from $work/other-data"
 printf 'garbage' >"$work/garbage.model"
 expect_status 1 "load garbage" -- "$prog" $small --epochs 0 --load "$work/garbage.model"
 expect_in "$work/err" "garbage.model"
