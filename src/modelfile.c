@@ -29,7 +29,8 @@ static const char MAGIC[8] = {'M', 'N', 'I', 'S', 'T', 'O', 'M', 'P'};
 
 /* Version 1 is the original layout, still written for models so that their
  * bytes stay what they were; version 2 adds the data fingerprint after the
- * header and is written for checkpoints. */
+ * header and is written for checkpoints that have one (so that a version-1
+ * checkpoint saves back to the same bytes). */
 enum { FORMAT_VERSION_PLAIN = 1, FORMAT_VERSION_FINGERPRINT = 2 };
 
 /* Codes in the kind field.  Zero is left invalid so that a zeroed header
@@ -294,14 +295,15 @@ static int make_header(struct header *h, enum model_kind kind, const struct mlp 
         check_learning_rate(subject, meta->lr, err) != 0 ||
         check_epochs(subject, meta->epochs_done, err) != 0)
         return -1;
-    h->version = kind == MODEL_FILE_CHECKPOINT ? FORMAT_VERSION_FINGERPRINT : FORMAT_VERSION_PLAIN;
+    const bool fingerprint = kind == MODEL_FILE_CHECKPOINT && meta->has_fingerprint;
+    h->version = fingerprint ? FORMAT_VERSION_FINGERPRINT : FORMAT_VERSION_PLAIN;
     h->kind = kind == MODEL_FILE_CHECKPOINT ? KIND_CODE_CHECKPOINT : KIND_CODE_MODEL;
     h->n_in = (uint32_t)m->n_in;
     h->n_hidden = (uint32_t)m->n_hidden;
     h->n_out = (uint32_t)m->n_out;
     h->precision = m->precision == PRECISION_F64 ? PRECISION_CODE_F64 : PRECISION_CODE_F32;
     h->meta = *meta;
-    h->meta.has_fingerprint = kind == MODEL_FILE_CHECKPOINT;
+    h->meta.has_fingerprint = fingerprint;
     return 0;
 }
 

@@ -27,7 +27,8 @@ struct model_metadata {
     /* Checkpoints only (format version 2): CRC-32s of the training and test
      * subsets drawn (dataset_crc32), so that a resumed run can tell that
      * it trains on the same data.  False when loaded from a version-1 file,
-     * which does not record them, and ignored when saving a model. */
+     * which does not record them.  Saved (as version 2) only in a
+     * checkpoint; without one a checkpoint is saved as version 1. */
     bool has_fingerprint;
     uint32_t train_crc, test_crc;
 };
