@@ -101,10 +101,11 @@ void options_usage_error(const struct usage *u, const char *fmt, ...)
 }
 
 /* The long options that `name` (what follows "--", up to any '=') is a
- * prefix of, written out as "'--save', '--seed'".  Returns their number; an
- * exact match counts alone, as getopt_long takes it. */
+ * prefix of, written out as "'--save', '--seed'", and the first of them in
+ * *match.  Returns their number; an exact match counts alone, as
+ * getopt_long takes it. */
 static int prefix_matches(const struct option *options, const char *name, size_t length,
-                          char *list, size_t size)
+                          char *list, size_t size, const struct option **match)
 {
     int count = 0;
     size_t used = 0;
@@ -113,8 +114,12 @@ static int prefix_matches(const struct option *options, const char *name, size_t
     for (const struct option *opt = options; opt->name; opt++) {
         if (strncmp(opt->name, name, length) != 0)
             continue;
-        if (opt->name[length] == '\0')
+        if (opt->name[length] == '\0') {
+            *match = opt;
             return 1;
+        }
+        if (count == 0)
+            *match = opt;
         int n = snprintf(list + used, size - used, "%s'--%s'", count ? ", " : "", opt->name);
         if (n > 0 && (size_t)n < size - used)
             used += (size_t)n;
@@ -128,24 +133,26 @@ void options_bad_option(const struct usage *u, const struct option *options, int
 {
     const char *arg = argv[optind - 1];
     char candidates[512];
+    const struct option *match = NULL;
 
     if (code == ':') {
         options_usage_error(u, "missing argument to option '%s'", arg);
         return;
     }
-    if (optopt != 0) {
-        options_usage_error(u, "unrecognized option '-%c'", optopt);
-        return;
-    }
     if (strncmp(arg, "--", 2) == 0) {
         const size_t length = strcspn(arg + 2, "=");
-        if (prefix_matches(options, arg + 2, length, candidates, sizeof candidates) > 1) {
+        const int count = prefix_matches(options, arg + 2, length, candidates,
+                                         sizeof candidates, &match);
+        if (count > 1)
             options_usage_error(u, "option '%.*s' is ambiguous: it could be %s",
                                 (int)(length + 2), arg, candidates);
-            return;
-        }
+        else if (count == 1 && arg[2 + length] == '=')
+            options_usage_error(u, "option '--%s' takes no argument", match->name);
+        else
+            options_usage_error(u, "unrecognized option '%s'", arg);
+        return;
     }
-    options_usage_error(u, "unrecognized option '%s'", arg);
+    options_usage_error(u, "unrecognized option '-%c'", optopt);
 }
 
 /* Plain decimal: digits, after a '-' only where negative numbers are allowed.

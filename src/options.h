@@ -88,7 +88,8 @@ struct option;
 
 /* Explains what getopt_long's '?' or ':' (code) was about, with opterr = 0:
  * a missing argument, an unknown short option, an ambiguous abbreviation of
- * several of `options` (naming them) or an unrecognized option. */
+ * several of `options` (naming them), an argument to an option that takes
+ * none, or an unrecognized option. */
 void options_bad_option(const struct usage *u, const struct option *options, int code,
                         char **argv);
 

@@ -62,6 +62,12 @@ check_usage_error --check=c
 expect_in "$work/err" "option '--check' is ambiguous: it could be '--checkpoint', '--checkpoint-every'"
 check_usage_error -x
 expect_in "$work/err" "unrecognized option '-x'"
+check_usage_error -qx
+expect_in "$work/err" "unrecognized option '-x'"
+check_usage_error --quiet=yes
+expect_in "$work/err" "option '--quiet' takes no argument"
+check_usage_error --qui=yes
+expect_in "$work/err" "option '--quiet' takes no argument"
 check_usage_error stray-argument
 
 # --- data errors: status 1, naming the place
