@@ -243,6 +243,8 @@ int dataset_load_csv(struct dataset *ds, const char *path, struct error *err)
         fetch(&r);
         status = read_csv(&r, ds);
     }
+    if (status == 0 && !gzdirect(r.in))
+        status = dataset_check_gzip_members(path, err);
     gzclose(r.in);
     if (status != 0)
         dataset_free(ds);

@@ -147,6 +147,16 @@ static uint32_t little_endian_32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+int dataset_check_gzip_members(const char *path, struct error *err)
+{
+    const int fd = dataset_open_regular(path, NULL, err);
+    if (fd < 0)
+        return -1;
+    const int rc = check_gzip_members(fd, path, err);
+    close(fd);
+    return rc;
+}
+
 int dataset_check_gzip_end(const char *path, uint32_t crc, unsigned long long length,
                            struct error *err)
 {

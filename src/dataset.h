@@ -85,6 +85,10 @@ int dataset_check_read(struct gzFile_s *in, const char *path, struct error *err)
 int dataset_check_gzip_end(const char *path, uint32_t crc, unsigned long long length,
                            struct error *err);
 
+/* The same check for readers that do not keep a CRC of what they read: it
+ * always inflates the file once more. */
+int dataset_check_gzip_members(const char *path, struct error *err);
+
 /* Makes *buf hold at least `needed` bytes (needed <= limit), doubling its
  * capacity but never past limit, so that a buffer growing as data arrives
  * costs linear time and never exceeds what the caller allows.  Returns -1

@@ -488,6 +488,8 @@ int image_read(const char *path, uint8_t background, struct gray_image *img,
         rc = read_png(in, path, background, img, err);
     else
         rc = read_pgm(in, path, format == FORMAT_BINARY_PGM, img, err);
+    if (rc == 0 && !gzdirect(in))
+        rc = dataset_check_gzip_members(path, err);
     gzclose(in);  /* reading: every error has been seen already */
     if (rc != 0)
         gray_image_free(img);

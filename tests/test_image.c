@@ -165,6 +165,22 @@ START_TEST(pgm_gzip_compressed)
 }
 END_TEST
 
+/* zlib stops at the end of the gzip data and ignores what follows. */
+START_TEST(refuse_gzip_trailing_garbage)
+{
+    const char *path = testdir_path("a.pgm.gz");
+    gzFile out = gzopen(path, "wb");
+    FILE *f;
+
+    ck_assert(out != NULL);
+    ck_assert(gzputs(out, "P2 3 1 255 9 8 7\n") > 0);
+    ck_assert_int_eq(gzclose(out), Z_OK);
+    ck_assert((f = fopen(path, "ab")) != NULL);
+    ck_assert(fputs("garbage", f) >= 0 && fclose(f) == 0);
+    assert_refused(path, "trailing data after the gzip member");
+}
+END_TEST
+
 /* ------------------------------------------------------------ refusals */
 
 START_TEST(refuse_empty_file)
@@ -1027,6 +1043,7 @@ int main(void)
     tcase_add_test(pgm, pgm_gzip_compressed);
 
     tcase_add_test(refusals, refuse_empty_file);
+    tcase_add_test(refusals, refuse_gzip_trailing_garbage);
     tcase_add_test(refusals, refuse_truncated_binary_data);
     tcase_add_test(refusals, refuse_truncated_plain_data);
     tcase_add_test(refusals, refuse_truncated_header);

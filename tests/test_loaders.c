@@ -778,6 +778,15 @@ START_TEST(csv_gzip_loads)
 }
 END_TEST
 
+START_TEST(csv_gzip_trailing_garbage)
+{
+    struct bytes gz = gzipped(samples_csv(1, "\n", 1), Z_BEST_COMPRESSION);
+    append(&gz, "junk", 4);
+    const char *path = write_file("samples.csv.gz", gz);
+    assert_csv_refused(path, 0, 0, "trailing data after the gzip member");
+}
+END_TEST
+
 /* ------------------------------------------------------------ select, free */
 
 START_TEST(select_copies_in_order)
@@ -1125,6 +1134,7 @@ int main(void)
     tcase_add_test(csv, csv_header_only);
     tcase_add_test(csv, csv_blank_line);
     tcase_add_test(csv, csv_two_final_blank_lines);
+    tcase_add_test(csv, csv_gzip_trailing_garbage);
     tcase_add_test(csv, csv_header_too_few_fields);
     tcase_add_test(csv, csv_too_few_fields);
     tcase_add_test(csv, csv_too_many_fields);
