@@ -70,22 +70,31 @@ static void default_threads(struct bench_options *o)
     o->threads[o->n_threads++] = o->cores;
 }
 
-/* Splits a comma-separated list, in place, into at most `max` items.
- * Returns their number, or -1 after a usage error. */
-static int split_list(const char *option, char *list, char **items, int max)
+/* Splits a comma-separated list, in place, into at most `max` items, none
+ * of them empty.  Returns their number, or -1 after a usage error. */
+static int split_list(const char *option, char *list, char **items, int max,
+                      const struct usage *u)
 {
     int count = 0;
-    char *save = NULL;
-    for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+
+    for (char *item = list;; item++) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = '\0';
+        if (*item == '\0') {
+            options_usage_error(u, "%s: %s", option,
+                                count == 0 && !comma ? "empty list" : "empty item in the list");
+            return -1;
+        }
         if (count == max) {
-            options_usage_error(stderr, "%s: more than %d values", option, max);
+            options_usage_error(u, "%s: more than %d values", option, max);
             return -1;
         }
         items[count++] = item;
+        if (!comma)
+            return count;
+        item = comma;
     }
-    if (count == 0)
-        options_usage_error(stderr, "%s: empty list", option);
-    return count ? count : -1;
 }
 
 static int parse_bench_options(struct bench_options *o, int argc, char **argv)
@@ -101,6 +110,7 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const struct usage usage = {stderr, "bench"};
     char *items[MAX_LIST];
     long long value;
     int code, count;
@@ -122,39 +132,39 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
     while ((code = getopt_long(argc, argv, ":t:d:h", long_options, NULL)) != -1) {
         switch (code) {
         case 't':
-            if ((count = split_list("--threads", optarg, items, MAX_LIST)) < 0)
+            if ((count = split_list("--threads", optarg, items, MAX_LIST, &usage)) < 0)
                 return -1;
             for (int i = 0; i < count; i++) {
-                if (options_parse_count("--threads", items[i], 1, 4096, &value, stderr) < 0)
+                if (options_parse_count("--threads", items[i], 1, 4096, &value, &usage) < 0)
                     return -1;
                 o->threads[i] = (int)value;
             }
             o->n_threads = (size_t)count;
             break;
         case 's':
-            if ((count = split_list("--sizes", optarg, items, MAX_LIST)) < 0)
+            if ((count = split_list("--sizes", optarg, items, MAX_LIST, &usage)) < 0)
                 return -1;
             for (int i = 0; i < count; i++)
-                if (options_parse_subset("--sizes", items[i], &o->sizes[i], stderr) < 0)
+                if (options_parse_subset("--sizes", items[i], &o->sizes[i], &usage) < 0)
                     return -1;
             o->n_sizes = (size_t)count;
             break;
         case 'p':
-            if ((count = split_list("--precision", optarg, items, 2)) < 0)
+            if ((count = split_list("--precision", optarg, items, 2, &usage)) < 0)
                 return -1;
             for (int i = 0; i < count; i++)
                 if (options_parse_precision("--precision", items[i], &o->precisions[i],
-                                            stderr) < 0)
+                                            &usage) < 0)
                     return -1;
             o->n_precisions = (size_t)count;
             break;
         case 'e':
-            if (options_parse_count("--epochs", optarg, 1, 100000, &value, stderr) < 0)
+            if (options_parse_count("--epochs", optarg, 1, 100000, &value, &usage) < 0)
                 return -1;
             o->epochs = (unsigned)value;
             break;
         case 'w':
-            if (options_parse_count("--warmup", optarg, 0, 100000, &value, stderr) < 0)
+            if (options_parse_count("--warmup", optarg, 0, 100000, &value, &usage) < 0)
                 return -1;
             o->warmup = (unsigned)value;
             break;
@@ -168,14 +178,12 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
             fputs(bench_usage, stdout);
             return 1;
         default:
-            options_usage_error(stderr, "bench: %s option '%s'",
-                                code == ':' ? "missing argument to" : "unrecognized",
-                                argv[optind - 1]);
+            options_bad_option(&usage, long_options, code, argv);
             return -1;
         }
     }
     if (optind < argc) {
-        options_usage_error(stderr, "bench: unexpected argument '%s'", argv[optind]);
+        options_usage_error(&usage, "unexpected argument '%s'", argv[optind]);
         return -1;
     }
     return 0;
@@ -333,7 +341,8 @@ int bench_main(int argc, char **argv)
     }
     o.inputs = dataset_image_size(&all);
     for (size_t i = 0; i < o.n_sizes; i++) {
-        if (options_resolve_subset("--sizes", &o.sizes[i], all.count, stderr) < 0) {
+        if (options_resolve_subset("--sizes", &o.sizes[i], all.count,
+                                   &(const struct usage){stderr, "bench"}) < 0) {
             dataset_free(&all);
             return EXIT_USAGE;
         }

@@ -1,5 +1,6 @@
-/* The tutorial's CSV format: an optional header line, then one image a line,
- * its label and its 784 pixels as comma-separated decimal numbers.  Parsed a
+/* The tutorial's CSV format: an optional UTF-8 byte order mark, an optional
+ * header line, then one image a line, its label and its 784 pixels as
+ * comma-separated decimal numbers, and at most one empty line at the end.  Parsed a
  * character at a time, so no line is ever too long; read through zlib, so a
  * gzip-compressed file works as well. */
 #include "dataset.h"
@@ -164,6 +165,39 @@ static int starts_number(int c)
     return isdigit(c) || c == '-';
 }
 
+/* Editors often end a file with one empty line; a blank line anywhere else
+ * is an error.  Called at a '\n' that starts a line. */
+static int skip_final_blank_line(struct csv_reader *r)
+{
+    const unsigned long line = r->line;
+
+    advance(r);
+    if (r->c == END_OF_DATA)
+        return r->read_failed ? -1 : 0;
+    r->line = line;  /* the error is about the blank line, not the one after it */
+    r->column = 1;
+    return fail_at(r, 1, "blank line");
+}
+
+/* A UTF-8 byte order mark, which some programs write before the text, is
+ * not part of the first line: skipped before the header is looked for. */
+static const unsigned char utf8_bom[3] = {0xEF, 0xBB, 0xBF};
+
+static int skip_bom(struct csv_reader *r)
+{
+    unsigned char start[sizeof utf8_bom];
+    int got = gzread(r->in, start, sizeof start);
+
+    if (got == (int)sizeof start && memcmp(start, utf8_bom, sizeof start) == 0)
+        return 0;
+    if (got < 0 || gzrewind(r->in) != 0) {
+        if (dataset_check_read(r->in, r->path, r->err) != 0)
+            return -1;
+        return error_set(r->err, "%s: cannot go back to the start of the file", r->path);
+    }
+    return 0;
+}
+
 static int read_csv(struct csv_reader *r, struct dataset *ds)
 {
     uint8_t record[CSV_FIELDS];
@@ -175,6 +209,11 @@ static int read_csv(struct csv_reader *r, struct dataset *ds)
         return -1;
 
     while (r->c != END_OF_DATA) {
+        if (r->c == '\n' && ds->count > 0) {
+            if (skip_final_blank_line(r) != 0)
+                return -1;
+            break;
+        }
         if (read_line(r, record) != 0)
             return -1;
         if (append_record(ds, record, &label_capacity, &pixel_capacity) != 0)
@@ -199,8 +238,13 @@ int dataset_load_csv(struct dataset *ds, const char *path, struct error *err)
     if (!r.in)
         return -1;
 
-    fetch(&r);
-    int status = read_csv(&r, ds);
+    int status = skip_bom(&r);
+    if (status == 0) {
+        fetch(&r);
+        status = read_csv(&r, ds);
+    }
+    if (status == 0 && !gzdirect(r.in))
+        status = dataset_check_gzip_members(path, err);
     gzclose(r.in);
     if (status != 0)
         dataset_free(ds);

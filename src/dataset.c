@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,109 @@ int dataset_check_read(gzFile in, const char *path, struct error *err)
     default:
         return error_set(err, "%s: %s", path, reason);
     }
+}
+
+/* The slow path of dataset_check_gzip_end: inflates the whole file again,
+ * member after member, discarding the output.  Further complete gzip members
+ * are accepted, as gzip(1) and zlib decompress them; anything else after a
+ * member is refused, with the offset where the member ended. */
+static int check_gzip_members(int fd, const char *path, struct error *err)
+{
+    enum { CHUNK = 64 * 1024 };
+    unsigned char in[CHUNK], out[CHUNK];
+    z_stream z = {0};
+    unsigned long long member_end = 0, consumed = 0;  /* offsets in the file */
+    int ret = Z_OK, rc = 0;
+    bool after_member = false, output_full = false;  /* inflate may hold more output */
+
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return error_set(err, "%s: out of memory", path);
+    for (;;) {
+        if (z.avail_in == 0) {
+            const ssize_t got = read(fd, in, sizeof in);
+            if (got < 0) {
+                rc = error_set(err, "%s: read error (%s)", path, strerror(errno));
+                break;
+            }
+            if (got == 0 && (after_member || !output_full))
+                break;
+            z.next_in = in;
+            z.avail_in = (uInt)got;
+        }
+        if (after_member) {
+            inflateReset(&z);
+            after_member = false;
+        }
+        const uInt before = z.avail_in;
+        z.next_out = out;
+        z.avail_out = sizeof out;
+        ret = inflate(&z, Z_NO_FLUSH);
+        consumed += before - z.avail_in;
+        output_full = z.avail_out == 0;
+        if (ret == Z_STREAM_END) {
+            member_end = consumed;
+            after_member = true;
+        } else if (ret != Z_OK && ret != Z_BUF_ERROR) {
+            break;
+        }
+    }
+    if (rc == 0 && !after_member)
+        rc = error_set(err, "%s: trailing data after the gzip member that ends at byte %llu: "
+                       "not a complete gzip member (%s)", path, member_end,
+                       z.msg ? z.msg : "it ends early");
+    inflateEnd(&z);
+    return rc;
+}
+
+static uint32_t little_endian_32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int dataset_check_gzip_members(const char *path, struct error *err)
+{
+    const int fd = dataset_open_regular(path, NULL, err);
+    if (fd < 0)
+        return -1;
+    const int rc = check_gzip_members(fd, path, err);
+    close(fd);
+    return rc;
+}
+
+int dataset_check_gzip_end(const char *path, uint32_t crc, unsigned long long length,
+                           struct error *err)
+{
+    unsigned char trailer[8];
+    off_t size;
+    const int fd = dataset_open_regular(path, &size, err);
+    int rc = 0;
+
+    if (fd < 0)
+        return -1;
+    /* A single member ends with the CRC-32 and the length (mod 2^32) of all
+     * the data: then nothing follows it, and nothing more need be read. */
+    if (size < (off_t)sizeof trailer ||
+        pread(fd, trailer, sizeof trailer, size - (off_t)sizeof trailer) != sizeof trailer ||
+        little_endian_32(trailer) != crc || little_endian_32(trailer + 4) != (uint32_t)length)
+        rc = check_gzip_members(fd, path, err);
+    close(fd);
+    return rc;
+}
+
+/* zlib's crc32 takes an unsigned length: big buffers go in pieces. */
+static uLong crc32_of(uLong crc, const uint8_t *data, size_t size)
+{
+    const size_t piece = (size_t)1 << 30;
+    for (size_t done = 0; done < size; done += piece)
+        crc = crc32(crc, data + done, (uInt)(size - done < piece ? size - done : piece));
+    return crc;
+}
+
+uint32_t dataset_crc32(const struct dataset *ds)
+{
+    const uLong pixels = crc32_of(crc32(0L, Z_NULL, 0), ds->pixels,
+                                  ds->count * dataset_image_size(ds));
+    return (uint32_t)crc32_of(pixels, ds->labels, ds->count);
 }
 
 int dataset_grow(uint8_t **buf, size_t *capacity, size_t needed, size_t limit)

@@ -55,6 +55,10 @@ void dataset_free(struct dataset *ds);
 /* ---- Shared by the loaders (idx.c, csv.c); other modules have no use for it.
  * struct gzFile_s is zlib's gzFile, named here so that this header does not
  * drag zlib.h into every module. */
+/* CRC-32 (zlib's) of the images' pixels, then their labels: the
+ * fingerprint of a drawn subset that checkpoints record. */
+uint32_t dataset_crc32(const struct dataset *ds);
+
 struct gzFile_s;
 
 /* Opens path for reading (O_RDONLY) if it is a regular file; a directory or
@@ -72,6 +76,18 @@ struct gzFile_s *dataset_open_input(const char *path, struct error *err);
  * met an I/O error or corrupt or truncated gzip data, 0 when the data simply
  * ended. */
 int dataset_check_read(struct gzFile_s *in, const char *path, struct error *err);
+
+/* zlib reads a gzip file up to its last complete member and ignores what
+ * follows.  Call after a gzip file was read to its end, with the CRC-32
+ * (zlib's crc32) and the length of all the data it gave: returns -1 and
+ * explains in err when anything but further complete gzip members follows
+ * ("FILE: trailing data after the gzip member that ends at byte N"). */
+int dataset_check_gzip_end(const char *path, uint32_t crc, unsigned long long length,
+                           struct error *err);
+
+/* The same check for readers that do not keep a CRC of what they read: it
+ * always inflates the file once more. */
+int dataset_check_gzip_members(const char *path, struct error *err);
 
 /* Makes *buf hold at least `needed` bytes (needed <= limit), doubling its
  * capacity but never past limit, so that a buffer growing as data arrives

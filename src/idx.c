@@ -28,7 +28,19 @@ static const struct idx_kind labels_kind = {0x00000801, 1, 1, "label"};
 struct idx_file {
     uint32_t dim[IDX_MAX_DIMS];  /* dim[0] is the record count */
     uint8_t *bytes;              /* dim[0] * record_size bytes */
+    uint32_t crc;                /* CRC-32 of the header and the bytes, as read */
+    unsigned long long length;   /* of the header and the bytes */
 };
+
+static void add_crc(struct idx_file *file, const uint8_t *data, size_t size)
+{
+    file->length += size;
+    for (size_t done = 0; done < size;) {  /* crc32 takes an unsigned length */
+        const size_t piece = size - done < READ_PIECE ? size - done : READ_PIECE;
+        file->crc = (uint32_t)crc32(file->crc, data + done, (uInt)piece);
+        done += piece;
+    }
+}
 
 static uint32_t big_endian_32(const uint8_t *p)
 {
@@ -52,7 +64,7 @@ static size_t read_up_to(gzFile in, uint8_t *buf, size_t want)
 }
 
 static int read_header(gzFile in, const char *path, const struct idx_kind *kind,
-                       uint32_t dim[], struct error *err)
+                       struct idx_file *file, struct error *err)
 {
     uint8_t header[4 + 4 * IDX_MAX_DIMS];
     size_t header_size = 4 + 4 * (size_t)kind->dims;
@@ -73,7 +85,8 @@ static int read_header(gzFile in, const char *path, const struct idx_kind *kind,
                          path, header_size, got);
 
     for (unsigned i = 0; i < kind->dims; i++)
-        dim[i] = big_endian_32(header + 4 + 4 * i);
+        file->dim[i] = big_endian_32(header + 4 + 4 * i);
+    add_crc(file, header, header_size);
     return 0;
 }
 
@@ -132,6 +145,7 @@ static int read_records(gzFile in, const char *path, const struct idx_kind *kind
                          "found %zu bytes (%zu whole %ss)", path, file->dim[0], kind->record,
                          expected, have, have / kind->record_size, kind->record);
     }
+    add_crc(file, file->bytes, expected);
     return check_end(in, path, kind, file->dim[0], err);
 }
 
@@ -143,11 +157,13 @@ static int load_idx_file(const char *path, const struct idx_kind *kind,
     if (!in)
         return -1;
 
-    int status = read_header(in, path, kind, file->dim, err);
+    int status = read_header(in, path, kind, file, err);
     if (status == 0)
         status = check_shape(path, kind, file->dim, err);
     if (status == 0)
         status = read_records(in, path, kind, file, err);
+    if (status == 0 && !gzdirect(in))
+        status = dataset_check_gzip_end(path, file->crc, file->length, err);
     gzclose(in);  /* its verdict on the stream is already in status */
     return status;
 }
@@ -164,7 +180,7 @@ static int check_labels(const char *path, const struct idx_file *labels, struct 
 int dataset_load_idx(struct dataset *ds, const char *images_path,
                      const char *labels_path, struct error *err)
 {
-    struct idx_file images = {{0}, NULL}, labels = {{0}, NULL};
+    struct idx_file images = {{0}, NULL, 0, 0}, labels = {{0}, NULL, 0, 0};
 
     memset(ds, 0, sizeof *ds);
     int status = load_idx_file(images_path, &images_kind, &images, err);

@@ -275,7 +275,9 @@ struct png_session {
     const char *path;
     const char *failure;  /* what a libpng error means, as messages say it */
     struct error *err;
+    uint8_t background;   /* what transparent pixels are composited onto */
     png_bytep *rows;
+    png_bytep samples;    /* gray and alpha, when the picture has transparency */
 };
 
 static void png_failed(png_structp png, png_const_charp message)
@@ -304,21 +306,55 @@ static void read_png_bytes(png_structp png, png_bytep data, png_size_t length)
     }
 }
 
-/* Whatever the color type and depth, libpng hands over 8-bit gray. */
+/* Whatever the color type and depth, libpng hands over 8-bit gray, with an
+ * 8-bit alpha channel after each sample when the picture has transparency
+ * (an alpha channel or a tRNS chunk). */
 static void request_gray8(png_structp png, png_infop info)
 {
     png_set_expand(png);  /* palette to RGB, 1-4 bit gray to 8 bits, tRNS to alpha */
     png_set_strip_16(png);
-    png_set_strip_alpha(png);
     if (png_get_color_type(png, info) & PNG_COLOR_MASK_COLOR)
         png_set_rgb_to_gray_fixed(png, 1, -1, -1);  /* 1: convert silently; -1: default weights */
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
 }
 
+/* Composites gray+alpha pairs onto the background, in place: the gray
+ * samples end up in the first half of the row.  Rounded, so that an opaque
+ * pixel keeps its exact value. */
+static void composite_row(png_bytep row, size_t width, uint8_t background)
+{
+    for (size_t x = 0; x < width; x++) {
+        const unsigned gray = row[2 * x], alpha = row[2 * x + 1];
+        row[x] = (png_byte)((gray * alpha + background * (255u - alpha) + 127) / 255);
+    }
+}
+
+/* The rows to decode into: the picture's own, or twice as wide ones when
+ * each sample comes with its alpha and is composited afterwards. */
+static int allocate_rows(struct png_session *s, struct gray_image *img, size_t channels)
+{
+    s->rows = calloc(img->height, sizeof *s->rows);
+    if (!s->rows)
+        return error_set(s->err, "%s: out of memory", s->path);
+    if (channels == 1) {
+        for (size_t y = 0; y < img->height; y++)
+            s->rows[y] = img->pixels + y * img->width;
+        return 0;
+    }
+    s->samples = malloc(img->height * img->width * channels);
+    if (!s->samples)
+        return error_set(s->err, "%s: out of memory", s->path);
+    for (size_t y = 0; y < img->height; y++)
+        s->rows[y] = s->samples + y * img->width * channels;
+    return 0;
+}
+
 static int decode_png(png_structp png, png_infop info, struct png_session *s,
                       struct gray_image *img)
 {
+    size_t channels;
+
     if (setjmp(png_jmpbuf(png)))
         return -1;
     png_set_read_fn(png, s, read_png_bytes);
@@ -327,27 +363,34 @@ static int decode_png(png_structp png, png_infop info, struct png_session *s,
                        s->path, s->err) != 0)
         return -1;
     request_gray8(png, info);
-    if (png_get_rowbytes(png, info) != img->width)  /* never expected; guards the buffer */
+    channels = png_get_channels(png, info);
+    if ((channels != 1 && channels != 2) ||
+        png_get_rowbytes(png, info) != img->width * channels)  /* never expected; guards the buffer */
         return error_set(s->err, "%s: this PNG does not convert to 8-bit gray", s->path);
-    s->rows = malloc(img->height * sizeof *s->rows);
-    if (!s->rows)
-        return error_set(s->err, "%s: out of memory", s->path);
-    for (size_t y = 0; y < img->height; y++)
-        s->rows[y] = img->pixels + y * img->width;
+    if (allocate_rows(s, img, channels) != 0)
+        return -1;
     png_read_image(png, s->rows);
     png_read_end(png, NULL);  /* checks the rest of the file's chunks, CRCs included */
+    if (channels == 2)
+        for (size_t y = 0; y < img->height; y++) {
+            composite_row(s->rows[y], img->width, s->background);
+            memcpy(img->pixels + y * img->width, s->rows[y], img->width);
+        }
     return 0;
 }
 
-static int read_png(gzFile in, const char *path, struct gray_image *img, struct error *err)
+static int read_png(gzFile in, const char *path, uint8_t background, struct gray_image *img,
+                    struct error *err)
 {
-    struct png_session s = {.in = in, .path = path, .failure = "bad PNG", .err = err};
+    struct png_session s = {.in = in, .path = path, .failure = "bad PNG", .err = err,
+                            .background = background};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, png_failed, png_warned);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     int rc = info ? decode_png(png, info, &s, img) : error_set(err, "%s: out of memory", path);
 
     png_destroy_read_struct(&png, &info, NULL);
     free(s.rows);
+    free(s.samples);
     return rc;
 }
 
@@ -380,9 +423,10 @@ static int encode_image(FILE *out, const char *path, const struct gray_image *im
 
 #else /* !HAVE_LIBPNG */
 
-static int read_png(gzFile in, const char *path, struct gray_image *img, struct error *err)
+static int read_png(gzFile in, const char *path, uint8_t background, struct gray_image *img,
+                    struct error *err)
 {
-    (void)in, (void)img;
+    (void)in, (void)background, (void)img;
     return error_set(err, "%s: a PNG image, but PNG support was not compiled in", path);
 }
 
@@ -427,7 +471,8 @@ static int detect_format(gzFile in, const char *path, struct error *err)
     return error_set(err, "%s: not an image: neither PGM nor PNG", path);
 }
 
-int image_read(const char *path, struct gray_image *img, struct error *err)
+int image_read(const char *path, uint8_t background, struct gray_image *img,
+               struct error *err)
 {
     gzFile in;
     int format, rc;
@@ -440,9 +485,11 @@ int image_read(const char *path, struct gray_image *img, struct error *err)
     if (format < 0)
         rc = -1;
     else if (format == FORMAT_PNG)
-        rc = read_png(in, path, img, err);
+        rc = read_png(in, path, background, img, err);
     else
         rc = read_pgm(in, path, format == FORMAT_BINARY_PGM, img, err);
+    if (rc == 0 && !gzdirect(in))
+        rc = dataset_check_gzip_members(path, err);
     gzclose(in);  /* reading: every error has been seen already */
     if (rc != 0)
         gray_image_free(img);

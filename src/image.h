@@ -29,11 +29,14 @@ void gray_image_free(struct gray_image *img);
 
 /* Reads a picture, recognising the format by its first bytes, not its name:
  * PGM, plain (P2) or binary (P5), any maxval 1-65535, scaled to 0-255; PNG of
- * any color type and depth, converted to 8-bit gray (alpha is dropped).  A
- * gzip-compressed file is read as well.  On failure returns -1, leaves *img
+ * any color type and depth, converted to 8-bit gray; a transparent or
+ * translucent pixel (alpha channel or tRNS) is composited onto the gray level
+ * `background` (0 black to 255 white).  A gzip-compressed file is read as
+ * well.  On failure returns -1, leaves *img
  * empty and explains in err, naming the file.  Without libpng a PNG file is
  * refused with "PNG support was not compiled in". */
-int image_read(const char *path, struct gray_image *img, struct error *err);
+int image_read(const char *path, uint8_t background, struct gray_image *img,
+               struct error *err);
 
 /* Writes img as an 8-bit gray PNG to image_output_path(path): path itself
  * when built with libpng, otherwise a binary PGM (P5) whose name has a final

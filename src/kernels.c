@@ -562,3 +562,12 @@ int engine_max_threads(void)
     return 1;
 #endif
 }
+
+int engine_thread_limit(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_limit();
+#else
+    return 1;
+#endif
+}

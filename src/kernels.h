@@ -77,4 +77,8 @@ double fma_peak_flops(enum precision precision, int threads, double seconds);
  * in a build without OpenMP. */
 int engine_max_threads(void);
 
+/* The most threads OpenMP grants a parallel region ($OMP_THREAD_LIMIT);
+ * 1 without OpenMP. */
+int engine_thread_limit(void);
+
 #endif

@@ -2,11 +2,13 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -41,6 +43,7 @@ struct run {
     struct mlp model;
     unsigned first_epoch, end_epoch;  /* epochs this run trains, numbered on from a file */
     unsigned epochs_done;             /* counted from the start, as the files count them */
+    struct model_metadata start;      /* what the --load or --resume file recorded */
     bool checkpoint_current;          /* the checkpoint file holds epochs_done epochs */
     struct trainer trainer;
     struct evaluation test_eval, train_first;
@@ -64,16 +67,24 @@ static void run_free(struct run *r)
 }
 
 /* Loads one split and keeps the subset of it that the options ask for, so
- * that only one whole split is in memory at a time.  Returns an exit status. */
+ * that only one whole split is in memory at a time.  The size comes from the
+ * option, or from the checkpoint `size_file` when not NULL, which is then
+ * blamed for a size the data cannot provide.  Returns an exit status. */
 static int load_subset(struct dataset *subset, size_t *total, const char *dir,
-                       enum mnist_split split, const char *option, size_t *size,
-                       struct py_random *rng, struct error *err)
+                       enum mnist_split split, const char *option, const char *size_file,
+                       size_t *size, struct py_random *rng, struct error *err)
 {
     struct dataset all;
     if (mnist_load(&all, dir, split, err) < 0)
         return EXIT_FAILURE;
     *total = all.count;
-    if (options_resolve_subset(option, size, all.count, stderr) < 0) {
+    if (size_file && *size > all.count) {
+        error_set(err, "%s: the checkpoint was made with %s %zu, more than the %zu images in %s",
+                  size_file, option, *size, all.count, dir);
+        dataset_free(&all);
+        return EXIT_FAILURE;
+    }
+    if (options_resolve_subset(option, size, all.count, &(const struct usage){stderr, NULL}) < 0) {
         dataset_free(&all);
         return EXIT_USAGE;
     }
@@ -88,7 +99,8 @@ static int adopt_setting(const char *file, const char *option, bool given, bool 
                          const char *stored)
 {
     if (given && differs) {
-        options_usage_error(stderr, "%s: %s was made with %s %s", option, file, option, stored);
+        options_usage_error(&(const struct usage){stderr, NULL}, "%s: %s was made with %s %s",
+                            option, file, option, stored);
         return -1;
     }
     return 0;
@@ -115,6 +127,7 @@ static int load_start(struct run *r, struct error *err)
         return EXIT_USAGE;
     o->hidden = r->model.n_hidden;
     o->precision = r->model.precision;
+    r->start = meta;
     r->first_epoch = (unsigned)meta.epochs_done;
     if (!o->resume_path) {
         r->end_epoch = r->first_epoch + o->epochs;
@@ -140,11 +153,33 @@ static int load_start(struct run *r, struct error *err)
     return EXIT_SUCCESS;
 }
 
+/* A resumed run must train on the data the checkpoint was trained on: the
+ * same subsets of the same files (a version-1 checkpoint does not say). */
+static int check_same_data(const struct run *r, struct error *err)
+{
+    const char *path = r->options.resume_path;
+    const uint32_t train_crc = dataset_crc32(&r->train), test_crc = dataset_crc32(&r->test);
+
+    if (!r->start.has_fingerprint)
+        return EXIT_SUCCESS;
+    if (train_crc != r->start.train_crc || test_crc != r->start.test_crc) {
+        const bool train = train_crc != r->start.train_crc;
+        error_set(err, "%s: the checkpoint was made on other %s images than the %zu drawn now "
+                  "from %s (CRC-32 %08" PRIx32 ", the checkpoint's %08" PRIx32 ")", path,
+                  train ? "training" : "test", train ? r->train.count : r->test.count,
+                  r->data_dir, train ? train_crc : test_crc,
+                  train ? r->start.train_crc : r->start.test_crc);
+        return EXIT_FAILURE;
+    }
+    return EXIT_SUCCESS;
+}
+
 /* What a file saved now records: the epochs done and how they were made. */
 static struct model_metadata metadata(const struct run *r)
 {
     struct model_metadata meta = {r->epochs_done, r->options.seed, r->options.lr,
-                                  r->train.count, r->test.count};
+                                  r->train.count, r->test.count, true,
+                                  dataset_crc32(&r->train), dataset_crc32(&r->test)};
     return meta;
 }
 
@@ -161,23 +196,53 @@ static int save_checkpoint(struct run *r, struct error *err)
     return 0;
 }
 
+/* What the header reports: the threads asked for (0: OpenMP's default), as
+ * many as OpenMP will actually run. */
+static int granted_threads(int requested)
+{
+    const int wanted = requested > 0 ? requested : engine_max_threads();
+    const int limit = engine_thread_limit();
+    return wanted < limit ? wanted : limit;
+}
+
 static void clear_progress(struct run *r)
 {
     if (r->progress)
         fputs("\r\033[K", stdout);
 }
 
+/* The terminal's width: the window's, else $COLUMNS, else 80. */
+static size_t terminal_columns(void)
+{
+    struct winsize size;
+    const char *columns = getenv("COLUMNS");
+    char *end;
+
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+        return size.ws_col;
+    if (columns && *columns >= '1' && *columns <= '9') {
+        const unsigned long value = strtoul(columns, &end, 10);
+        if (*end == '\0' && value <= 10000)
+            return value;
+    }
+    return 80;
+}
+
 /* The single updating line of a long run on a terminal, redrawn at most ten
- * times a second. */
+ * times a second, fitted to the terminal's width at each redraw so that a
+ * narrow or resized window shows no wrapped, stale lines. */
 static void show_progress(struct run *r, unsigned epoch, double loss, double seconds)
 {
     const double now = clock_seconds();
     const unsigned done = epoch + 1 - r->first_epoch, total = r->end_epoch - r->first_epoch;
+    char line[256];
+
     if (!r->progress || (now - r->progress_shown < 0.1 && epoch + 1 < r->end_epoch))
         return;
     r->progress_shown = now;
-    printf("\r\033[KEpoch %u/%u  loss %.6g  elapsed %.1f s  ETA %.1f s", epoch + 1,
-           r->end_epoch, loss, seconds, seconds / done * (total - done));
+    report_progress_line(line, sizeof line, terminal_columns(), epoch + 1, r->end_epoch, loss,
+                         seconds, seconds / done * (total - done));
+    printf("\r\033[K%s", line);
     fflush(stdout);
 }
 
@@ -265,10 +330,14 @@ static int prepare(struct run *r, struct error *err)
     py_random_seed(&rng, o->seed);
     if (status == EXIT_SUCCESS)
         status = load_subset(&r->train, &r->train_total, r->data_dir, MNIST_TRAIN,
-                             "--train-size", &o->train_size, &rng, err);
+                             "--train-size", o->given_train_size ? NULL : o->resume_path,
+                             &o->train_size, &rng, err);
     if (status == EXIT_SUCCESS)
         status = load_subset(&r->test, &r->test_total, r->data_dir, MNIST_TEST, "--test-size",
-                             &o->test_size, &rng, err);
+                             o->given_test_size ? NULL : o->resume_path, &o->test_size, &rng,
+                             err);
+    if (status == EXIT_SUCCESS && o->resume_path)
+        status = check_same_data(r, err);
     if (status != EXIT_SUCCESS || r->model.params)
         return status;
     if (mlp_create(&r->model, dataset_image_size(&r->train), o->hidden, MNIST_CLASSES,
@@ -307,9 +376,7 @@ static int execute(struct run *r, struct error *err)
         .train_count = r->train.count, .train_total = r->train_total,
         .test_count = r->test.count, .test_total = r->test_total,
         .seed = o->seed, .engine = o->engine,
-        .threads = o->engine == ENGINE_REFERENCE ? 1
-                   : o->threads > 0                ? o->threads
-                                                   : engine_max_threads(),
+        .threads = o->engine == ENGINE_REFERENCE ? 1 : granted_threads(o->threads),
         .first_epoch = r->first_epoch, .end_epoch = r->end_epoch, .lr = o->lr,
         .start_file = o->resume_path ? o->resume_path : o->load_path,
     };

@@ -27,7 +27,11 @@ _Static_assert(FLT_RADIX == 2 && FLT_MANT_DIG == 24 && sizeof(float) == 4 &&
 
 static const char MAGIC[8] = {'M', 'N', 'I', 'S', 'T', 'O', 'M', 'P'};
 
-enum { FORMAT_VERSION = 1 };
+/* Version 1 is the original layout, still written for models so that their
+ * bytes stay what they were; version 2 adds the data fingerprint after the
+ * header and is written for checkpoints that have one (so that a version-1
+ * checkpoint saves back to the same bytes). */
+enum { FORMAT_VERSION_PLAIN = 1, FORMAT_VERSION_FINGERPRINT = 2 };
 
 /* Codes in the kind field.  Zero is left invalid so that a zeroed header
  * is refused. */
@@ -50,6 +54,7 @@ enum {
     OFFSET_TRAIN_SIZE = 56,
     OFFSET_TEST_SIZE = 64,
     HEADER_BYTES = 72,
+    FINGERPRINT_BYTES = 8,  /* version 2: train_crc, test_crc (u32 each) */
     CRC_BYTES = 4,
 };
 
@@ -62,6 +67,12 @@ struct header {
     uint32_t version, kind, n_in, n_hidden, n_out, precision;
     struct model_metadata meta;
 };
+
+/* The bytes before the parameters. */
+static uint64_t prefix_bytes(uint32_t version)
+{
+    return HEADER_BYTES + (version == FORMAT_VERSION_FINGERPRINT ? FINGERPRINT_BYTES : 0);
+}
 
 /* ------------------------------------------------------------ field codecs */
 
@@ -190,6 +201,14 @@ static int check_learning_rate(const char *subject, double lr, struct error *err
     return 0;
 }
 
+static int check_epochs(const char *subject, uint64_t epochs_done, struct error *err)
+{
+    if (epochs_done > MODEL_FILE_MAX_EPOCHS)
+        return error_set(err, "%s: epochs_done is %" PRIu64 ", more than the limit of %u",
+                         subject, epochs_done, MODEL_FILE_MAX_EPOCHS);
+    return 0;
+}
+
 /* Names parameter i as tensor[index], for messages. */
 static const char *tensor_name(const struct mlp *m, size_t i, size_t *index)
 {
@@ -253,9 +272,14 @@ static void write_params(struct writer *w, const struct mlp *m)
 
 static void write_contents(struct writer *w, const struct header *h, const struct mlp *m)
 {
-    uint8_t header[HEADER_BYTES], crc[CRC_BYTES];
+    uint8_t header[HEADER_BYTES], fingerprint[FINGERPRINT_BYTES], crc[CRC_BYTES];
     encode_header(header, h);
     write_bytes(w, header, sizeof header);
+    if (h->version == FORMAT_VERSION_FINGERPRINT) {
+        store_le(fingerprint, h->meta.train_crc, 4);
+        store_le(fingerprint + 4, h->meta.test_crc, 4);
+        write_bytes(w, fingerprint, sizeof fingerprint);
+    }
     write_params(w, m);
     store_le(crc, w->crc, CRC_BYTES);
     write_bytes(w, crc, sizeof crc);
@@ -268,15 +292,18 @@ static int make_header(struct header *h, enum model_kind kind, const struct mlp 
     if (kind != MODEL_FILE_MODEL && kind != MODEL_FILE_CHECKPOINT)
         return error_set(err, "%s: unknown model file kind %d", subject, (int)kind);
     if (check_sizes(subject, m->n_in, m->n_hidden, m->n_out, err) != 0 ||
-        check_learning_rate(subject, meta->lr, err) != 0)
+        check_learning_rate(subject, meta->lr, err) != 0 ||
+        check_epochs(subject, meta->epochs_done, err) != 0)
         return -1;
-    h->version = FORMAT_VERSION;
+    const bool fingerprint = kind == MODEL_FILE_CHECKPOINT && meta->has_fingerprint;
+    h->version = fingerprint ? FORMAT_VERSION_FINGERPRINT : FORMAT_VERSION_PLAIN;
     h->kind = kind == MODEL_FILE_CHECKPOINT ? KIND_CODE_CHECKPOINT : KIND_CODE_MODEL;
     h->n_in = (uint32_t)m->n_in;
     h->n_hidden = (uint32_t)m->n_hidden;
     h->n_out = (uint32_t)m->n_out;
     h->precision = m->precision == PRECISION_F64 ? PRECISION_CODE_F64 : PRECISION_CODE_F32;
     h->meta = *meta;
+    h->meta.has_fingerprint = fingerprint;
     return 0;
 }
 
@@ -350,10 +377,10 @@ static int read_header(struct reader *r, off_t size, struct header *h, struct er
                          r->path, MAGIC);
     if (available >= OFFSET_VERSION + 4) {
         const uint32_t version = (uint32_t)load_le(bytes + OFFSET_VERSION, 4);
-        if (version != FORMAT_VERSION)
+        if (version != FORMAT_VERSION_PLAIN && version != FORMAT_VERSION_FINGERPRINT)
             return error_set(err, "%s: unsupported version %" PRIu32
-                             " of the model format (this program reads version %d)",
-                             r->path, version, FORMAT_VERSION);
+                             " of the model format (this program reads versions %d and %d)",
+                             r->path, version, FORMAT_VERSION_PLAIN, FORMAT_VERSION_FINGERPRINT);
     }
     if (available < HEADER_BYTES)
         return error_set(err, "%s: truncated: %lld bytes, shorter than the %d-byte header",
@@ -374,7 +401,7 @@ static int check_length(const char *path, const struct header *h, off_t size, st
     const uint64_t count = (uint64_t)h->n_in * h->n_hidden + h->n_hidden +
                            (uint64_t)h->n_hidden * h->n_out + h->n_out;
     const uint64_t params_bytes = count * h->precision;
-    const uint64_t expected = HEADER_BYTES + params_bytes + CRC_BYTES;
+    const uint64_t expected = prefix_bytes(h->version) + params_bytes + CRC_BYTES;
     const uint64_t actual = (uint64_t)size;
 
     if (actual < expected)
@@ -408,6 +435,9 @@ static int check_header(const char *path, const struct header *h, enum model_kin
     if (expected == MODEL_FILE_CHECKPOINT && h->kind != KIND_CODE_CHECKPOINT)
         return error_set(err, "%s: is a model file, not a checkpoint: training can only resume "
                          "from a checkpoint", path);
+    if (h->version == FORMAT_VERSION_FINGERPRINT && h->kind != KIND_CODE_CHECKPOINT)
+        return error_set(err, "%s: a version %d file must be a checkpoint (kind %d), not kind %"
+                         PRIu32, path, FORMAT_VERSION_FINGERPRINT, KIND_CODE_CHECKPOINT, h->kind);
     return 0;
 }
 
@@ -426,14 +456,22 @@ static int read_params(struct reader *r, struct mlp *m, struct error *err)
     return 0;
 }
 
-/* Creates m from the checked header and fills it, verifying the CRC. */
-static int read_body(struct reader *r, const struct header *h, struct mlp *m, struct error *err)
+/* Creates m from the checked header and fills it, verifying the CRC; reads
+ * a version-2 file's fingerprint into h. */
+static int read_body(struct reader *r, struct header *h, struct mlp *m, struct error *err)
 {
     const enum precision precision =
         h->precision == PRECISION_CODE_F64 ? PRECISION_F64 : PRECISION_F32;
     struct error create_err;
-    uint8_t stored[CRC_BYTES];
+    uint8_t stored[CRC_BYTES], fingerprint[FINGERPRINT_BYTES];
 
+    if (h->version == FORMAT_VERSION_FINGERPRINT) {
+        if (read_bytes(r, fingerprint, sizeof fingerprint, err) != 0)
+            return -1;
+        h->meta.has_fingerprint = true;
+        h->meta.train_crc = (uint32_t)load_le(fingerprint, 4);
+        h->meta.test_crc = (uint32_t)load_le(fingerprint + 4, 4);
+    }
     if (mlp_create(m, h->n_in, h->n_hidden, h->n_out, precision, &create_err) != 0)
         return error_set(err, "%s: %s", r->path, create_err.msg);
     if (read_params(r, m, err) != 0)
@@ -468,6 +506,8 @@ int model_load(const char *path, enum model_kind expected, struct mlp *m,
         status = check_params_finite(path, m, err);
     if (status == 0)
         status = check_learning_rate(path, h.meta.lr, err);
+    if (status == 0)
+        status = check_epochs(path, h.meta.epochs_done, err);
     fclose(file);
     if (status != 0) {
         mlp_free(m);

@@ -10,6 +10,7 @@
 #ifndef MNIST_OMP_MODELFILE_H
 #define MNIST_OMP_MODELFILE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -23,6 +24,13 @@ struct model_metadata {
     int64_t seed;
     double lr;
     uint64_t train_size, test_size;
+    /* Checkpoints only (format version 2): CRC-32s of the training and test
+     * subsets drawn (dataset_crc32), so that a resumed run can tell that
+     * it trains on the same data.  False when loaded from a version-1 file,
+     * which does not record them.  Saved (as version 2) only in a
+     * checkpoint; without one a checkpoint is saved as version 1. */
+    bool has_fingerprint;
+    uint32_t train_crc, test_crc;
 };
 
 /* Both kinds share one layout and differ only in the kind field, which says
@@ -31,6 +39,9 @@ struct model_metadata {
  * must repeat), written to be resumed; a model is a finished network whose
  * metadata only records how it was made. */
 enum model_kind { MODEL_FILE_MODEL, MODEL_FILE_CHECKPOINT };
+
+/* The most epochs a file may record: what --epochs allows. */
+#define MODEL_FILE_MAX_EPOCHS 100000000u
 
 /* Each layer size must lie in [1, MODEL_FILE_MAX_SIZE]. */
 #define MODEL_FILE_MAX_SIZE (UINT32_C(1) << 20)

@@ -2,12 +2,15 @@
 
 #include "options.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "modelfile.h"
 
 static const char usage_text[] =
     "Usage: mnist-omp [OPTION]...\n"
@@ -49,8 +52,10 @@ static const char usage_text[] =
     "      --checkpoint FILE   save the training state to FILE at the end, when\n"
     "                          interrupted (SIGINT, SIGTERM) and, with\n"
     "      --checkpoint-every N   every N epochs\n"
-    "      --resume FILE       continue from a checkpoint up to --epochs in all,\n"
-    "                          with the checkpoint's seed, lr, sizes and precision\n"
+    "      --resume FILE       continue from a checkpoint up to --epochs in all:\n"
+    "                          it restores the parameters and the epochs done, and\n"
+    "                          the run repeats its hidden units, seed, lr, sizes\n"
+    "                          and precision on the same training data\n"
     "\n"
     "Other commands:\n"
     "  mnist-omp predict --load FILE [--invert] IMAGE...\n"
@@ -58,6 +63,13 @@ static const char usage_text[] =
     "  mnist-omp bench [OPTION]...  time epochs (see mnist-omp bench --help)\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
+    "\n"
+    "Environment:\n"
+    "  MNIST_OMP_DATA          data directory when --data is not given\n"
+    "  OMP_NUM_THREADS         threads when --threads is not given\n"
+    "  OMP_THREAD_LIMIT        at most this many threads, whatever was asked\n"
+    "  MNIST_OMP_ISA           kernels: avx512, avx2 or portable (default: the best\n"
+    "                          the CPU supports; all give bitwise the same results)\n"
     "\n"
     "Exit status: 0 on success, 1 on a data, training or output error, 2 on a usage\n"
     "error, 130 or 143 when interrupted by SIGINT or SIGTERM.\n"
@@ -77,39 +89,144 @@ void options_defaults(struct options *o)
     o->print_every = 10;
 }
 
-void options_usage_error(FILE *errors, const char *fmt, ...)
+void options_usage_error(const struct usage *u, const char *fmt, ...)
 {
+    const char *space = u->command ? " " : "", *command = u->command ? u->command : "";
     va_list ap;
-    fputs("mnist-omp: ", errors);
+    fprintf(u->stream, "mnist-omp%s%s: ", space, command);
     va_start(ap, fmt);
-    vfprintf(errors, fmt, ap);
+    vfprintf(u->stream, fmt, ap);
     va_end(ap);
-    fputs("\nTry 'mnist-omp --help' for more information.\n", errors);
+    fprintf(u->stream, "\nTry 'mnist-omp%s%s --help' for more information.\n", space, command);
+}
+
+/* The long options that `name` (what follows "--", up to any '=') is a
+ * prefix of, written out as "'--save', '--seed'", and the first of them in
+ * *match.  Returns their number; an exact match counts alone, as
+ * getopt_long takes it. */
+static int prefix_matches(const struct option *options, const char *name, size_t length,
+                          char *list, size_t size, const struct option **match)
+{
+    int count = 0;
+    size_t used = 0;
+
+    list[0] = '\0';
+    for (const struct option *opt = options; opt->name; opt++) {
+        if (strncmp(opt->name, name, length) != 0)
+            continue;
+        if (opt->name[length] == '\0') {
+            *match = opt;
+            return 1;
+        }
+        if (count == 0)
+            *match = opt;
+        int n = snprintf(list + used, size - used, "%s'--%s'", count ? ", " : "", opt->name);
+        if (n > 0 && (size_t)n < size - used)
+            used += (size_t)n;
+        count++;
+    }
+    return count;
+}
+
+void options_bad_option(const struct usage *u, const struct option *options, int code,
+                        char **argv)
+{
+    const char *arg = argv[optind - 1];
+    char candidates[512];
+    const struct option *match = NULL;
+
+    if (code == ':') {
+        options_usage_error(u, "missing argument to option '%s'", arg);
+        return;
+    }
+    if (strncmp(arg, "--", 2) == 0) {
+        const size_t length = strcspn(arg + 2, "=");
+        const int count = prefix_matches(options, arg + 2, length, candidates,
+                                         sizeof candidates, &match);
+        if (count > 1)
+            options_usage_error(u, "option '%.*s' is ambiguous: it could be %s",
+                                (int)(length + 2), arg, candidates);
+        else if (count == 1 && arg[2 + length] == '=')
+            options_usage_error(u, "option '--%s' takes no argument", match->name);
+        else
+            options_usage_error(u, "unrecognized option '%s'", arg);
+        return;
+    }
+    options_usage_error(u, "unrecognized option '-%c'", optopt);
+}
+
+/* Plain decimal: digits, after a '-' only where negative numbers are allowed.
+ * strtoll and strtod alone would also take white space, '+', hex, inf and
+ * nan. */
+static bool is_decimal_integer(const char *text, bool negative_allowed)
+{
+    if (negative_allowed && *text == '-')
+        text++;
+    if (!isdigit((unsigned char)*text))
+        return false;
+    while (isdigit((unsigned char)*text))
+        text++;
+    return *text == '\0';
+}
+
+static const char *skip_digits(const char *text)
+{
+    while (isdigit((unsigned char)*text))
+        text++;
+    return text;
+}
+
+/* Digits with an optional decimal point (digits on at least one side) and an
+ * optional exponent: 0.8, .5, 2., 1e-3. */
+static bool is_decimal_real(const char *text)
+{
+    const char *p = skip_digits(text);
+    bool digits = p != text;
+
+    if (*p == '.') {
+        const char *fraction = p + 1;
+        p = skip_digits(fraction);
+        digits = digits || p != fraction;
+    }
+    if (!digits)
+        return false;
+    if (*p == 'e' || *p == 'E') {
+        const char *exponent = p + 1;
+        if (*exponent == '+' || *exponent == '-')
+            exponent++;
+        p = skip_digits(exponent);
+        if (p == exponent)
+            return false;
+    }
+    return *p == '\0';
 }
 
 /* Parses a whole number in [min, max]; the whole text must be the number. */
 static int parse_integer(const char *text, long long min, long long max, long long *value)
 {
     char *end;
+    if (!is_decimal_integer(text, min < 0))
+        return -1;
     errno = 0;
     const long long v = strtoll(text, &end, 10);
-    if (end == text || *end != '\0' || errno == ERANGE || v < min || v > max)
+    if (*end != '\0' || errno == ERANGE || v < min || v > max)
         return -1;
     *value = v;
     return 0;
 }
 
 int options_parse_count(const char *option, const char *text, long long min, long long max,
-                       long long *value, FILE *errors)
+                       long long *value, const struct usage *u)
 {
     if (parse_integer(text, min, max, value) == 0)
         return 0;
-    options_usage_error(errors, "%s: '%s' is not a whole number from %lld to %lld", option,
-                        text, min, max);
+    options_usage_error(u, "%s: '%s' is not a whole number from %lld to %lld", option, text,
+                        min, max);
     return -1;
 }
 
-int options_parse_subset(const char *option, const char *text, size_t *size, FILE *errors)
+int options_parse_subset(const char *option, const char *text, size_t *size,
+                         const struct usage *u)
 {
     long long value;
     if (strcmp(text, "all") == 0) {
@@ -120,42 +237,44 @@ int options_parse_subset(const char *option, const char *text, size_t *size, FIL
         *size = (size_t)value;
         return 0;
     }
-    options_usage_error(errors, "%s: '%s' is neither a positive number of images nor 'all'",
-                        option, text);
+    options_usage_error(u, "%s: '%s' is neither a positive number of images nor 'all'", option,
+                        text);
     return -1;
 }
 
-int options_resolve_subset(const char *option, size_t *size, size_t available, FILE *errors)
+int options_resolve_subset(const char *option, size_t *size, size_t available,
+                           const struct usage *u)
 {
     if (*size == SUBSET_ALL)
         *size = available;
     if (*size <= available)
         return 0;
-    options_usage_error(errors, "%s: %zu is larger than the %zu images in the data", option,
-                        *size, available);
+    options_usage_error(u, "%s: %zu is larger than the %zu images in the data", option, *size,
+                        available);
     return -1;
 }
 
 int options_parse_precision(const char *option, const char *text, enum precision *precision,
-                            FILE *errors)
+                            const struct usage *u)
 {
     if (precision_parse(text, precision) == 0)
         return 0;
-    options_usage_error(errors, "%s: '%s' is not f32 or f64", option, text);
+    options_usage_error(u, "%s: '%s' is not f32 or f64", option, text);
     return -1;
 }
 
-static int parse_rate(const char *text, double *lr, FILE *errors)
+static int parse_rate(const char *text, double *lr, const struct usage *u)
 {
-    char *end;
-    errno = 0;
-    const double v = strtod(text, &end);
-    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(v) || v < 0) {
-        options_usage_error(errors, "--lr: '%s' is not a finite number >= 0", text);
-        return -1;
+    if (is_decimal_real(text)) {
+        errno = 0;
+        const double v = strtod(text, NULL);
+        if (errno != ERANGE && isfinite(v)) {
+            *lr = v;
+            return 0;
+        }
     }
-    *lr = v;
-    return 0;
+    options_usage_error(u, "--lr: '%s' is not a finite decimal number >= 0", text);
+    return -1;
 }
 
 enum { OPT_TRAIN_SIZE = 256, OPT_TEST_SIZE, OPT_EPOCHS, OPT_LR, OPT_HIDDEN, OPT_SEED,
@@ -188,8 +307,8 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int apply_option(struct options *o, int code, const char *arg, FILE *out, FILE *errors,
-                        enum options_status *status)
+static int apply_option(struct options *o, int code, const char *arg, FILE *out,
+                        const struct usage *errors, enum options_status *status)
 {
     long long v;
     switch (code) {
@@ -203,7 +322,7 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         o->given_test_size = true;
         return options_parse_subset("--test-size", arg, &o->test_size, errors);
     case OPT_EPOCHS:
-        if (options_parse_count("--epochs", arg, 0, 100000000, &v, errors) < 0)
+        if (options_parse_count("--epochs", arg, 0, MODEL_FILE_MAX_EPOCHS, &v, errors) < 0)
             return -1;
         o->epochs = (unsigned)v;
         return 0;
@@ -290,7 +409,7 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
 }
 
 /* Options that only make sense together, or not at all together. */
-static int check_combinations(const struct options *o, FILE *errors)
+static int check_combinations(const struct options *o, const struct usage *errors)
 {
     if (o->load_path && o->resume_path) {
         options_usage_error(errors, "--load and --resume exclude each other");
@@ -310,6 +429,7 @@ static int check_combinations(const struct options *o, FILE *errors)
 enum options_status options_parse(struct options *o, int argc, char **argv, FILE *out,
                                   FILE *errors)
 {
+    const struct usage usage = {errors, NULL};
     enum options_status status = OPTIONS_RUN;
     int code;
 
@@ -317,20 +437,18 @@ enum options_status options_parse(struct options *o, int argc, char **argv, FILE
     opterr = 0; /* our messages name the program, not argv[0] */
     while ((code = getopt_long(argc, argv, ":d:t:qhV", long_options, NULL)) != -1) {
         if (code == '?' || code == ':') {
-            options_usage_error(errors, "%s option '%s'",
-                                code == ':' ? "missing argument to" : "unrecognized",
-                                argv[optind - 1]);
+            options_bad_option(&usage, long_options, code, argv);
             return OPTIONS_USAGE_ERROR;
         }
-        if (apply_option(o, code, optarg, out, errors, &status) < 0)
+        if (apply_option(o, code, optarg, out, &usage, &status) < 0)
             return OPTIONS_USAGE_ERROR;
         if (status == OPTIONS_DONE)
             return status;
     }
     if (optind < argc) {
-        options_usage_error(errors, "unexpected argument '%s'", argv[optind]);
+        options_usage_error(&usage, "unexpected argument '%s'", argv[optind]);
         return OPTIONS_USAGE_ERROR;
     }
-    return status == OPTIONS_RUN && check_combinations(o, errors) < 0 ? OPTIONS_USAGE_ERROR
+    return status == OPTIONS_RUN && check_combinations(o, &usage) < 0 ? OPTIONS_USAGE_ERROR
                                                                       : status;
 }

@@ -56,25 +56,44 @@ void options_defaults(struct options *o);
 enum options_status options_parse(struct options *o, int argc, char **argv, FILE *out,
                                   FILE *errors);
 
+/* Where usage errors go, and whose --help they point at. */
+struct usage {
+    FILE *stream;
+    const char *command;  /* NULL: mnist-omp itself; else a subcommand, "bench" */
+};
+
 /* Parsers of one option's value, shared with the subcommands: each prints a
  * usage error naming the option and returns -1 when the text is not a whole
  * number in [min, max], a number of images or "all" (SUBSET_ALL), or a
- * precision (f32, f64, float32, float64). */
+ * precision (f32, f64, float32, float64).  Numbers are plain decimal: no
+ * white space, '+', hex, inf or nan, and '-' only where min < 0. */
 int options_parse_count(const char *option, const char *text, long long min, long long max,
-                        long long *value, FILE *errors);
-int options_parse_subset(const char *option, const char *text, size_t *size, FILE *errors);
+                        long long *value, const struct usage *u);
+int options_parse_subset(const char *option, const char *text, size_t *size,
+                         const struct usage *u);
 int options_parse_precision(const char *option, const char *text, enum precision *precision,
-                            FILE *errors);
+                            const struct usage *u);
 
 /* A number of images parsed by options_parse_subset, against the `available`
  * images of the data: SUBSET_ALL becomes all of them, more is a usage error. */
-int options_resolve_subset(const char *option, size_t *size, size_t available, FILE *errors);
+int options_resolve_subset(const char *option, size_t *size, size_t available,
+                           const struct usage *u);
 
-/* Prints a one-line usage error and the hint to try --help. */
-void options_usage_error(FILE *errors, const char *fmt, ...)
+/* Prints "mnist-omp[ COMMAND]: message" and the hint to try that command's
+ * --help. */
+void options_usage_error(const struct usage *u, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+struct option;
+
+/* Explains what getopt_long's '?' or ':' (code) was about, with opterr = 0:
+ * a missing argument, an unknown short option, an ambiguous abbreviation of
+ * several of `options` (naming them), an argument to an option that takes
+ * none, or an unrecognized option. */
+void options_bad_option(const struct usage *u, const struct option *options, int code,
+                        char **argv);
 
 #endif

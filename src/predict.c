@@ -20,6 +20,7 @@ static const char predict_usage[] =
     "\n"
     "  -l, --load FILE   the model\n"
     "  -i, --invert      the images have dark digits on a light background\n"
+    "                    (transparent pixels are taken as white, else as black)\n"
     "  -h, --help        show this help and exit\n";
 
 int predict_image(const struct mlp *m, const char *path, bool invert, int *digit,
@@ -32,7 +33,7 @@ int predict_image(const struct mlp *m, const char *path, bool invert, int *digit
     if (m->n_in != MNIST_SIDE * MNIST_SIDE)
         return error_set(err, "the model takes %zu inputs, not the %d pixels of a %dx%d digit",
                          m->n_in, MNIST_SIDE * MNIST_SIDE, MNIST_SIDE, MNIST_SIDE);
-    if (image_read(path, &image, err) < 0)
+    if (image_read(path, invert ? 255 : 0, &image, err) < 0)
         return -1;
     if (image.width != MNIST_SIDE || image.height != MNIST_SIDE) {
         error_set(err, "%s: the image is %zux%zu pixels; the model reads %dx%d digits", path,
@@ -62,6 +63,7 @@ int predict_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const struct usage usage = {stderr, "predict"};
     const char *model_path = NULL;
     bool invert = false;
     int code;
@@ -77,14 +79,12 @@ int predict_main(int argc, char **argv)
             fputs(predict_usage, stdout);
             return EXIT_SUCCESS;
         } else {
-            options_usage_error(stderr, "predict: %s option '%s'",
-                                code == ':' ? "missing argument to" : "unrecognized",
-                                argv[optind - 1]);
+            options_bad_option(&usage, long_options, code, argv);
             return EXIT_USAGE;
         }
     }
     if (!model_path || optind == argc) {
-        options_usage_error(stderr, "predict: give --load FILE and at least one image");
+        options_usage_error(&usage, "give --load FILE and at least one image");
         return EXIT_USAGE;
     }
 

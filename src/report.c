@@ -1,6 +1,7 @@
 #include "report.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 enum { MISCLASSIFIED_SHOWN = 20 };
 
@@ -8,6 +9,12 @@ double epoch_flops(size_t n, size_t n_in, size_t n_hidden, size_t n_out)
 {
     return 2.0 * (double)n * (2.0 * (double)n_in * (double)n_hidden +
                               3.0 * (double)n_hidden * (double)n_out);
+}
+
+/* The ending of a count's noun. */
+static const char *plural(unsigned long long count)
+{
+    return count == 1 ? "" : "s";
 }
 
 void report_header(FILE *out, const struct run_description *run)
@@ -18,16 +25,38 @@ void report_header(FILE *out, const struct run_description *run)
     fprintf(out, "Data:      %s (train %zu of %zu, test %zu of %zu, seed %lld)\n",
             run->data_dir, run->train_count, run->train_total, run->test_count,
             run->test_total, (long long)run->seed);
-    fprintf(out, "Training:  %u epochs, lr %g, %s, engine %s, %d thread%s\n",
-            run->end_epoch - run->first_epoch, run->lr, precision_name(m->precision),
-            engine_kind_name(run->engine), run->threads, run->threads == 1 ? "" : "s");
+    const unsigned epochs = run->end_epoch - run->first_epoch;
+    fprintf(out, "Training:  %u epoch%s, lr %g, %s, engine %s, %d thread%s\n", epochs,
+            plural(epochs), run->lr, precision_name(m->precision), engine_kind_name(run->engine),
+            run->threads, plural((unsigned)run->threads));
     if (run->start_file)
-        fprintf(out, "Start:     %s (%u epochs done)\n", run->start_file, run->first_epoch);
+        fprintf(out, "Start:     %s (%u epoch%s done)\n", run->start_file, run->first_epoch,
+                plural(run->first_epoch));
 }
 
 void report_epoch(FILE *out, unsigned epoch, double loss)
 {
     fprintf(out, "Epoch: %u  Loss: %.16g\n", epoch, loss);
+}
+
+void report_progress_line(char *line, size_t size, size_t columns, unsigned epoch,
+                          unsigned end_epoch, double loss, double elapsed, double eta)
+{
+    enum { FORMS = 4 };
+    const size_t fit = columns > 0 ? columns - 1 : 0;
+    char form[FORMS][128];
+
+    snprintf(form[0], sizeof form[0], "Epoch %u/%u  loss %.6g  elapsed %.1f s  ETA %.1f s",
+             epoch, end_epoch, loss, elapsed, eta);
+    snprintf(form[1], sizeof form[1], "Epoch %u/%u  loss %.6g  ETA %.1f s", epoch, end_epoch,
+             loss, eta);
+    snprintf(form[2], sizeof form[2], "%u/%u loss %.4g", epoch, end_epoch, loss);
+    snprintf(form[3], sizeof form[3], "%u/%u", epoch, end_epoch);
+    size_t chosen = 0;
+    while (chosen + 1 < FORMS && strlen(form[chosen]) > fit)
+        chosen++;
+    snprintf(line, size, "%.*s", (int)(fit < sizeof form[0] ? fit : sizeof form[0]),
+             form[chosen]);
 }
 
 void report_training_time(FILE *out, const struct run_description *run, double seconds)
@@ -65,8 +94,9 @@ void report_evaluation(FILE *out, const struct evaluation *test_eval,
     report_softmax(out, "test", test_eval, test);
 
     const size_t wrong = test_eval->count - test_eval->correct;
-    fprintf(out, "First %d misclassified test images (of %zu):\n",
-            wrong < MISCLASSIFIED_SHOWN ? (int)wrong : MISCLASSIFIED_SHOWN, wrong);
+    const int listed = wrong < MISCLASSIFIED_SHOWN ? (int)wrong : MISCLASSIFIED_SHOWN;
+    fprintf(out, "First %d misclassified test image%s (of %zu):\n", listed,
+            plural((unsigned)listed), wrong);
     fprintf(out, "  index  predicted  true\n");
     int shown = 0;
     for (size_t n = 0; n < test_eval->count && shown < MISCLASSIFIED_SHOWN; n++) {

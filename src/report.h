@@ -30,6 +30,14 @@ double epoch_flops(size_t n, size_t n_in, size_t n_hidden, size_t n_out);
 
 void report_header(FILE *out, const struct run_description *run);
 void report_epoch(FILE *out, unsigned epoch, double loss);
+/* The updating progress line of a run on a terminal `columns` wide, into
+ * line (size bytes): at most columns - 1 characters, since a line that
+ * fills the last column wraps on some terminals and the next redraw would
+ * leave it behind.  Details go as the width shrinks; the shortest form is
+ * cut as a last resort. */
+void report_progress_line(char *line, size_t size, size_t columns, unsigned epoch,
+                          unsigned end_epoch, double loss, double elapsed, double eta);
+
 void report_training_time(FILE *out, const struct run_description *run, double seconds);
 
 /* Accuracy, the softmax of the first training and test image, and the first

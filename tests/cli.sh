@@ -17,11 +17,16 @@ done
 expect_status 0 "--version" -- "$prog" --version
 expect_in "$work/out" '^mnist-omp [0-9]'
 
-# --- usage errors: one line saying what was wrong, the hint, status 2
+# --- usage errors: one line saying what was wrong, the hint to the command's
+# own --help, status 2
 check_usage_error() {
+    case $1 in
+    bench | predict) command="mnist-omp $1" ;;
+    *) command=mnist-omp ;;
+    esac
     expect_status 2 "$*" -- "$prog" "$@"
-    expect_in "$work/err" '^mnist-omp: '
-    expect_in "$work/err" "Try 'mnist-omp --help'"
+    expect_in "$work/err" "^$command: "
+    expect_in "$work/err" "Try '$command --help'"
 }
 check_usage_error --epochs 0
 check_usage_error --epochs -3
@@ -41,6 +46,28 @@ check_usage_error --no-such-option
 expect_in "$work/err" "unrecognized option '--no-such-option'"
 check_usage_error --epochs
 expect_in "$work/err" "missing argument to option '--epochs'"
+# numbers are plain decimal: no blank, sign, hex, inf or nan
+for value in " 10" "+10" "10 " 0x10 1e2 -0; do
+    check_usage_error --epochs "$value"
+    expect_in "$work/err" "--epochs: '$value' is not a whole number"
+done
+for value in 0x10 +0.5 " 0.5" inf infinity nan . 1e 1e+ 0.5x; do
+    check_usage_error --lr "$value"
+    expect_in "$work/err" "--lr: '$value' is not a finite decimal number"
+done
+check_usage_error --seed +5
+check_usage_error --s 5
+expect_in "$work/err" "option '--s' is ambiguous: it could be '--seed', '--save', '--show'"
+check_usage_error --check=c
+expect_in "$work/err" "option '--check' is ambiguous: it could be '--checkpoint', '--checkpoint-every'"
+check_usage_error -x
+expect_in "$work/err" "unrecognized option '-x'"
+check_usage_error -qx
+expect_in "$work/err" "unrecognized option '-x'"
+check_usage_error --quiet=yes
+expect_in "$work/err" "option '--quiet' takes no argument"
+check_usage_error --qui=yes
+expect_in "$work/err" "option '--quiet' takes no argument"
 check_usage_error stray-argument
 
 # --- data errors: status 1, naming the place
@@ -119,6 +146,17 @@ expect_status 2 "resume with another lr" -- "$prog" $small --epochs 20 --lr 0.5 
 expect_in "$work/err" 'was made with --lr 0.8'
 expect_status 1 "resume from a model" -- "$prog" $small --epochs 20 --resume "$work/full.model"
 expect_in "$work/err" 'not a checkpoint'
+# a checkpoint's training size that the data cannot provide is the file's fault
+make_idx_dir "$work/small-data" 300 100 || fail "cannot make a small data directory"
+expect_status 1 "resume on too little data" -- "$prog" --epochs 20 --resume "$work/run.ckpt" \
+    --data "$work/small-data"
+expect_in "$work/err" "^mnist-omp: $work/run.ckpt: the checkpoint was made with --train-size 400, more than the 300 images in $work/small-data"
+! grep -q 'Try ' "$work/err" || fail "a checkpoint's training size is no usage error"
+# a checkpoint resumes only on the data it was made on
+make_idx_dir "$work/other-data" 500 100 || fail "cannot make another data directory"
+expect_status 1 "resume on other data" -- "$prog" --epochs 20 --resume "$work/run.ckpt" \
+    --data "$work/other-data"
+expect_in "$work/err" "^mnist-omp: $work/run.ckpt: the checkpoint was made on other training images than the 400 drawn now from $work/other-data"
 printf 'garbage' >"$work/garbage.model"
 expect_status 1 "load garbage" -- "$prog" $small --epochs 0 --load "$work/garbage.model"
 expect_in "$work/err" "garbage.model"
@@ -193,5 +231,49 @@ check_usage_error bench --threads 99999
 check_usage_error bench --sizes 70000
 check_usage_error bench --precision f16
 check_usage_error bench --bogus
+expect_in "$work/err" "^mnist-omp bench: unrecognized option '--bogus'"
+for list in 1,,2 ,1 1, ,; do
+    check_usage_error bench --threads "$list"
+    expect_in "$work/err" "--threads: empty item in the list"
+done
+check_usage_error bench --sizes ""
+expect_in "$work/err" "--sizes: empty list"
+expect_status 0 "bench --help" -- "$prog" bench --help
+for option in --threads --sizes --precision --epochs --warmup --data --json; do
+    expect_in "$work/out" "^ .*$option"
+done
+expect_status 0 "predict --help" -- "$prog" predict --help
+expect_in "$work/out" '^Usage: mnist-omp predict'
+check_usage_error predict --bogus
+
+# --- counts of one are singular
+expect_status 0 "one epoch" -- "$prog" --epochs 1 --train-size 100 --test-size 50 --threads 1
+expect_in "$work/out" '^Training:  1 epoch, lr 0.8, float32, engine omp, 1 thread$'
+
+# --- the header shows the threads OpenMP grants, not those asked for
+expect_status 0 "thread limit" -- env OMP_THREAD_LIMIT=1 "$prog" --threads 8 --epochs 1 \
+    --train-size 100 --test-size 50
+expect_in "$work/out" ', 1 thread$'
+expect_status 0 "thread limit, default threads" -- env OMP_THREAD_LIMIT=1 OMP_NUM_THREADS=4 \
+    "$prog" --epochs 1 --train-size 100 --test-size 50
+expect_in "$work/out" ', 1 thread$'
+
+# --- on a 40-column terminal the progress line stays within 39 columns, so it
+# never wraps (a wrapped line is left behind by the next redraw)
+if script -qec true /dev/null >/dev/null 2>&1 </dev/null; then
+    COLUMNS='' script -qec "stty cols 40 rows 20; '$prog' --epochs 30 --train-size 100 \
+        --test-size 50 --print-every 1000" "$work/typescript" >/dev/null 2>&1 </dev/null ||
+        fail "a run on a terminal failed"
+    awk 'BEGIN { RS = "\r" } /^\033\[K(Epoch )?[0-9]+\// { n++; if (length($0) - 3 > 39) bad++ }
+         END { exit !(n > 0 && bad == 0) }' "$work/typescript" ||
+        fail "no progress line, or one wider than 39 columns, on a 40-column terminal"
+fi
+
+# --- --help: the environment, and what --resume restores
+expect_status 0 "--help" -- "$prog" --help
+for variable in MNIST_OMP_DATA OMP_NUM_THREADS OMP_THREAD_LIMIT MNIST_OMP_ISA; do
+    expect_in "$work/out" "^  $variable "
+done
+expect_in "$work/out" "restores the parameters and the epochs done"
 
 testlib_finish "cli: all checks passed"

@@ -65,14 +65,20 @@ static void assert_pixels(const struct gray_image *img, size_t width, size_t hei
                       img->pixels[i], expected[i]);
 }
 
-static void assert_reads(const char *path, size_t width, size_t height, const uint8_t *expected)
+static void assert_reads_on(const char *path, uint8_t background, size_t width, size_t height,
+                            const uint8_t *expected)
 {
     struct gray_image img;
     struct error err = {""};
 
-    ck_assert_msg(image_read(path, &img, &err) == 0, "%s", err.msg);
+    ck_assert_msg(image_read(path, background, &img, &err) == 0, "%s", err.msg);
     assert_pixels(&img, width, height, expected);
     gray_image_free(&img);
+}
+
+static void assert_reads(const char *path, size_t width, size_t height, const uint8_t *expected)
+{
+    assert_reads_on(path, 0, width, height, expected);
 }
 
 static void assert_refused(const char *path, const char *expected)
@@ -80,7 +86,7 @@ static void assert_refused(const char *path, const char *expected)
     struct gray_image img = {7, 7, NULL};
     struct error err = {""};
 
-    ck_assert_int_eq(image_read(path, &img, &err), -1);
+    ck_assert_int_eq(image_read(path, 0, &img, &err), -1);
     ck_assert_msg(img.pixels == NULL && img.width == 0 && img.height == 0,
                   "a refused image is left empty");
     ck_assert_msg(strstr(err.msg, path) != NULL, "the message names the file: %s", err.msg);
@@ -156,6 +162,22 @@ START_TEST(pgm_gzip_compressed)
     ck_assert(gzputs(out, "P2 3 1 255 9 8 7\n") > 0);
     ck_assert_int_eq(gzclose(out), Z_OK);
     assert_reads(path, 3, 1, expected);
+}
+END_TEST
+
+/* zlib stops at the end of the gzip data and ignores what follows. */
+START_TEST(refuse_gzip_trailing_garbage)
+{
+    const char *path = testdir_path("a.pgm.gz");
+    gzFile out = gzopen(path, "wb");
+    FILE *f;
+
+    ck_assert(out != NULL);
+    ck_assert(gzputs(out, "P2 3 1 255 9 8 7\n") > 0);
+    ck_assert_int_eq(gzclose(out), Z_OK);
+    ck_assert((f = fopen(path, "ab")) != NULL);
+    ck_assert(fputs("garbage", f) >= 0 && fclose(f) == 0);
+    assert_refused(path, "trailing data after the gzip member");
 }
 END_TEST
 
@@ -351,12 +373,41 @@ START_TEST(png_rgba16_reads_as_gray)
 {
     const char *path = testdir_path("rgba.png");
     png_byte row[2 * 8] = {0x12, 0x34, 0x12, 0x34, 0x12, 0x34, 0xff, 0xff,
-                           0xfe, 0x00, 0xfe, 0x00, 0xfe, 0x00, 0x00, 0x00};
+                           0xfe, 0x00, 0xfe, 0x00, 0xfe, 0x00, 0xff, 0xff};
     png_bytep rows[] = {row};
     const uint8_t expected[] = {0x12, 0xfe};
 
     write_test_png(path, 2, 1, 16, PNG_COLOR_TYPE_RGB_ALPHA, NULL, 0, rows);
     assert_reads(path, 2, 1, expected);
+}
+END_TEST
+
+/* A black stroke on a transparent background, as drawing programs export
+ * it: composited onto white it is the opaque black-on-white picture, onto
+ * black it is all black; a half-transparent black pixel is mid gray on
+ * white.  Both gray+alpha and RGBA. */
+START_TEST(png_transparency_composited_onto_background)
+{
+    const char *gray_path = testdir_path("gray-alpha.png"), *rgba_path = testdir_path("rgba.png");
+    const char *opaque_path = testdir_path("opaque.png");
+    /* gray, alpha: black ink opaque, the rest transparent (its gray is noise) */
+    png_byte gray_alpha[] = {0, 255, 0, 255, 0, 255, 77, 0, 0, 128, 0, 255};
+    png_byte rgba[] = {0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255,
+                       9, 99, 199, 0, 0, 0, 0, 128, 0, 0, 0, 255};
+    png_byte opaque[] = {0, 0, 0, 255, 127, 0};
+    png_bytep gray_rows[] = {gray_alpha, gray_alpha + 6}, rgba_rows[] = {rgba, rgba + 12};
+    png_bytep opaque_rows[] = {opaque, opaque + 3};
+    const uint8_t on_white[] = {0, 0, 0, 255, 127, 0}, on_black[] = {0, 0, 0, 0, 0, 0};
+
+    write_test_png(opaque_path, 3, 2, 8, PNG_COLOR_TYPE_GRAY, NULL, 0, opaque_rows);
+    write_test_png(gray_path, 3, 2, 8, PNG_COLOR_TYPE_GRAY_ALPHA, NULL, 0, gray_rows);
+    write_test_png(rgba_path, 3, 2, 8, PNG_COLOR_TYPE_RGB_ALPHA, NULL, 0, rgba_rows);
+    assert_reads_on(opaque_path, 255, 3, 2, on_white);
+    assert_reads_on(opaque_path, 0, 3, 2, on_white);
+    assert_reads_on(gray_path, 255, 3, 2, on_white);
+    assert_reads_on(rgba_path, 255, 3, 2, on_white);
+    assert_reads_on(gray_path, 0, 3, 2, on_black);
+    assert_reads_on(rgba_path, 0, 3, 2, on_black);
 }
 END_TEST
 
@@ -992,6 +1043,7 @@ int main(void)
     tcase_add_test(pgm, pgm_gzip_compressed);
 
     tcase_add_test(refusals, refuse_empty_file);
+    tcase_add_test(refusals, refuse_gzip_trailing_garbage);
     tcase_add_test(refusals, refuse_truncated_binary_data);
     tcase_add_test(refusals, refuse_truncated_plain_data);
     tcase_add_test(refusals, refuse_truncated_header);
@@ -1011,6 +1063,7 @@ int main(void)
 #ifdef HAVE_LIBPNG
     tcase_add_test(png, png_round_trip);
     tcase_add_test(png, png_rgba16_reads_as_gray);
+    tcase_add_test(png, png_transparency_composited_onto_background);
     tcase_add_test(png, png_palette_and_1bit_gray_read_as_gray);
     tcase_add_test(refusals, refuse_truncated_png);
     tcase_add_test(refusals, refuse_png_bad_crc);

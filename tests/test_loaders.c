@@ -470,6 +470,38 @@ START_TEST(idx_gzip_missing_trailer)
 }
 END_TEST
 
+/* zlib ends a gzip file at its last complete member and ignores the rest;
+ * the loader refuses it, saying where the member ended. */
+START_TEST(idx_gzip_trailing_garbage)
+{
+    static const char *const garbage[] = {"x", "not gzip data\n", "\x1f not gzip either"};
+
+    for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
+        struct bytes gz = gzipped(idx_images(SAMPLES, SAMPLES), Z_BEST_COMPRESSION);
+        char phrase[96];
+        snprintf(phrase, sizeof phrase, "trailing data after the gzip member that ends at byte %zu",
+                 gz.size);
+        append(&gz, garbage[i], strlen(garbage[i]));
+        const char *images = write_file("images.gz", gz);
+        assert_idx_refused(images, good_labels(), images, phrase);
+    }
+}
+END_TEST
+
+/* What `cat a.gz b.gz` makes, and gzip -d reads as one file. */
+START_TEST(idx_gzip_members_load)
+{
+    struct bytes raw = idx_images(SAMPLES, SAMPLES), first = {NULL, 0}, second = {NULL, 0};
+    append(&first, raw.data, raw.size / 2);
+    append(&second, raw.data + raw.size / 2, raw.size - raw.size / 2);
+    free(raw.data);
+    struct bytes gz = gzipped(first, Z_BEST_COMPRESSION), tail = gzipped(second, Z_NO_COMPRESSION);
+    append(&gz, tail.data, tail.size);
+    free(tail.data);
+    assert_idx_loads_samples(write_file("images.gz", gz), good_labels());
+}
+END_TEST
+
 /* 2 GiB of zeros after the declared images, in 2 MB of concatenated gzip
  * members: the loader must stop one byte past the declared size instead of
  * inflating (or storing) the rest. */
@@ -566,6 +598,16 @@ START_TEST(csv_blank_line)
     append_plain_line(&b, CSV_FIELDS, 0, "7");
     const char *path = write_file("blank.csv", b);
     assert_csv_refused(path, 2, 1, "blank line");
+}
+END_TEST
+
+/* One empty line at the end is what editors leave; two are not. */
+START_TEST(csv_two_final_blank_lines)
+{
+    struct bytes b = samples_csv(1, "\n", 1);
+    appendf(&b, "\n\n");
+    const char *path = write_file("blank.csv", b);
+    assert_csv_refused(path, 2 + SAMPLES, 1, "blank line");
 }
 END_TEST
 
@@ -697,9 +739,51 @@ START_TEST(csv_headerless_crlf_unterminated_loads)
 }
 END_TEST
 
+START_TEST(csv_final_blank_line_loads)
+{
+    struct bytes b = samples_csv(0, "\r\n", 1);
+    appendf(&b, "\r\n");
+    assert_csv_loads_samples(write_file("samples.csv", b));
+    b = samples_csv(1, "\n", 1);
+    appendf(&b, "\n");
+    assert_csv_loads_samples(write_gz("samples.csv.gz", b));
+}
+END_TEST
+
+/* Frees csv and returns its bytes after a UTF-8 byte order mark. */
+static struct bytes with_bom(struct bytes csv)
+{
+    struct bytes b = {NULL, 0};
+
+    append(&b, "\xEF\xBB\xBF", 3);
+    append(&b, csv.data, csv.size);
+    free(csv.data);
+    return b;
+}
+
+/* A byte order mark before a headerless first record leaves it a record,
+ * and before a header leaves it a header. */
+START_TEST(csv_utf8_bom_skipped)
+{
+    for (int header = 0; header <= 1; header++) {
+        assert_csv_loads_samples(write_file("samples.csv", with_bom(samples_csv(header, "\n", 1))));
+        assert_csv_loads_samples(write_gz("samples.csv.gz", with_bom(samples_csv(header, "\n", 1))));
+    }
+}
+END_TEST
+
 START_TEST(csv_gzip_loads)
 {
     assert_csv_loads_samples(write_gz("samples.csv.gz", samples_csv(1, "\n", 1)));
+}
+END_TEST
+
+START_TEST(csv_gzip_trailing_garbage)
+{
+    struct bytes gz = gzipped(samples_csv(1, "\n", 1), Z_BEST_COMPRESSION);
+    append(&gz, "junk", 4);
+    const char *path = write_file("samples.csv.gz", gz);
+    assert_csv_refused(path, 0, 0, "trailing data after the gzip member");
 }
 END_TEST
 
@@ -898,7 +982,7 @@ START_TEST(find_dir_env_without_mnist)
     const char *installed = make_fake_mnist("installed");
 
     setenv("MNIST_OMP_DATA", empty, 1);
-    assert_find_fails(NULL, installed, empty, "no MNIST there");
+    assert_find_fails(NULL, installed, empty, "train-images-idx3-ubyte[.gz] is missing");
 }
 END_TEST
 
@@ -925,23 +1009,59 @@ static size_t count_loaded(const char *dir)
     return count;
 }
 
-/* The gzip IDX, the raw IDX and the CSV hold different numbers of images, so
- * the count tells which one was read. */
-START_TEST(load_prefers_gzip_then_raw_then_csv)
+static void assert_load_refused(const char *dir, enum mnist_split split, const char *where,
+                                const char *phrase)
+{
+    struct dataset ds;
+    struct error err = {""};
+
+    fill_with_garbage(&ds);
+    assert_refused(mnist_load(&ds, dir, split, &err), &ds, &err, where, phrase);
+}
+
+/* A raw and a gzip copy of one file are refused as ambiguous; the gzip IDX,
+ * the raw IDX and the CSV hold different numbers of images, so the count
+ * tells which one was read. */
+START_TEST(load_refuses_raw_and_gzip_then_idx_then_csv)
 {
     const char *dir = testdir_mkdir("d");
     const char *images_gz = write_gz("d/train-images-idx3-ubyte.gz", idx_images(SAMPLES, SAMPLES));
     const char *labels_gz = write_gz("d/train-labels-idx1-ubyte.gz", idx_labels(SAMPLES, SAMPLES));
     const char *images = write_file("d/train-images-idx3-ubyte", idx_images(2, 2));
+    const char *labels = write_file("d/train-labels-idx1-ubyte", idx_labels(2, 2));
+    char phrase[PATH_MAX + 64];
 
-    write_file("d/train-labels-idx1-ubyte", idx_labels(2, 2));
     write_fake_csv("d");
-    ck_assert_uint_eq(count_loaded(dir), SAMPLES);
+    snprintf(phrase, sizeof phrase, "%s exists as well: remove one", labels_gz);
     ck_assert_int_eq(unlink(images_gz), 0);
+    assert_load_refused(dir, MNIST_TRAIN, labels, phrase);
+    ck_assert_int_eq(unlink(labels), 0);
+    ck_assert_int_eq(unlink(images), 0);
+    write_gz("d/train-images-idx3-ubyte.gz", idx_images(SAMPLES, SAMPLES));
+    ck_assert_uint_eq(count_loaded(dir), SAMPLES);
     ck_assert_int_eq(unlink(labels_gz), 0);
-    ck_assert_uint_eq(count_loaded(dir), 2);
-    ck_assert_int_eq(unlink(images), 0);  /* labels alone are no IDX set */
+    write_file("d/train-labels-idx1-ubyte", idx_labels(SAMPLES, SAMPLES));
+    ck_assert_uint_eq(count_loaded(dir), SAMPLES);  /* gzip images, raw labels */
+    ck_assert_int_eq(unlink(images_gz), 0);  /* labels alone are no IDX set */
     ck_assert_uint_eq(count_loaded(dir), 1);
+}
+END_TEST
+
+/* What is missing is named, and a symbolic link to nothing is called one. */
+START_TEST(load_names_missing_and_dangling_files)
+{
+    const char *dir = testdir_mkdir("d");
+    const char *labels = testdir_path("d/train-labels-idx1-ubyte");
+    char phrase[PATH_MAX + 64];
+
+    write_gz("d/train-images-idx3-ubyte.gz", idx_images(SAMPLES, SAMPLES));
+    ck_assert_int_eq(symlink("nowhere", labels), 0);
+    snprintf(phrase, sizeof phrase, "%s is a dangling symbolic link", labels);
+    assert_load_refused(dir, MNIST_TRAIN, dir, phrase);
+    snprintf(phrase, sizeof phrase, "%s/t10k-images-idx3-ubyte[.gz] is missing; %s/"
+             "t10k-labels-idx1-ubyte[.gz] is missing", dir, dir);
+    assert_load_refused(dir, MNIST_TEST, dir, phrase);
+    assert_find_fails(dir, NULL, "dangling symbolic link", "t10k-images-idx3-ubyte[.gz] is missing");
 }
 END_TEST
 
@@ -1003,6 +1123,8 @@ int main(void)
     tcase_add_test(idx, idx_gzip_truncated);
     tcase_add_test(idx, idx_gzip_missing_trailer);
     tcase_add_test(idx, idx_gzip_bomb);
+    tcase_add_test(idx, idx_gzip_trailing_garbage);
+    tcase_add_test(formats, idx_gzip_members_load);
     tcase_add_test(idx, idx_directory);
     tcase_add_test(idx, idx_not_regular_file);
     tcase_add_test(idx, idx_nonexistent_file);
@@ -1011,6 +1133,8 @@ int main(void)
     tcase_add_test(csv, csv_empty_file);
     tcase_add_test(csv, csv_header_only);
     tcase_add_test(csv, csv_blank_line);
+    tcase_add_test(csv, csv_two_final_blank_lines);
+    tcase_add_test(csv, csv_gzip_trailing_garbage);
     tcase_add_test(csv, csv_header_too_few_fields);
     tcase_add_test(csv, csv_too_few_fields);
     tcase_add_test(csv, csv_too_many_fields);
@@ -1029,6 +1153,8 @@ int main(void)
     tcase_add_test(formats, csv_with_header_loads);
     tcase_add_test(formats, csv_headerless_crlf_unterminated_loads);
     tcase_add_test(formats, csv_gzip_loads);
+    tcase_add_test(formats, csv_final_blank_line_loads);
+    tcase_add_test(formats, csv_utf8_bom_skipped);
     tcase_add_test(formats, select_copies_in_order);
     tcase_add_test(formats, free_zeroes);
 
@@ -1042,7 +1168,8 @@ int main(void)
     tcase_add_test(finding, find_dir_explicit_missing);
     tcase_add_test(finding, find_dir_env_without_mnist);
     tcase_add_test(finding, find_dir_not_found_lists_places);
-    tcase_add_test(finding, load_prefers_gzip_then_raw_then_csv);
+    tcase_add_test(finding, load_refuses_raw_and_gzip_then_idx_then_csv);
+    tcase_add_test(finding, load_names_missing_and_dangling_files);
     tcase_add_test(finding, load_csv_when_no_idx);
     tcase_add_test(finding, load_nothing_there);
 

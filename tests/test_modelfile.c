@@ -37,9 +37,11 @@ enum {
     AT_KIND = 12,
     AT_N_IN = 16,  /* n_hidden at 20, n_out at 24 */
     AT_PRECISION = 28,
+    AT_EPOCHS_DONE = 32,
     AT_SEED = 40,
     AT_LR = 48,
     HEADER = 72,
+    FINGERPRINT = 8,  /* after the header in version 2 (checkpoints) */
     CRC = 4,
 };
 
@@ -130,7 +132,7 @@ struct shape {
 static const struct shape awkward_shapes[] = {{784, 1, 10}, {784, 33, 10}, {3, 2, 1}, {784, 32, 10}};
 enum { SHAPES = sizeof awkward_shapes / sizeof awkward_shapes[0] };
 
-static const struct model_metadata reference_meta = {300, 1337, 0.8, 6000, 1000};
+static const struct model_metadata reference_meta = {300, 1337, 0.8, 6000, 1000, false, 0, 0};
 
 /* The biases, which Xavier leaves zero, get values whose bits a sloppy
  * codec would lose: negative zero, subnormals, the largest finite values, a
@@ -201,6 +203,9 @@ static void assert_same_meta(const struct model_metadata *got, const struct mode
     ck_assert_uint_eq(f64_bits(got->lr), f64_bits(want->lr));
     ck_assert_uint_eq(got->train_size, want->train_size);
     ck_assert_uint_eq(got->test_size, want->test_size);
+    ck_assert_int_eq(got->has_fingerprint, want->has_fingerprint);
+    ck_assert_uint_eq(got->train_crc, want->train_crc);
+    ck_assert_uint_eq(got->test_crc, want->test_crc);
 }
 
 /* ------------------------------------------------------------ refusals */
@@ -242,7 +247,13 @@ START_TEST(round_trip_is_bitwise_exact)
     const struct shape s = awkward_shapes[_i % SHAPES];
     const enum precision precision = _i / SHAPES % 2 ? PRECISION_F64 : PRECISION_F32;
     const enum model_kind kind = _i / SHAPES / 2 ? MODEL_FILE_CHECKPOINT : MODEL_FILE_MODEL;
-    const struct model_metadata meta = {17 + (uint64_t)_i, -42 - _i, 0.1 * (_i + 1), 60000, 10000};
+    const bool checkpoint = kind == MODEL_FILE_CHECKPOINT;
+    /* A model drops the fingerprint (and its file keeps version 1's layout). */
+    const struct model_metadata meta = {17 + (uint64_t)_i, -42 - _i, 0.1 * (_i + 1), 60000, 10000,
+                                        true, 0x89abcdefu + (uint32_t)_i, 0xfedcba98u};
+    const struct model_metadata expected = {meta.epochs_done, meta.seed, meta.lr, 60000, 10000,
+                                            checkpoint, checkpoint ? meta.train_crc : 0,
+                                            checkpoint ? meta.test_crc : 0};
     const char *path = testdir_path("model.bin");
     struct mlp saved, loaded;
     struct model_metadata loaded_meta;
@@ -252,9 +263,15 @@ START_TEST(round_trip_is_bitwise_exact)
     save(path, kind, &saved, &meta);
     ck_assert_msg(model_load(path, kind, &loaded, &loaded_meta, &err) == 0, "%s", err.msg);
     assert_same_model(&loaded, &saved);
-    assert_same_meta(&loaded_meta, &meta);
+    assert_same_meta(&loaded_meta, &expected);
     struct bytes b = read_bytes(path);
-    ck_assert_uint_eq(b.size, HEADER + mlp_param_count(&saved) * precision_size(precision) + CRC);
+    ck_assert_uint_eq(get_le(b.data + AT_VERSION, 4), checkpoint ? 2 : 1);
+    ck_assert_uint_eq(b.size, HEADER + (checkpoint ? FINGERPRINT : 0) +
+                                  mlp_param_count(&saved) * precision_size(precision) + CRC);
+    if (checkpoint) {
+        ck_assert_uint_eq(get_le(b.data + HEADER, 4), meta.train_crc);
+        ck_assert_uint_eq(get_le(b.data + HEADER + 4, 4), meta.test_crc);
+    }
     free(b.data);
     assert_only_entry("model.bin");
     mlp_free(&saved);
@@ -265,10 +282,11 @@ END_TEST
 START_TEST(metadata_extremes_round_trip)
 {
     static const struct model_metadata extremes[] = {
-        {0, 0, 0.0, 0, 0},
-        {UINT64_MAX, INT64_MIN, DBL_MAX, UINT64_MAX, UINT64_MAX},
-        {1, -1, 4.9406564584124654e-324, 1, 1},
-        {UINT64_MAX / 3, INT64_MAX, 1.0 / 3, SIZE_MAX, 0},
+        {0, 0, 0.0, 0, 0, true, 0, 0},
+        {MODEL_FILE_MAX_EPOCHS, INT64_MIN, DBL_MAX, UINT64_MAX, UINT64_MAX, true, UINT32_MAX,
+         UINT32_MAX},
+        {1, -1, 4.9406564584124654e-324, 1, 1, true, 1, 0x80000000u},
+        {MODEL_FILE_MAX_EPOCHS / 3, INT64_MAX, 1.0 / 3, SIZE_MAX, 0, true, 0x01020304u, 7},
     };
     const char *path = testdir_path("model.bin");
     struct mlp m, loaded;
@@ -348,6 +366,43 @@ START_TEST(parameters_are_little_endian_in_order)
 }
 END_TEST
 
+/* A version-1 checkpoint (from before fingerprints) still loads, without one. */
+START_TEST(version_1_checkpoint_loads)
+{
+    struct bytes b = small_model_bytes(PRECISION_F32);
+    struct mlp loaded;
+    struct model_metadata meta;
+    struct error err;
+
+    put_le(b.data + AT_KIND, 2, 4);
+    reseal(&b);
+    const char *path = testdir_write("old.ckpt", b.data, b.size);
+    ck_assert_msg(model_load(path, MODEL_FILE_CHECKPOINT, &loaded, &meta, &err) == 0, "%s",
+                  err.msg);
+    assert_same_meta(&meta, &reference_meta);
+    mlp_free(&loaded);
+    free(b.data);
+}
+END_TEST
+
+/* Version 2 is for checkpoints only. */
+START_TEST(version_2_model_refused)
+{
+    struct mlp m;
+    make_model(&m, (struct shape){3, 2, 1}, PRECISION_F32, 1);
+    const char *path = testdir_path("v2.ckpt");
+    struct model_metadata meta = reference_meta;
+    meta.has_fingerprint = true;
+    save(path, MODEL_FILE_CHECKPOINT, &m, &meta);
+    struct bytes b = read_bytes(path);
+    put_le(b.data + AT_KIND, 1, 4);
+    reseal(&b);
+    assert_bytes_refused(b.data, b.size, "a version 2 file must be a checkpoint (kind 2), not kind 1");
+    free(b.data);
+    mlp_free(&m);
+}
+END_TEST
+
 START_TEST(checkpoint_loads_where_a_model_is_expected)
 {
     const char *path = testdir_path("run.ckpt");
@@ -359,7 +414,7 @@ START_TEST(checkpoint_loads_where_a_model_is_expected)
     save(path, MODEL_FILE_CHECKPOINT, &m, &reference_meta);
     ck_assert_msg(model_load(path, MODEL_FILE_MODEL, &loaded, &meta, &err) == 0, "%s", err.msg);
     assert_same_model(&loaded, &m);
-    assert_same_meta(&meta, &reference_meta);
+    assert_same_meta(&meta, &reference_meta);  /* no fingerprint: saved as version 1 */
     mlp_free(&m);
     mlp_free(&loaded);
 }
@@ -428,7 +483,7 @@ END_TEST
 
 START_TEST(unsupported_version_refused)
 {
-    static const uint32_t versions[] = {0, 2, 0xffffffffu};
+    static const uint32_t versions[] = {0, 3, 0xffffffffu};
     char phrase[64];
     snprintf(phrase, sizeof phrase, "unsupported version %u", (unsigned)versions[_i]);
     assert_field_refused(AT_VERSION, versions[_i], phrase);
@@ -571,6 +626,22 @@ START_TEST(invalid_learning_rate_refused)
 }
 END_TEST
 
+/* 2^40 would load as 0 and 0xFFFFFFFF wrap around in a 32-bit count. */
+START_TEST(epochs_done_out_of_range_refused)
+{
+    static const uint64_t epochs[] = {MODEL_FILE_MAX_EPOCHS + 1ull, UINT32_MAX, 1ull << 40,
+                                      UINT64_MAX};
+    struct bytes b = small_model_bytes(PRECISION_F32);
+    char phrase[96];
+    put_le(b.data + AT_EPOCHS_DONE, epochs[_i], 8);
+    reseal(&b);
+    snprintf(phrase, sizeof phrase, "epochs_done is %llu, more than the limit of %u",
+             (unsigned long long)epochs[_i], MODEL_FILE_MAX_EPOCHS);
+    assert_bytes_refused(b.data, b.size, phrase);
+    free(b.data);
+}
+END_TEST
+
 /* ------------------------------------------------------------ length refusals */
 
 START_TEST(truncated_file_refused)
@@ -683,6 +754,17 @@ START_TEST(save_refuses_invalid_learning_rate)
     meta.lr = _i ? -1.0 : NAN;
     make_model(&m, (struct shape){3, 2, 1}, PRECISION_F32, 1);
     assert_save_refused(MODEL_FILE_CHECKPOINT, &m, &meta, "learning rate");
+    mlp_free(&m);
+}
+END_TEST
+
+START_TEST(save_refuses_too_many_epochs)
+{
+    struct model_metadata meta = reference_meta;
+    struct mlp m;
+    meta.epochs_done = MODEL_FILE_MAX_EPOCHS + 1ull;
+    make_model(&m, (struct shape){3, 2, 1}, PRECISION_F32, 1);
+    assert_save_refused(MODEL_FILE_CHECKPOINT, &m, &meta, "epochs_done is 100000001");
     mlp_free(&m);
 }
 END_TEST
@@ -864,6 +946,8 @@ int main(void)
 
     tcase_add_loop_test(header, wrong_magic_refused, 0, 8);
     tcase_add_loop_test(header, unsupported_version_refused, 0, 3);
+    tcase_add_test(header, version_1_checkpoint_loads);
+    tcase_add_test(header, version_2_model_refused);
     tcase_add_loop_test(header, unknown_kind_refused, 0, 3);
     tcase_add_loop_test(header, zero_size_refused, 0, 3);
     tcase_add_loop_test(header, size_over_limit_refused, 0, 3);
@@ -876,6 +960,7 @@ int main(void)
     tcase_add_loop_test(body, flipped_crc_byte_fails_checksum, 0, CRC);
     tcase_add_loop_test(body, non_finite_parameter_refused, 0, 12);
     tcase_add_loop_test(body, invalid_learning_rate_refused, 0, 5);
+    tcase_add_loop_test(body, epochs_done_out_of_range_refused, 0, 4);
     tcase_add_loop_test(body, truncated_file_refused, 0, 11);
     tcase_add_loop_test(body, trailing_bytes_refused, 0, 3);
     tcase_add_test(body, empty_file_refused);
@@ -887,6 +972,7 @@ int main(void)
 
     tcase_add_loop_test(saving, save_refuses_non_finite_parameter, 0, 2);
     tcase_add_loop_test(saving, save_refuses_invalid_learning_rate, 0, 2);
+    tcase_add_test(saving, save_refuses_too_many_epochs);
     tcase_add_test(saving, save_refuses_layer_over_limit);
     tcase_add_test(saving, save_refuses_unknown_kind);
     tcase_add_test(saving, save_refuses_path_too_long);

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_write(input, data, size);
     memset(&img, 0xa5, sizeof img);
-    if (image_read(input, &img, &err) == 0) {
+    if (image_read(input, 0, &img, &err) == 0) {
         FUZZ_ASSERT(img.pixels != NULL);
         FUZZ_ASSERT(img.width >= 1 && img.width <= IMAGE_MAX_SIDE);
         FUZZ_ASSERT(img.height >= 1 && img.height <= IMAGE_MAX_SIDE);

@@ -109,13 +109,19 @@ corpus("csv", {
 
 # ------------------------------------------------------------------ model files
 def model_file(n_in, n_hidden, n_out, f64=False, kind=1, epochs=3, seed=1337, lr=0.8,
-               train=100, test=10, version=1, params=None, magic=b"MNISTOMP", fix_crc=True,
-               crc_xor=0):
+               train=100, test=10, version=None, params=None, magic=b"MNISTOMP", fix_crc=True,
+               crc_xor=0, fingerprint=(0x12345678, 0x9abcdef0)):
+    # as mnist-omp writes them: version 1 for models, 2 (with the data
+    # fingerprint after the header) for checkpoints
+    if version is None:
+        version = 2 if kind == 2 else 1
     count = n_in * n_hidden + n_hidden + n_hidden * n_out + n_out
     if params is None:
         params = [((i * 0.37) % 2.0) - 1.0 for i in range(count)]
     header = magic + struct.pack("<IIIIIIQqdQQ", version, kind, n_in, n_hidden, n_out,
                                  8 if f64 else 4, epochs, seed, lr, train, test)
+    if version == 2:
+        header += struct.pack("<II", *fingerprint)
     body = header + struct.pack("<%d%s" % (len(params), "d" if f64 else "f"), *params)
     crc = zlib.crc32(body) ^ crc_xor
     return body + struct.pack("<I", crc)
@@ -130,7 +136,10 @@ corpus("model", {
     "bad-empty": b"",
     "bad-magic": model_file(3, 2, 2, magic=b"MNISTOMQ"),
     "bad-magic-short": b"MNIST",
-    "bad-version-2": model_file(3, 2, 2, version=2),
+    "checkpoint-version-1-3-2-2-f32": model_file(3, 2, 2, kind=2, version=1),
+    "bad-version-3": model_file(3, 2, 2, version=3),
+    "bad-version-2-model": model_file(3, 2, 2, kind=1, version=2),
+    "bad-version-2-no-fingerprint": model_file(3, 2, 2, kind=2)[:72] + model_file(3, 2, 2, kind=2)[80:],
     "bad-kind-0": model_file(3, 2, 2, kind=0),
     "bad-kind-3": model_file(3, 2, 2, kind=3),
     "bad-precision-2": model_file(3, 2, 2)[:28] + struct.pack("<I", 2) + model_file(3, 2, 2)[32:],
