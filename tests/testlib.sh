@@ -48,3 +48,18 @@ sanitizer_report() {
 expect_in() {
     grep -q -e "$2" "$1" || fail "'$2' not found in $(basename "$1"): $(head -n 3 "$1")"
 }
+
+# usable_isa ISA: succeeds when $prog can run the kernels of instruction set
+# ISA (MNIST_OMP_ISA) here; when this CPU or this build lacks them, fails and
+# sets $unusable_why to the program's message.  Any other failure is a
+# failed check.
+usable_isa() {
+    MNIST_OMP_ISA=$1 "$prog" --train-size 10 --test-size 10 --epochs 1 -q \
+        >/dev/null 2>"$work/isa.err" && return 0
+    unusable_why=$(head -n 1 "$work/isa.err")
+    case $unusable_why in
+        *"cannot run the $1 kernels"* | *"unknown instruction set '$1'"*) ;;
+        *) fail "MNIST_OMP_ISA=$1: unexpected failure: $unusable_why" ;;
+    esac
+    return 1
+}

@@ -1,0 +1,126 @@
+#!/bin/sh
+# The published results, bit for bit: the reference experiment (the default
+# run, float32) and its --precision f64 run must save exactly these trained
+# parameters and print exactly these losses.  tests/test_engine compares the
+# engine with the serial reference to a tolerance; this test holds the bits
+# that README publishes, so that a change of summation order, contraction of
+# a*b+c into a fused multiply-add, or a compiler flag cannot move them
+# unnoticed (tests/mutation.sh proves that it notices).
+#
+# How the constants were made, with the build of the commit that added them
+# (gcc 12, -O2, the project's -ffp-contract=off), from the repository root:
+#     ./mnist-omp [--precision f64] --save model --log log.csv
+#     sha256sum model                        -> model_sha256
+#     cut -d, -f1,2 log.csv | sha256sum      -> losses_sha256 (all 300 epochs, 17 digits)
+#     the "Epoch: " lines of the output      -> the printed losses
+# When this test fails, it prints the values this build got.  Changing a
+# constant is a deliberate re-baseline of the published results: do it only
+# in a commit of its own whose message says why the bits had to move, and
+# update README's output with it.
+set -u
+
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
+testlib_start golden
+
+f32_model_sha256=759237f5976989eaccba7e7dab775e09d268ea8c832be20e59f9459bac392b31
+f32_losses_sha256=c7584daa22162f2944198c2cfc3ef022bb652e4fabb08d3819829fc498f176a0
+f64_model_sha256=c0a9dfe842df4d3cfdf3e699f45a686068470cf914c011af9a2a5f79d1ed7469
+f64_losses_sha256=781e3201cee0aa2bc4e1cf81e8020b77bb63b11a635732e3c52b93b5e4b95721
+
+cat >"$work/f32.printed" <<'EOF'
+Epoch: 0  Loss: 0.108459145167223
+Epoch: 10  Loss: 0.07741858292675811
+Epoch: 20  Loss: 0.0587458295084631
+Epoch: 30  Loss: 0.0523491437440532
+Epoch: 40  Loss: 0.04863268558499623
+Epoch: 50  Loss: 0.04329169652532554
+Epoch: 60  Loss: 0.04090430640855232
+Epoch: 70  Loss: 0.03913503103495954
+Epoch: 80  Loss: 0.0372084986007065
+Epoch: 90  Loss: 0.03560266426906888
+Epoch: 100  Loss: 0.03428796443784334
+Epoch: 110  Loss: 0.03314881181319378
+Epoch: 120  Loss: 0.03213764516529805
+Epoch: 130  Loss: 0.03123131753750397
+Epoch: 140  Loss: 0.03040941177765293
+Epoch: 150  Loss: 0.02966412341876248
+Epoch: 160  Loss: 0.02898191414979499
+Epoch: 170  Loss: 0.02835136865284969
+Epoch: 180  Loss: 0.027767894604024
+Epoch: 190  Loss: 0.02722345685168315
+Epoch: 200  Loss: 0.02671373768190432
+Epoch: 210  Loss: 0.02623540339874561
+Epoch: 220  Loss: 0.02578460196039135
+Epoch: 230  Loss: 0.02535985632516313
+Epoch: 240  Loss: 0.02496007157908455
+Epoch: 250  Loss: 0.02458253596087342
+Epoch: 260  Loss: 0.02422957483118253
+Epoch: 270  Loss: 0.02390667128904364
+Epoch: 280  Loss: 0.0235955258867903
+Epoch: 290  Loss: 0.02328838239761979
+Epoch: 299  Loss: 0.02302029335604451
+EOF
+
+cat >"$work/f64.printed" <<'EOF'
+Epoch: 0  Loss: 0.1084591451673251
+Epoch: 10  Loss: 0.07741857702611932
+Epoch: 20  Loss: 0.05874669523088853
+Epoch: 30  Loss: 0.05234480376480321
+Epoch: 40  Loss: 0.04863546969244326
+Epoch: 50  Loss: 0.04329161976627154
+Epoch: 60  Loss: 0.0409031498128539
+Epoch: 70  Loss: 0.03913407746915937
+Epoch: 80  Loss: 0.03720854488036469
+Epoch: 90  Loss: 0.03560297428699182
+Epoch: 100  Loss: 0.03428819933393517
+Epoch: 110  Loss: 0.03314852294751924
+Epoch: 120  Loss: 0.03213753784711624
+Epoch: 130  Loss: 0.03123128459216481
+Epoch: 140  Loss: 0.03040938776942112
+Epoch: 150  Loss: 0.02966395002189482
+Epoch: 160  Loss: 0.02898160473392469
+Epoch: 170  Loss: 0.02835100231200419
+Epoch: 180  Loss: 0.02776762148316381
+Epoch: 190  Loss: 0.02722305731835794
+Epoch: 200  Loss: 0.0267133519815775
+Epoch: 210  Loss: 0.02623538797415638
+Epoch: 220  Loss: 0.02578444328149655
+Epoch: 230  Loss: 0.02535989517621141
+Epoch: 240  Loss: 0.02496059359723884
+Epoch: 250  Loss: 0.02458263296862568
+Epoch: 260  Loss: 0.02422953340909295
+Epoch: 270  Loss: 0.023906015041485
+Epoch: 280  Loss: 0.02359396959779153
+Epoch: 290  Loss: 0.02328735330839258
+Epoch: 299  Loss: 0.02301884998920039
+EOF
+
+# check_run NAME MODEL_SHA256 LOSSES_SHA256 OPTION...: one run against its
+# constants; a mismatch prints what this build got.
+check_run() {
+    name=$1 want_model=$2 want_losses=$3
+    shift 3
+    expect_status 0 "$name run" -- "$prog" "$@" --save "$work/$name.model" --log "$work/$name.csv"
+    [ -s "$work/$name.model" ] || return
+    got_model=$(sha256sum <"$work/$name.model" | cut -d' ' -f1)
+    [ "$got_model" = "$want_model" ] ||
+        fail "$name: the trained parameters changed: model SHA-256 $got_model"
+    got_losses=$(cut -d, -f1,2 "$work/$name.csv" | sha256sum | cut -d' ' -f1)
+    [ "$got_losses" = "$want_losses" ] ||
+        fail "$name: the losses of the log changed: SHA-256 $got_losses; epoch 299: $(tail -n 1 "$work/$name.csv" | cut -d, -f1,2)"
+    grep '^Epoch: ' "$work/out" >"$work/$name.got"
+    diff "$work/$name.printed" "$work/$name.got" >"$work/$name.diff" ||
+        fail "$name: printed losses changed (< published, > this build):
+$(cat "$work/$name.diff")"
+}
+
+check_run f32 "$f32_model_sha256" "$f32_losses_sha256"
+check_run f64 "$f64_model_sha256" "$f64_losses_sha256" --precision f64
+
+# README publishes the float32 run's output: it must be these losses.
+sed -n 's/^    \(Epoch: \)/\1/p' "$srcdir/README" >"$work/readme.printed"
+diff "$work/f32.printed" "$work/readme.printed" >"$work/readme.diff" ||
+    fail "README's published losses are not the golden float32 losses (< golden, > README):
+$(cat "$work/readme.diff")"
+
+testlib_finish "golden: the float32 and float64 reference runs are bit for bit the published ones"
