@@ -48,3 +48,12 @@ sanitizer_report() {
 expect_in() {
     grep -q -e "$2" "$1" || fail "'$2' not found in $(basename "$1"): $(head -n 3 "$1")"
 }
+
+# A background job of a script starts with SIGINT ignored, and mnist-omp
+# leaves an ignored signal ignored: $with_sigint runs a command with SIGINT
+# back to its default (empty where env cannot, and SIGINT cases are skipped).
+if env --default-signal=INT true 2>/dev/null; then
+    with_sigint="env --default-signal=INT"
+else
+    with_sigint=
+fi
