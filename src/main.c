@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "bench.h"
 #include "clock.h"
 #include "dataset.h"
@@ -261,8 +263,10 @@ static int on_epoch(void *context, unsigned epoch, double loss, double seconds,
         fflush(stdout); /* a pipe or a log shows progress as it happens */
     }
     show_progress(r, epoch, loss, seconds);
-    if (r->log && fprintf(r->log, "%u,%.17g,%.6f\n", epoch, loss, seconds) < 0)
-        return error_set(err, "%s: cannot write the log: %s", o->log_path, strerror(errno));
+    /* A write error stays in the stream: close_log reports it at the end,
+     * after the other outputs are written, instead of stopping training. */
+    if (r->log)
+        fprintf(r->log, "%u,%.17g,%.6f\n", epoch, loss, seconds);
     if (o->checkpoint_every && (epoch + 1) % o->checkpoint_every == 0 &&
         save_checkpoint(r, err) < 0)
         return -1;
@@ -300,17 +304,60 @@ static int stop_interrupted(struct run *r, struct error *err)
     return 128 + signal_number;
 }
 
+/* A stop signal that came after the last epoch, while the files were
+ * written: they are complete, and the status still says what happened. */
+static int stopped_after_training(void)
+{
+    const int signal_number = stop_signal;
+    fprintf(stderr, "mnist-omp: %s after training; the files and results are complete.\n",
+            signal_number == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+    return 128 + signal_number;
+}
+
 static void catch_stop_signals(void)
 {
-    struct sigaction action;
+    static const int stop_signals[] = {SIGINT, SIGTERM};
+    struct sigaction action, current;
     memset(&action, 0, sizeof action);
     action.sa_handler = request_stop;
-    /* A second signal, while the first waits for the epoch to end, or after
-     * training, when nobody looks at the flag, stops the program. */
+    /* A second signal, while the first waits for the epoch to end or the
+     * files are written, stops the program. */
     action.sa_flags = SA_RESETHAND;
     sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
+    for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++) {
+        /* One ignored at start (a script's background job) stays ignored. */
+        if (sigaction(stop_signals[i], NULL, &current) == 0 && current.sa_handler == SIG_IGN)
+            continue;
+        sigaction(stop_signals[i], &action, NULL);
+    }
+}
+
+/* Every output, checked before the data is loaded, so that a bad path fails
+ * at once rather than after training. */
+static int check_outputs(const struct options *o, struct error *err)
+{
+    const struct {
+        const char *option, *path;
+    } files[] = {{"--save", o->save_path}, {"--checkpoint", o->checkpoint_path},
+                 {"--log", o->log_path}};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        if (files[i].path && output_file_check(files[i].path, err) < 0)
+            return -1;
+    return o->plots_dir ? visuals_check(o->plots_dir, err) : 0;
+}
+
+/* The outputs that failed at the end of a run, kept so that the others are
+ * still written and the results printed before they are reported. */
+enum { MAX_OUTPUTS = 4 };  /* --log, --checkpoint, --save, --plots */
+struct failed_outputs {
+    struct error errors[MAX_OUTPUTS];
+    size_t count;
+};
+
+static void report_failures(const struct failed_outputs *f)
+{
+    for (size_t i = 0; i < f->count; i++)
+        fprintf(stderr, "mnist-omp: %s\n", f->errors[i].msg);
 }
 
 /* Loads the data and the starting network.  Returns an exit status. */
@@ -350,17 +397,12 @@ static int prepare(struct run *r, struct error *err)
 static int execute(struct run *r, struct error *err)
 {
     struct options *o = &r->options;
+    if (check_outputs(o, err) < 0)
+        return EXIT_FAILURE;
     int status = prepare(r, err);
     if (status != EXIT_SUCCESS)
         return status;
 
-    if (o->log_path) {
-        r->log = fopen(o->log_path, "w");
-        if (!r->log || fputs("epoch,loss,seconds\n", r->log) < 0) {
-            error_set(err, "%s: cannot write the log: %s", o->log_path, strerror(errno));
-            return EXIT_FAILURE;
-        }
-    }
     if (o->plots_dir) {
         r->losses = calloc(r->end_epoch - r->first_epoch + 1, sizeof *r->losses);
         if (!r->losses) {
@@ -384,6 +426,23 @@ static int execute(struct run *r, struct error *err)
         report_header(stdout, &run);
     if (o->show)
         visuals_show(stdout, &r->train, o->show);
+    /* An output that cannot be written (a full disk, a closed stdout) fails
+     * before training; reported here, so cleared for the check at exit. */
+    if (ferror(stdout) || fflush(stdout) != 0) {
+        error_set(err, "write error: %s", strerror(errno ? errno : EIO));
+        clearerr(stdout);
+        return EXIT_FAILURE;
+    }
+    /* The log is written in place as training goes, not through a temporary
+     * file: it can be followed (tail -f) during a long run, and one that is
+     * interrupted or killed leaves the epochs it did.  It follows the rule of
+     * types of every output, and its write errors are reported at the end. */
+    if (o->log_path) {
+        r->log = output_file_open_in_place(o->log_path, err);
+        if (!r->log)
+            return EXIT_FAILURE;
+        fputs("epoch,loss,seconds\n", r->log);
+    }
 
     double seconds = 0;
     int stopped = 0;
@@ -400,16 +459,20 @@ static int execute(struct run *r, struct error *err)
         run.end_epoch = r->epochs_done; /* fewer when interrupted */
         report_training_time(stdout, &run, seconds);
     }
-    if (close_log(r, err) < 0)
-        return EXIT_FAILURE;
-    if (stopped > 0)
+    /* Each output that fails adds its message to `failed`, and the others
+     * are still written. */
+    struct failed_outputs failed = {.count = 0};
+    failed.count += close_log(r, &failed.errors[failed.count]) < 0;
+    if (stopped > 0) {
+        report_failures(&failed);
         return stop_interrupted(r, err);
-    if (o->checkpoint_path && save_checkpoint(r, err) < 0)
-        return EXIT_FAILURE;
+    }
+    if (o->checkpoint_path)
+        failed.count += save_checkpoint(r, &failed.errors[failed.count]) < 0;
     if (o->save_path) {
         const struct model_metadata meta = metadata(r);
-        if (model_save(o->save_path, MODEL_FILE_MODEL, &r->model, &meta, err) < 0)
-            return EXIT_FAILURE;
+        failed.count += model_save(o->save_path, MODEL_FILE_MODEL, &r->model, &meta,
+                                   &failed.errors[failed.count]) < 0;
     }
 
     struct dataset first_train = r->train;
@@ -418,11 +481,18 @@ static int execute(struct run *r, struct error *err)
         evaluate(&r->train_first, &r->model, &first_train, err) < 0)
         return EXIT_FAILURE;
     report_evaluation(stdout, &r->test_eval, &r->test, &r->train_first, &r->train);
-    if (o->plots_dir &&
-        visuals_write(o->plots_dir, &r->train, &r->test, &r->test_eval, r->losses,
-                      r->epochs_done - r->first_epoch, stdout, err) < 0)
+    if (o->plots_dir)
+        failed.count += visuals_write(o->plots_dir, &r->train, &r->test, &r->test_eval,
+                                      r->losses, r->epochs_done - r->first_epoch, stdout,
+                                      &failed.errors[failed.count]) < 0;
+    if (failed.count > 0) {
+        fflush(stdout);  /* the results first, then what is missing */
+        report_failures(&failed);
+        error_set(err, "%zu output%s not written (see above); the others are complete",
+                  failed.count, failed.count == 1 ? " was" : "s were");
         return EXIT_FAILURE;
-    return EXIT_SUCCESS;
+    }
+    return stop_signal ? stopped_after_training() : EXIT_SUCCESS;
 }
 
 static int train_command(int argc, char **argv)
@@ -443,19 +513,54 @@ static int train_command(int argc, char **argv)
     int status = execute(&r, &err);
     if (status == EXIT_FAILURE)
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
-    if (fflush(stdout) != 0 && status == EXIT_SUCCESS) {
-        fprintf(stderr, "mnist-omp: cannot write the output: %s\n", strerror(errno));
-        status = EXIT_FAILURE;
-    }
     run_free(&r);
+    return status;
+}
+
+/* Opens /dev/null on any of descriptors 0-2 that the caller closed, so that
+ * no file opened later takes its number (a --log file getting descriptor 1
+ * would receive the report).  It is opened in the opposite direction: a
+ * write to a closed stdout then fails and is reported, not lost. */
+static int open_standard_descriptors(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        const int opened = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+        if (opened != fd) {  /* the lowest free number, unless open failed */
+            if (opened >= 0)
+                close(opened);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every command's output must have reached stdout: a full disk or a closed
+ * descriptor turns a success into a failure, with a message. */
+static int close_stdout(int status)
+{
+    errno = 0;
+    const bool failed = fflush(stdout) != 0 || ferror(stdout);
+    const int saved = errno;
+    if (fclose(stdout) != 0 || failed) {
+        fprintf(stderr, "mnist-omp: write error: %s\n", strerror(failed ? (saved ? saved : EIO)
+                                                                          : errno));
+        return status == EXIT_SUCCESS ? EXIT_FAILURE : status;
+    }
     return status;
 }
 
 int main(int argc, char **argv)
 {
+    int status;
+    if (open_standard_descriptors() < 0)
+        return EXIT_FAILURE;  /* without /dev/null, nowhere to say so safely */
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
-        return bench_main(argc - 1, argv + 1);
-    if (argc > 1 && strcmp(argv[1], "predict") == 0)
-        return predict_main(argc - 1, argv + 1);
-    return train_command(argc, argv);
+        status = bench_main(argc - 1, argv + 1);
+    else if (argc > 1 && strcmp(argv[1], "predict") == 0)
+        status = predict_main(argc - 1, argv + 1);
+    else
+        status = train_command(argc, argv);
+    return close_stdout(status);
 }

@@ -7,10 +7,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "atomic_file.h"
 #include "image.h"
 #include "plot.h"
 
 enum { SAMPLES_SHOWN = 40, ERRORS_SHOWN = 20, GRID_COLUMNS = 10, CAPTION_SIZE = 16 };
+
+/* The files of a --plots directory, shared by the check and the writing. */
+enum { SAMPLES, ERRORS, LOSS, CONFUSION_TEXT, CONFUSION_PICTURE, PLOT_FILES };
+static const char *const plot_file_names[PLOT_FILES] = {
+    [SAMPLES] = "samples.png", [ERRORS] = "errors.png", [LOSS] = "loss.svg",
+    [CONFUSION_TEXT] = "confusion.txt", [CONFUSION_PICTURE] = "confusion.png",
+};
 
 static int make_directory(const char *dir, struct error *err)
 {
@@ -22,12 +30,29 @@ static int make_directory(const char *dir, struct error *err)
     return error_set(err, "%s: cannot create the directory: %s", dir, strerror(errno));
 }
 
-/* dir/name, and the name the picture really gets (PGM without libpng). */
-static int output_path(char *path, size_t size, const char *dir, const char *name,
-                       struct error *err)
+/* dir/the name of plot file `which`. */
+static int output_path(char *path, size_t size, const char *dir, int which, struct error *err)
 {
-    if ((size_t)snprintf(path, size, "%s/%s", dir, name) >= size)
+    if ((size_t)snprintf(path, size, "%s/%s", dir, plot_file_names[which]) >= size)
         return error_set(err, "%s: the directory name is too long", dir);
+    return 0;
+}
+
+int visuals_check(const char *dir, struct error *err)
+{
+    struct stat st;
+    char path[4096], written[4096];
+
+    if (stat(dir, &st) != 0)  /* to be made: its parent must take it */
+        return errno == ENOENT ? output_file_check(dir, err)
+                               : error_set(err, "%s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return error_set(err, "%s: exists and is not a directory", dir);
+    for (int which = 0; which < PLOT_FILES; which++)
+        if (output_path(path, sizeof path, dir, which, err) < 0 ||
+            image_output_path(path, written, sizeof written, err) < 0 ||
+            output_file_check(written, err) < 0)
+            return -1;
     return 0;
 }
 
@@ -105,25 +130,25 @@ int visuals_write(const char *dir, const struct dataset *train, const struct dat
         if (test->labels[n] < PLOT_CLASSES && test_eval->predicted[n] < PLOT_CLASSES)
             confusion[test->labels[n]][test_eval->predicted[n]]++;
     if (make_directory(dir, err) < 0 ||
-        output_path(path, sizeof path, dir, "samples.png", err) < 0 ||
+        output_path(path, sizeof path, dir, SAMPLES, err) < 0 ||
         write_samples(path, train, err) < 0)
         return -1;
     announce(out, path);
-    if (output_path(path, sizeof path, dir, "errors.png", err) < 0 ||
+    if (output_path(path, sizeof path, dir, ERRORS, err) < 0 ||
         write_errors(path, test, test_eval, err) < 0)
         return -1;
     announce(out, path);
     if (epochs > 0) {
-        if (output_path(path, sizeof path, dir, "loss.svg", err) < 0 ||
+        if (output_path(path, sizeof path, dir, LOSS, err) < 0 ||
             plot_loss_svg(path, losses, epochs, "mnist-omp: training loss (MSE)", err) < 0)
             return -1;
         fprintf(out, "Wrote %s\n", path);
     }
-    if (output_path(path, sizeof path, dir, "confusion.txt", err) < 0 ||
+    if (output_path(path, sizeof path, dir, CONFUSION_TEXT, err) < 0 ||
         plot_confusion_text(path, (const size_t(*)[PLOT_CLASSES])confusion, err) < 0)
         return -1;
     fprintf(out, "Wrote %s\n", path);
-    if (output_path(path, sizeof path, dir, "confusion.png", err) < 0 ||
+    if (output_path(path, sizeof path, dir, CONFUSION_PICTURE, err) < 0 ||
         plot_confusion_png(path, (const size_t(*)[PLOT_CLASSES])confusion, err) < 0)
         return -1;
     announce(out, path);

@@ -19,6 +19,11 @@ int visuals_write(const char *dir, const struct dataset *train, const struct dat
                   const struct evaluation *test_eval, const double *losses, size_t epochs,
                   FILE *out, struct error *err);
 
+/* Whether visuals_write(dir, ...) could write its files now: dir is a
+ * directory or can be made, and each file is acceptable to
+ * output_file_check. */
+int visuals_check(const char *dir, struct error *err);
+
 /* Prints the first `count` training digits as text art with their labels. */
 void visuals_show(FILE *out, const struct dataset *train, size_t count);
 

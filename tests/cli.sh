@@ -124,7 +124,7 @@ expect_in "$work/err" 'diverged.*at epoch [0-9]*.*smaller learning rate'
 # --- an unwritable log is an error, not a silent loss
 expect_status 1 "unwritable log" -- "$prog" --epochs 1 --train-size 10 --test-size 10 \
     --log "$work/no/such/dir/log.csv"
-expect_in "$work/err" 'cannot write the log'
+expect_in "$work/err" 'log.csv: cannot write in .*/no/such/dir: No such file or directory'
 
 # --- model files: save, load to evaluate, resume equal to an uninterrupted run
 small="--train-size 400 --test-size 100"
@@ -165,7 +165,11 @@ check_usage_error --load a --resume b
 
 # --- SIGINT and SIGTERM: finish the epoch, keep a checkpoint, say how to resume
 for signal in INT TERM; do
-    "$prog" --train-size 300 --test-size 10 --epochs 100000000 --print-every 1000000 \
+    if [ "$signal" = INT ] && [ -z "$with_sigint" ]; then
+        echo "env --default-signal is missing: the SIGINT case is skipped"
+        continue
+    fi
+    $with_sigint "$prog" --train-size 300 --test-size 10 --epochs 100000000 --print-every 1000000 \
         --checkpoint "$work/signal.ckpt" >"$work/out" 2>"$work/err" &
     pid=$!
     # Signal once training runs (epoch 0 is always printed), at most 20 s on.

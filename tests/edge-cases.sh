@@ -38,7 +38,7 @@ expect_in "$work/err" '^mnist-omp: training diverged: the loss became [a-zA-Z]* 
 epoch=$(sed -n 's/.* at epoch \([0-9]*\);.*/\1/p' "$work/err")
 [ ! -e "$work/new.model" ] || fail "divergence: --save created a (non-finite) model file"
 [ ! -e "$work/new.ckpt" ] || fail "divergence: --checkpoint created a (non-finite) checkpoint"
-leftovers=$(find "$work" -name 'new.*.*')
+leftovers=$(find "$work" -name 'new.*.*' -o -name '.mnist-omp-*')
 [ -z "$leftovers" ] || fail "divergence: temporary files left behind: $leftovers"
 # The log holds the finite losses before the epoch named.
 [ "$(($(wc -l <"$work/diverged.csv") - 1))" -eq "${epoch:-0}" ] ||

@@ -63,3 +63,12 @@ usable_isa() {
     esac
     return 1
 }
+
+# A background job of a script starts with SIGINT ignored, and mnist-omp
+# leaves an ignored signal ignored: $with_sigint runs a command with SIGINT
+# back to its default (empty where env cannot, and SIGINT cases are skipped).
+if env --default-signal=INT true 2>/dev/null; then
+    with_sigint="env --default-signal=INT"
+else
+    with_sigint=
+fi
