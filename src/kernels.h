@@ -22,6 +22,7 @@
 #include "dataset.h"
 #include "error.h"
 #include "model.h"
+#include "optimizer.h"
 
 /* The engine keeps the images in blocks of at most BLOCK_IMAGES consecutive
  * images (see kernels.c): an image's index in its block is a byte. */
@@ -51,18 +52,24 @@ size_t kernel_isa_count(void);
 const char *kernel_isa_name(size_t i);
 bool kernel_isa_supported(size_t i);
 
-/* Loss of m on the whole training set, and its gradient, which stays inside
- * the engine (engine_gradient) in the layout of m->params. */
-double engine_loss_and_gradient(struct engine *e, const struct mlp *m);
+/* Forward pass, loss and backward pass of one batch: the images
+ * batch[0 .. count) of ds, in that order (batch NULL: all of ds in its
+ * order, whose structure the engine then builds only once).  Returns the
+ * batch's loss (m->loss, a mean over its images, SPEC part 2); the gradient
+ * stays inside the engine (engine_gradient) in the layout of m->params. */
+double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
+                             size_t count);
 const void *engine_gradient(const struct engine *e);
 
-/* One step of full-batch gradient descent; returns the loss before the update. */
-double engine_epoch(struct engine *e, struct mlp *m, double lr);
+/* The one shared update: optimizer_apply over the whole arena, cut among the
+ * engine's threads, with the gradient of the last engine_batch_gradient. */
+void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
+                   const struct optimizer_step *step, const struct optimizer_state *s);
 
 /* The number of slices a batch of n samples is cut into. */
 size_t engine_slice_count(size_t n);
 
-/* Logits (ds->count x n_out, as doubles) of every image of ds, computed on
+/* Logits (ds->count x outputs, as doubles) of every image of ds, computed on
  * the calling thread with the engine's forward kernel. */
 int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
                 struct error *err);

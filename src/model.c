@@ -1,18 +1,77 @@
+#include <config.h>
+
 #include "model.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-struct mlp_layout mlp_layout(size_t n_in, size_t n_hidden, size_t n_out)
+struct mlp_layer mlp_layer(const struct mlp *m, size_t l)
 {
-    struct mlp_layout l;
-    l.w1 = 0;
-    l.b1 = l.w1 + n_in * n_hidden;
-    l.w2 = l.b1 + n_hidden;
-    l.b2 = l.w2 + n_hidden * n_out;
-    l.count = l.b2 + n_out;
-    return l;
+    struct mlp_layer layer = {m->widths[l], m->widths[l + 1], 0, 0};
+    for (size_t k = 0; k < l; k++)
+        layer.weights += m->widths[k] * m->widths[k + 1] + m->widths[k + 1];
+    layer.bias = layer.weights + layer.n_in * layer.n_out;
+    return layer;
+}
+
+size_t mlp_inputs(const struct mlp *m)
+{
+    return m->widths[0];
+}
+
+size_t mlp_outputs(const struct mlp *m)
+{
+    return m->widths[m->n_layers];
+}
+
+size_t mlp_max_width(const struct mlp *m)
+{
+    size_t widest = 0;
+    for (size_t l = 0; l <= m->n_layers; l++)
+        if (m->widths[l] > widest)
+            widest = m->widths[l];
+    return widest;
+}
+
+/* Bytes of memory this machine has; SIZE_MAX when it cannot tell. */
+static size_t physical_memory(void)
+{
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0 || (unsigned long)pages > SIZE_MAX / (unsigned long)page)
+        return SIZE_MAX;
+    return (size_t)pages * (size_t)page;
+}
+
+int mlp_check_shape(size_t n_layers, const size_t *widths, enum precision precision,
+                    size_t copies, size_t *count, struct error *err)
+{
+    if (n_layers < 1 || n_layers > MLP_MAX_LAYERS)
+        return error_set(err, "a network has 1 to %d layers of weights (got %zu)",
+                         MLP_MAX_LAYERS, n_layers);
+    size_t params = 0;
+    for (size_t l = 0; l <= n_layers; l++)
+        if (widths[l] < 1 || widths[l] > MLP_MAX_WIDTH)
+            return error_set(err, "layer widths must lie in 1..%u (got %zu)", MLP_MAX_WIDTH,
+                             widths[l]);
+    for (size_t l = 0; l < n_layers; l++) {
+        const size_t layer = widths[l] * widths[l + 1] + widths[l + 1];  /* < 2^41 */
+        if (params > SIZE_MAX - layer)
+            return error_set(err, "the network has too many parameters to count");
+        params += layer;
+    }
+    const size_t element = precision_size(precision), memory = physical_memory();
+    if (params > memory / element / (copies ? copies : 1))
+        return error_set(err,
+                         "the network's %zu parameters would need %.3g GB in %s for its %zu "
+                         "arrays, more than this machine's %.3g GB of memory",
+                         params, (double)params * (double)element * (double)copies / 1e9,
+                         precision_name(precision), copies, (double)memory / 1e9);
+    *count = params;
+    return 0;
 }
 
 size_t precision_size(enum precision precision)
@@ -41,33 +100,77 @@ int precision_parse(const char *name, enum precision *precision)
     return -1;
 }
 
+static const char *const activation_names[] = {"relu", "tanh", "sigmoid"};
+static const char *const loss_names[] = {"mse", "xent"};
+
+/* The index of name in names[0, count), or -1. */
+static int find_name(const char *name, const char *const *names, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *activation_name(enum activation activation)
+{
+    return activation_names[activation];
+}
+
+int activation_parse(const char *name, enum activation *activation)
+{
+    const int i = find_name(name, activation_names, 3);
+    if (i >= 0)
+        *activation = (enum activation)i;
+    return i < 0 ? -1 : 0;
+}
+
+const char *loss_name(enum loss loss)
+{
+    return loss_names[loss];
+}
+
+int loss_parse(const char *name, enum loss *loss)
+{
+    const int i = find_name(name, loss_names, 2);
+    if (i >= 0)
+        *loss = (enum loss)i;
+    return i < 0 ? -1 : 0;
+}
+
 int mlp_check_inputs(const struct mlp *m, size_t pixels, struct error *err)
 {
-    if (pixels != m->n_in)
+    if (pixels != mlp_inputs(m))
         return error_set(err, "images have %zu pixels but the network has %zu inputs", pixels,
-                         m->n_in);
+                         mlp_inputs(m));
     return 0;
 }
 
 size_t mlp_param_count(const struct mlp *m)
 {
-    return mlp_layout(m->n_in, m->n_hidden, m->n_out).count;
+    const struct mlp_layer last = mlp_layer(m, m->n_layers - 1);
+    return last.bias + last.n_out;
 }
 
-int mlp_create(struct mlp *m, size_t n_in, size_t n_hidden, size_t n_out,
-               enum precision precision, struct error *err)
+int mlp_create(struct mlp *m, size_t n_layers, const size_t *widths, enum activation activation,
+               enum loss loss, enum precision precision, struct error *err)
 {
+    size_t count;
     memset(m, 0, sizeof *m);
-    if (n_in == 0 || n_hidden == 0 || n_out == 0)
-        return error_set(err, "network sizes must be positive (got %zu-%zu-%zu)",
-                         n_in, n_hidden, n_out);
-    m->n_in = n_in;
-    m->n_hidden = n_hidden;
-    m->n_out = n_out;
+    if (mlp_check_shape(n_layers, widths, precision, 1, &count, err) < 0)
+        return -1;
+    m->n_layers = n_layers;
+    memcpy(m->widths, widths, (n_layers + 1) * sizeof *widths);
+    m->activation = activation;
+    m->loss = loss;
     m->precision = precision;
-    m->params = calloc(mlp_param_count(m), precision_size(precision));
-    if (!m->params)
-        return error_set(err, "out of memory for a %zu-%zu-%zu network", n_in, n_hidden, n_out);
+    m->params = calloc(count, precision_size(precision));
+    if (!m->params) {
+        char shape[64];
+        mlp_format_widths(m, shape, sizeof shape);
+        memset(m, 0, sizeof *m);
+        return error_set(err, "out of memory for a %s network", shape);
+    }
     return 0;
 }
 
@@ -75,6 +178,29 @@ void mlp_free(struct mlp *m)
 {
     free(m->params);
     memset(m, 0, sizeof *m);
+}
+
+bool mlp_same_shape(const struct mlp *a, const struct mlp *b)
+{
+    if (a->n_layers != b->n_layers || a->activation != b->activation || a->loss != b->loss ||
+        a->precision != b->precision)
+        return false;
+    for (size_t l = 0; l <= a->n_layers; l++)
+        if (a->widths[l] != b->widths[l])
+            return false;
+    return true;
+}
+
+void mlp_format_widths(const struct mlp *m, char *text, size_t size)
+{
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t l = 0; l <= m->n_layers && used < size; l++) {
+        const int n = snprintf(text + used, size - used, "%s%zu", l ? "-" : "", m->widths[l]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
 }
 
 static void set_param(struct mlp *m, size_t i, double value)
@@ -94,24 +220,20 @@ double mlp_param(const struct mlp *m, size_t i)
 
 int mlp_is_finite(const struct mlp *m)
 {
-    for (size_t i = 0; i < mlp_param_count(m); i++)
+    const size_t count = mlp_param_count(m);
+    for (size_t i = 0; i < count; i++)
         if (!isfinite(mlp_param(m, i)))
             return 0;
     return 1;
 }
 
-static void fill_uniform(struct mlp *m, size_t first, size_t count, size_t fan_in,
-                         struct py_random *rng)
+void mlp_init_uniform(struct mlp *m, struct py_random *rng)
 {
-    const double bound = 1.0 / sqrt((double)fan_in);
-    for (size_t i = 0; i < count; i++)
-        set_param(m, first + i, py_random_uniform(rng, -bound, bound));
-}
-
-void mlp_init_xavier(struct mlp *m, struct py_random *rng)
-{
-    struct mlp_layout l = mlp_layout(m->n_in, m->n_hidden, m->n_out);
-    memset(m->params, 0, l.count * precision_size(m->precision));
-    fill_uniform(m, l.w1, m->n_in * m->n_hidden, m->n_in, rng);
-    fill_uniform(m, l.w2, m->n_hidden * m->n_out, m->n_hidden, rng);
+    memset(m->params, 0, mlp_param_count(m) * precision_size(m->precision));
+    for (size_t l = 0; l < m->n_layers; l++) {
+        const struct mlp_layer layer = mlp_layer(m, l);
+        const double bound = 1.0 / sqrt((double)layer.n_in);
+        for (size_t i = 0; i < layer.n_in * layer.n_out; i++)
+            set_param(m, layer.weights + i, py_random_uniform(rng, -bound, bound));
+    }
 }
