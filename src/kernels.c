@@ -24,8 +24,7 @@
  * not summed in slivers (their parallelism comes from the tiles).  The
  * reduction and the update work on blocks of BLOCK parameters; the first
  * layer's items are SPARSE_ROWS images or SPARSE_PAIRS pairs of weight rows;
- * transposes go TRANSPOSE_ROWS rows at a time; prediction PREDICT_ROWS
- * images at a time. */
+ * transposes go TRANSPOSE_ROWS rows at a time. */
 enum {
     MAX_SLICES = 32,
     MIN_SLICE_SAMPLES = 128,
@@ -34,7 +33,6 @@ enum {
     SPARSE_ROWS = 8,
     SPARSE_PAIRS = 4,
     TRANSPOSE_ROWS = 64,
-    PREDICT_ROWS = 256,
     /* a backward phase: a weight and a bias gradient per slice, an input gradient */
     MAX_JOBS = 2 * MAX_SLICES + 1,
 };
@@ -758,11 +756,11 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
     if (!isa)
         return -1;
     struct engine *e;
-    const size_t capacity = ds->count < PREDICT_ROWS ? ds->count : PREDICT_ROWS;
+    const size_t capacity = ds->count < BLOCK_IMAGES ? ds->count : BLOCK_IMAGES;
     if (engine_new(&e, m, ds, isa, 1, capacity, false, err) < 0)
         return -1;
     const size_t O = mlp_outputs(m);
-    size_t rows[PREDICT_ROWS];
+    size_t rows[BLOCK_IMAGES];
     for (size_t first = 0; first < ds->count; first += capacity) {
         e->count = ds->count - first < capacity ? ds->count - first : capacity;
         for (size_t i = 0; i < e->count; i++)
