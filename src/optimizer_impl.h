@@ -34,41 +34,45 @@ static struct FN(optimizer_scalars) FN(optimizer_scalars)(const struct optimizer
     };
 }
 
-/* SGD, with momentum (v != NULL) and Nesterov, weight decay added to g. */
-static void FN(sgd_apply)(const struct optimizer *o, const struct FN(optimizer_scalars) *k,
-                          REAL *w, const REAL *grad, REAL *v, size_t count)
+/* SGD, with momentum (v != NULL) and Nesterov, weight decay added to g.
+ * The scalars come by value and the flags as locals, so that no store
+ * through w can change them and the compiler may keep them in registers. */
+static void FN(sgd_apply)(const struct optimizer *o, const struct FN(optimizer_scalars) k,
+                          REAL *restrict w, const REAL *restrict grad, REAL *restrict v,
+                          size_t count)
 {
-    const bool decay = o->weight_decay != 0;
+    const bool decay = o->weight_decay != 0, nesterov = o->nesterov;
     for (size_t i = 0; i < count; i++) {
         REAL g = grad[i];
         if (decay)
-            g = g + k->weight_decay * w[i];
+            g = g + k.weight_decay * w[i];
         if (!v) {
-            w[i] = w[i] - k->lr * g;
+            w[i] = w[i] - k.lr * g;
             continue;
         }
-        v[i] = k->momentum * v[i] + g;
-        if (o->nesterov)
-            w[i] = w[i] - k->lr * (g + k->momentum * v[i]);
+        v[i] = k.momentum * v[i] + g;
+        if (nesterov)
+            w[i] = w[i] - k.lr * (g + k.momentum * v[i]);
         else
-            w[i] = w[i] - k->lr * v[i];
+            w[i] = w[i] - k.lr * v[i];
     }
 }
 
 /* Adam (weight decay added to g) and AdamW (decoupled: w shrunk first). */
-static void FN(adam_apply)(const struct optimizer *o, const struct FN(optimizer_scalars) *k,
-                           REAL *w, const REAL *grad, REAL *m, REAL *v, size_t count)
+static void FN(adam_apply)(const struct optimizer *o, const struct FN(optimizer_scalars) k,
+                           REAL *restrict w, const REAL *restrict grad, REAL *restrict m,
+                           REAL *restrict v, size_t count)
 {
     const bool decay = o->weight_decay != 0, decoupled = o->kind == OPTIMIZER_ADAMW;
     for (size_t i = 0; i < count; i++) {
         REAL g = grad[i];
         if (decay && decoupled)
-            w[i] = w[i] * k->shrink;
+            w[i] = w[i] * k.shrink;
         else if (decay)
-            g = g + k->weight_decay * w[i];
-        m[i] = k->beta1 * m[i] + k->one_minus_beta1 * g;
-        v[i] = k->beta2 * v[i] + (k->one_minus_beta2 * g) * g;
-        w[i] = w[i] - (k->step_size * m[i]) / (SQRT(v[i]) / k->sqrt_c2 + k->eps);
+            g = g + k.weight_decay * w[i];
+        m[i] = k.beta1 * m[i] + k.one_minus_beta1 * g;
+        v[i] = k.beta2 * v[i] + (k.one_minus_beta2 * g) * g;
+        w[i] = w[i] - (k.step_size * m[i]) / (SQRT(v[i]) / k.sqrt_c2 + k.eps);
     }
 }
 
@@ -79,8 +83,8 @@ static void FN(optimizer_apply)(const struct optimizer *o, const struct optimize
     const struct FN(optimizer_scalars) k = FN(optimizer_scalars)(o, step);
     REAL *v = s->velocity ? (REAL *)s->velocity + first : NULL;
     if (o->kind == OPTIMIZER_SGD)
-        FN(sgd_apply)(o, &k, params + first, grad + first, o->momentum != 0 ? v : NULL, count);
+        FN(sgd_apply)(o, k, params + first, grad + first, o->momentum != 0 ? v : NULL, count);
     else
-        FN(adam_apply)(o, &k, params + first, grad + first, (REAL *)s->first_moment + first, v,
+        FN(adam_apply)(o, k, params + first, grad + first, (REAL *)s->first_moment + first, v,
                        count);
 }
