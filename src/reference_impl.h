@@ -94,7 +94,8 @@ static double FN(reference_loss)(const struct mlp *m, const struct dataset *ds,
     }
 
     /* softmax cross-entropy: mx = max L, s = sum exp(L - mx),
-     * loss = (1/N) sum (log s - (L[y] - mx)), dL = (exp(L - mx) / s - Y) / N */
+     * loss = (1/N) sum (log s - (L[y] - mx)), dL = (exp(L - mx) / s - Y) / N;
+     * each image's term in REAL, their sum in double as for mse */
     double total = 0;
     for (size_t n = 0; n < N; n++) {
         const size_t label = ds->labels[FN(image_of)(batch, n)];
