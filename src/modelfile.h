@@ -1,6 +1,9 @@
 /* Saving and loading trained networks and training checkpoints in the
- * mnist-omp model format (doc/model-format.md): a fixed little-endian header,
- * the parameters, and a CRC-32 over everything before it.
+ * mnist-omp model format (doc/model-format.md): a little-endian header with
+ * the layer list and the training settings, in checkpoints the training
+ * state, then the parameters (and the optimiser's moments), and a CRC-32 over
+ * everything before it.  Files of every format version load; saving always
+ * writes the newest (version 3).
  *
  * Saving is atomic: the file appears under its final name complete or not at
  * all, and a failed save leaves an existing file of that name untouched.
@@ -25,33 +28,46 @@ struct model_metadata {
     int64_t seed;
     uint64_t train_size, test_size;
     /* How the run trained (struct training: batch, optimiser, schedule with
-     * its lr, planned epochs).  A version-1 file records only the lr; the
-     * rest then reads as the reference experiment's full-batch SGD. */
+     * its lr, planned epochs).  A version-1 or -2 file records only the lr
+     * and holds an n_in-H-n_out ReLU network with MSE: the rest then reads as
+     * the reference experiment's full-batch SGD (batch 0, sgd, momentum 0,
+     * no Nesterov, weight decay 0, the options' default beta1 0.9, beta2
+     * 0.999 and eps 1e-8, constant schedule, step_epochs 0, step_gamma 0,
+     * epochs = epochs_done). */
     struct training training;
     /* Checkpoints only: CRC-32s of the training and test subsets drawn
      * (dataset_crc32), so that a resumed run can tell that it trains on the
-     * same data.  False when loaded from a version-1 file. */
+     * same data.  False in a model, and in a checkpoint without one (made
+     * by a version-1 file's writer, or saved from a run resumed from one). */
     bool has_fingerprint;
     uint32_t train_crc, test_crc;
+    /* Checkpoints only: whether the file held the random stream's state
+     * (version 3).  A version-1 or -2 checkpoint is of full-batch SGD without
+     * momentum, which draws nothing after the weights and keeps no moments:
+     * model_load then fills the state with epoch = epochs_done, step =
+     * epochs_done (one step per epoch), p1 = p2 = 1, no moments and a zeroed
+     * stream, and the caller re-derives the stream as the run first drew it
+     * (seed, the subsets, then the weights with mlp_init_uniform into a
+     * scratch network of the same shape) before it trains or saves.  A caller
+     * that passes state should pass meta too, to see this flag.  Ignored by
+     * model_save, which writes the state it is given. */
+    bool has_rng_state;
 };
 
-/* Both kinds share one layout and differ only in the kind field, which says
- * what the writer meant: a checkpoint is the complete state of full-batch
- * gradient descent (parameters, epochs done and the settings a resumed run
- * must repeat), written to be resumed; a model is a finished network whose
- * metadata only records how it was made. */
+/* The kind field says what the writer meant: a checkpoint is the complete
+ * state of a run (parameters, settings, the training state), written to be
+ * resumed; a model is a finished network whose metadata only records how it
+ * was made. */
 enum model_kind { MODEL_FILE_MODEL, MODEL_FILE_CHECKPOINT };
 
 /* The most epochs a file may record: what --epochs allows. */
 #define MODEL_FILE_MAX_EPOCHS 100000000u
 
-/* Each layer size must lie in [1, MODEL_FILE_MAX_SIZE]. */
-#define MODEL_FILE_MAX_SIZE (UINT32_C(1) << 20)
-
-/* Writes m and meta to path atomically (see above); a checkpoint also holds
- * state (the optimiser's step and moments, the epoch, the random stream),
- * which a model file does not (state NULL).  Refuses, writing nothing, a
- * network or metadata that model_load would refuse. */
+/* Writes m and meta to path atomically (see above) as format version 3; a
+ * checkpoint also holds state (the optimiser's step and moments, the epoch,
+ * the random stream), which it needs, and which a model file does not hold
+ * (state is then ignored, and may be NULL).  Refuses, writing nothing, a
+ * network, metadata or state that model_load would refuse. */
 int model_save(const char *path, enum model_kind kind, const struct mlp *m,
                const struct model_metadata *meta, const struct training_state *state,
                struct error *err);
@@ -59,8 +75,9 @@ int model_save(const char *path, enum model_kind kind, const struct mlp *m,
 /* Reads path into m, which it creates with mlp_create (the caller frees it
  * with mlp_free), its metadata into meta (which may be NULL) and, from a
  * checkpoint, the training state into state (which may be NULL; its moments
- * are allocated as by optimizer_state_create, for the caller to free).
- * Files of every earlier format version load.
+ * are allocated as by optimizer_state_create, for the caller to free with
+ * optimizer_state_free; a model file leaves it zeroed, with no moments).
+ * Files of every earlier format version load (see has_rng_state).
  *
  * expected MODEL_FILE_MODEL accepts both kinds, since a checkpoint holds a
  * usable network; MODEL_FILE_CHECKPOINT accepts only a checkpoint, so that a
