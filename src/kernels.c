@@ -24,7 +24,9 @@
  * not summed in slivers (their parallelism comes from the tiles).  The
  * reduction and the update work on blocks of BLOCK parameters; the first
  * layer's items are SPARSE_ROWS images or SPARSE_PAIRS pairs of weight rows;
- * transposes go TRANSPOSE_ROWS rows at a time. */
+ * transposes go TRANSPOSE_ROWS rows at a time.  Each thread takes items
+ * CHUNKS_PER_THREAD times in a step's phase (dynamic scheduling: threads that
+ * finish early take more). */
 enum {
     MAX_SLICES = 32,
     MIN_SLICE_SAMPLES = 128,
@@ -33,6 +35,7 @@ enum {
     SPARSE_ROWS = 8,
     SPARSE_PAIRS = 4,
     TRANSPOSE_ROWS = 64,
+    CHUNKS_PER_THREAD = 8,
     /* a backward phase: a weight and a bias gradient per slice, an input gradient */
     MAX_JOBS = 2 * MAX_SLICES + 1,
 };
@@ -552,7 +555,10 @@ const char *engine_best_isa(void)
 }
 
 /* Runs the items of every job, shared out among the engine's threads in
- * any order: no two items write the same element. */
+ * any order: no two items write the same element.  Threads take items in
+ * chunks, a few per thread, so that the cheap items of a small layer cost
+ * little scheduling; each thread finds an item's job from the job of its
+ * previous item. */
 static void run_jobs(const struct engine *e, const struct job *jobs, size_t n_jobs)
 {
     size_t first[MAX_JOBS + 1];
@@ -560,12 +566,18 @@ static void run_jobs(const struct engine *e, const struct job *jobs, size_t n_jo
     for (size_t j = 0; j < n_jobs; j++)
         first[j + 1] = first[j] + e->kernels->item_count(e, &jobs[j]);
     const size_t items = first[n_jobs];
-#pragma omp parallel for num_threads(e->threads) if (e->threads > 1) schedule(dynamic, 1)
-    for (size_t t = 0; t < items; t++) {
+    const size_t chunk = items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1;
+#pragma omp parallel num_threads(e->threads) if (e->threads > 1)
+    {
         size_t j = 0;
-        while (t >= first[j + 1])
-            j++;
-        e->kernels->run_item(e, &jobs[j], t - first[j]);
+#pragma omp for schedule(dynamic, chunk)
+        for (size_t t = 0; t < items; t++) {
+            if (t < first[j])
+                j = 0;
+            while (t >= first[j + 1])
+                j++;
+            e->kernels->run_item(e, &jobs[j], t - first[j]);
+        }
     }
 }
 
