@@ -39,6 +39,9 @@ enum {
     /* a backward phase: a weight and a bias gradient per slice, an input gradient */
     MAX_JOBS = 2 * MAX_SLICES + 1,
 };
+/* The first forward phase: the batch's structure, a transpose per layer
+ * but the first, the first layer. */
+_Static_assert(MAX_JOBS >= MLP_MAX_LAYERS + 1, "room for the first forward phase's jobs");
 
 /* The images' nonzero pixels, built once per engine: for each image, in
  * ascending order, the pairs of neighbouring pixels (2p, 2p + 1) that are
@@ -592,8 +595,11 @@ static const void *layer_bias(const struct mlp *m, size_t l)
 }
 
 /* The current batch through the network: each layer's outputs in
- * activations[l + 1], the last the logits. */
-static void engine_forward(const struct engine *e, const struct mlp *m)
+ * activations[l + 1], the last the logits.  The first layer's items share
+ * their threads with those of the n_other jobs `others` (which must not
+ * depend on the forward pass). */
+static void engine_forward(const struct engine *e, const struct mlp *m, struct job *others,
+                           size_t n_others)
 {
     const size_t L = m->n_layers;
     for (size_t l = 0; l < L; l++) {
@@ -613,8 +619,9 @@ static void engine_forward(const struct engine *e, const struct mlp *m)
             .bias = layer_bias(m, l),
             .activation = m->activation,
         };
-        const struct job job = {l ? JOB_PRODUCT : JOB_SPARSE_FORWARD, p, 0};
-        run_jobs(e, &job, 1);
+        others[n_others] = (struct job){l ? JOB_PRODUCT : JOB_SPARSE_FORWARD, p, 0};
+        run_jobs(e, others, n_others + 1);
+        n_others = 0;
     }
 }
 
@@ -705,7 +712,8 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
         return NAN;
     e->batch = batch;
     e->count = count;
-    /* The batch's pixel structure (kept for the whole dataset) and W^T. */
+    /* The batch's pixel structure (kept for the whole dataset) and W^T,
+     * beside the first layer's forward pass. */
     if (batch || e->batch_pairs.whole != count) {
         e->batch_pairs.whole = 0;
         if (batch_pairs_plan(e, slices) < 0)
@@ -722,9 +730,7 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
                         .columns = layer.n_out},
         };
     }
-    run_jobs(e, jobs, n);
-
-    engine_forward(e, m);
+    engine_forward(e, m, jobs, n);
     const struct job loss = {.kind = JOB_LOSS, .slice = slices};
     run_jobs(e, &loss, 1);
     for (size_t l = L; l-- > 0;)
@@ -778,7 +784,8 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
         for (size_t i = 0; i < e->count; i++)
             rows[i] = first + i;
         e->batch = rows;
-        engine_forward(e, m);
+        struct job job;
+        engine_forward(e, m, &job, 0);
         for (size_t k = 0; k < e->count * O; k++)
             logits[first * O + k] = m->precision == PRECISION_F64
                                         ? ((const double *)e->activations[m->n_layers])[k]
