@@ -313,7 +313,7 @@ static int check_settings(const char *subject, const struct model_metadata *meta
     const struct schedule *s = &t->schedule;
 
     if (check_epochs(subject, "epochs_done", meta->epochs_done, err) != 0 ||
-        check_epochs(subject, "the planned epochs", t->epochs, err) != 0 ||
+        check_epochs(subject, "the planned number of epochs", t->epochs, err) != 0 ||
         check_epochs(subject, "step_epochs", s->step_epochs, err) != 0 ||
         check_code(subject, &OPTIMIZER_CODES, code_of((int)o->kind), err) != 0 ||
         check_code(subject, &SCHEDULE_CODES, code_of((int)s->kind), err) != 0 ||
@@ -860,6 +860,20 @@ static int read_arena(struct reader *r, void *arena, enum precision precision, s
     return 0;
 }
 
+/* Allocates s's moments as optimizer_state_create does, keeping the step,
+ * p1 and p2 already read (which it starts afresh). */
+static int create_moments(struct optimizer_state *s, const struct optimizer *o, size_t count,
+                          enum precision precision, struct error *err)
+{
+    const struct optimizer_state read = *s;
+    if (optimizer_state_create(s, o, count, precision, err) != 0)
+        return -1;
+    s->step = read.step;
+    s->p1 = read.p1;
+    s->p2 = read.p2;
+    return 0;
+}
+
 /* Allocates the network (and a checkpoint's moments), fills them and
  * verifies the CRC. */
 static int read_arrays(struct reader *r, struct contents *c, struct error *err)
@@ -879,8 +893,8 @@ static int read_arrays(struct reader *r, struct contents *c, struct error *err)
                         &cause) != 0 ||
         mlp_create(&c->m, shape.n_layers, shape.widths, shape.activation, shape.loss,
                    shape.precision, &cause) != 0 ||
-        (c->checkpoint &&
-         optimizer_state_create(&c->state.optimizer, o, count, c->m.precision, &cause) != 0))
+        (c->checkpoint && create_moments(&c->state.optimizer, o, count, c->m.precision,
+                                         &cause) != 0))
         return error_set(err, "%s: %s", r->path, cause.msg);
     if (read_arena(r, c->m.params, c->m.precision, count, err) != 0)
         return -1;
