@@ -771,8 +771,8 @@ static uint64_t expected_length(const struct contents *c, char *what, size_t siz
         length = LEGACY_HEADER_BYTES + (c->version == VERSION_FINGERPRINT ? FINGERPRINT_BYTES : 0);
     }
     if (arenas > 1)
-        snprintf(what, size, "a %s %s checkpoint with %" PRIu64 " moment arrays", widths,
-                 precision_name(c->m.precision), arenas - 1);
+        snprintf(what, size, "a %s %s checkpoint with %" PRIu64 " moment array%s", widths,
+                 precision_name(c->m.precision), arenas - 1, arenas > 2 ? "s" : "");
     else
         snprintf(what, size, "a %s %s %s file", widths, precision_name(c->m.precision),
                  c->checkpoint ? "checkpoint" : "model");

@@ -1123,7 +1123,7 @@ START_TEST(moments_disagreeing_with_data_refused)
     struct bytes b = read_bytes(path);
     put_le(b.data + AT_MOMENTUM, f64_bits(0.9), 8);
     reseal(&b);
-    assert_bytes_refused(b.data, b.size, "float32 checkpoint with 1 moment arrays has");
+    assert_bytes_refused(b.data, b.size, "float32 checkpoint with 1 moment array has");
     free(b.data);
     optimizer_state_free(&state.optimizer);
     mlp_free(&m);
