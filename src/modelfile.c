@@ -294,17 +294,29 @@ static int check_nonnegative(const char *subject, const char *name, double value
     return 0;
 }
 
-/* Adam's betas, as torch.optim checks them. */
-static int check_beta(const char *subject, const char *name, double value, struct error *err)
+static int check_positive(const char *subject, const char *name, double value,
+                          struct error *err)
+{
+    if (!(isfinite(value) && value > 0))
+        return error_set(err, "%s: %s %g is invalid: it must be finite and > 0", subject, name,
+                         value);
+    return 0;
+}
+
+/* The momentum and Adam's betas. */
+static int check_fraction(const char *subject, const char *name, double value,
+                          struct error *err)
 {
     if (!(value >= 0 && value < 1))
         return error_set(err, "%s: %s %g is invalid: it must lie in [0, 1)", subject, name, value);
     return 0;
 }
 
-/* The history and the training settings.  Where SPEC part 2 gives no range,
- * torch.optim's: lr, momentum, weight decay and eps finite and >= 0, the
- * betas in [0, 1), Nesterov only for SGD with momentum. */
+/* The history and the training settings, in the ranges the options allow
+ * (doc/mnist-omp.1): lr and weight decay finite and >= 0, the momentum and
+ * the betas in [0, 1), eps finite and > 0, Nesterov only for SGD with
+ * momentum, the step schedule with E >= 1 and G > 0.  step_gamma is 0 where
+ * no step schedule set it. */
 static int check_settings(const char *subject, const struct model_metadata *meta,
                           struct error *err)
 {
@@ -318,18 +330,19 @@ static int check_settings(const char *subject, const struct model_metadata *meta
         check_code(subject, &OPTIMIZER_CODES, code_of((int)o->kind), err) != 0 ||
         check_code(subject, &SCHEDULE_CODES, code_of((int)s->kind), err) != 0 ||
         check_nonnegative(subject, "learning rate", s->lr, err) != 0 ||
-        check_nonnegative(subject, "momentum", o->momentum, err) != 0 ||
+        check_fraction(subject, "momentum", o->momentum, err) != 0 ||
         check_nonnegative(subject, "weight decay", o->weight_decay, err) != 0 ||
-        check_beta(subject, "beta1", o->beta1, err) != 0 ||
-        check_beta(subject, "beta2", o->beta2, err) != 0 ||
-        check_nonnegative(subject, "eps", o->eps, err) != 0 ||
+        check_fraction(subject, "beta1", o->beta1, err) != 0 ||
+        check_fraction(subject, "beta2", o->beta2, err) != 0 ||
+        check_positive(subject, "eps", o->eps, err) != 0 ||
         check_nonnegative(subject, "step_gamma", s->step_gamma, err) != 0)
         return -1;
     if (o->nesterov && !(o->kind == OPTIMIZER_SGD && o->momentum > 0))
         return error_set(err, "%s: Nesterov momentum needs sgd with a momentum > 0, not %s with "
                          "momentum %g", subject, optimizer_name(o->kind), o->momentum);
-    if (s->kind == SCHEDULE_STEP && s->step_epochs < 1)
-        return error_set(err, "%s: the step schedule needs step_epochs >= 1 (it is 0)", subject);
+    if (s->kind == SCHEDULE_STEP && (s->step_epochs < 1 || !(s->step_gamma > 0)))
+        return error_set(err, "%s: the step schedule needs step_epochs >= 1 and step_gamma > 0 "
+                         "(they are %u and %g)", subject, s->step_epochs, s->step_gamma);
     return 0;
 }
 

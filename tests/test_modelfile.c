@@ -1232,14 +1232,16 @@ START_TEST(settings_out_of_range_refused)
         {AT_LR, -0.5, "learning rate -0.5 is invalid"},
         {AT_LR, INFINITY, "learning rate inf is invalid"},
         {AT_LR, -4.9406564584124654e-324, "learning rate -4.94066e-324 is invalid"},
-        {AT_MOMENTUM, -0.1, "momentum -0.1 is invalid: it must be finite and >= 0"},
+        {AT_MOMENTUM, -0.1, "momentum -0.1 is invalid: it must lie in [0, 1)"},
+        {AT_MOMENTUM, 1, "momentum 1 is invalid"},
         {AT_WEIGHT_DECAY, -1, "weight decay -1 is invalid"},
         {AT_WEIGHT_DECAY, INFINITY, "weight decay inf is invalid"},
         {AT_BETA1, 1, "beta1 1 is invalid: it must lie in [0, 1)"},
         {AT_BETA1, -0.1, "beta1 -0.1 is invalid"},
         {AT_BETA1, NAN, "beta1 nan is invalid"},
         {AT_BETA2, 1.5, "beta2 1.5 is invalid"},
-        {AT_EPS, -1e-8, "eps -1e-08 is invalid: it must be finite and >= 0"},
+        {AT_EPS, -1e-8, "eps -1e-08 is invalid: it must be finite and > 0"},
+        {AT_EPS, 0, "eps 0 is invalid"},
         {AT_EPS, NAN, "eps nan is invalid"},
         {AT_STEP_GAMMA, -0.5, "step_gamma -0.5 is invalid"},
         {AT_STEP_GAMMA, -INFINITY, "step_gamma -inf is invalid"},
@@ -1269,7 +1271,7 @@ START_TEST(counts_out_of_range_refused)
 END_TEST
 
 /* Nesterov without momentum or with Adam; the step schedule without its
- * period. */
+ * period or its factor. */
 START_TEST(inconsistent_settings_refused)
 {
     struct bytes b = small_file_bytes(false, PRECISION_F32);
@@ -1281,11 +1283,16 @@ START_TEST(inconsistent_settings_refused)
     } else if (_i == 1) {  /* adam, even with a momentum */
         put_le(b.data + AT_MOMENTUM, f64_bits(0.9), 8);
         phrase = "Nesterov momentum needs sgd with a momentum > 0, not adam";
-    } else {
+    } else if (_i == 2) {
         put_le(b.data + AT_NESTEROV, 0, 4);
         put_le(b.data + AT_SCHEDULE, 3, 4);
         put_le(b.data + AT_STEP_EPOCHS, 0, 4);
-        phrase = "the step schedule needs step_epochs >= 1";
+        phrase = "the step schedule needs step_epochs >= 1 and step_gamma > 0 (they are 0 and 0)";
+    } else {
+        put_le(b.data + AT_NESTEROV, 0, 4);
+        put_le(b.data + AT_SCHEDULE, 3, 4);
+        put_le(b.data + AT_STEP_EPOCHS, 2, 4);
+        phrase = "(they are 2 and 0)";
     }
     reseal(&b);
     assert_bytes_refused(b.data, b.size, phrase);
@@ -1758,9 +1765,9 @@ int main(void)
 
     tcase_add_loop_test(values, state_fields_refused, 0, 11);
     tcase_add_test(values, zeroed_stream_refused);
-    tcase_add_loop_test(values, settings_out_of_range_refused, 0, 15);
+    tcase_add_loop_test(values, settings_out_of_range_refused, 0, 17);
     tcase_add_loop_test(values, counts_out_of_range_refused, 0, 5);
-    tcase_add_loop_test(values, inconsistent_settings_refused, 0, 3);
+    tcase_add_loop_test(values, inconsistent_settings_refused, 0, 4);
     tcase_add_loop_test(values, non_finite_array_element_refused, 0, 32);
 
     tcase_add_loop_test(body, flipped_byte_fails_checksum, 0, 10);
