@@ -13,6 +13,7 @@
 #include "kernels.h"
 #include "mnist.h"
 #include "model.h"
+#include "optimizer.h"
 #include "options.h"
 #include "report.h"
 #include "rng.h"
@@ -21,22 +22,26 @@ enum { MAX_LIST = 16 };
 
 static const char bench_usage[] =
     "Usage: mnist-omp bench [OPTION]...\n"
-    "Time epochs of the reference experiment's training step at several thread\n"
-    "counts, training-set sizes and precisions, and compare with this machine's\n"
-    "peak, measured by an FMA-throughput probe.\n"
+    "Time training epochs (by default the reference experiment's: 784-32-10,\n"
+    "full batch, SGD) at several thread counts, training-set sizes and\n"
+    "precisions, and compare with this machine's peak, measured by an\n"
+    "FMA-throughput probe.\n"
     "\n"
     "  -t, --threads LIST      thread counts (default: 1, 2, 4, ... up to the\n"
     "                          number of cores, and that number)\n"
     "      --sizes LIST        training-set sizes, N or all (default 6000,60000)\n"
     "      --precision LIST    f32, f64 or both (default f32,f64)\n"
+    "      --hidden LIST       hidden-layer widths of the network (default 32)\n"
+    "      --batch B           images per step, B or all (default all)\n"
     "      --epochs N          timed epochs per measurement (default 10)\n"
     "      --warmup N          untimed epochs first (default 2)\n"
     "  -d, --data DIR          MNIST directory (as for training)\n"
     "      --json              print the results as JSON\n"
     "  -h, --help              show this help and exit\n"
     "\n"
-    "GFLOP/s count dense-equivalent work, 2 N (2 n_in H + 3 H n_out) per epoch;\n"
-    "the engine skips the zero pixels, so it may exceed what dense code could do.\n";
+    "GFLOP/s count dense-equivalent work per epoch, 2 N (2 n_0 n_1 + 3 n_1 n_2 +\n"
+    "3 n_2 n_3 + ...) for widths n_0 (inputs), n_1, ...; the engine skips the\n"
+    "zero pixels, so it may exceed what dense code could do.\n";
 
 struct bench_options {
     int threads[MAX_LIST];
@@ -45,10 +50,13 @@ struct bench_options {
     size_t n_sizes;
     enum precision precisions[2];
     size_t n_precisions;
+    size_t widths[MLP_MAX_LAYERS + 1];  /* inputs, the hidden layers, the classes */
+    size_t n_layers;
+    size_t batch;                       /* 0: the whole training set */
     unsigned epochs, warmup;
     const char *data_dir;
     bool json;
-    struct options experiment;  /* the reference experiment: hidden units, seed, rate */
+    struct options experiment;  /* the reference experiment: seed, rate */
     size_t inputs;              /* pixels per image of the data */
     int cores;                  /* OpenMP's thread count before bench changes it */
 };
@@ -103,6 +111,8 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"sizes", required_argument, NULL, 's'},
         {"precision", required_argument, NULL, 'p'},
+        {"hidden", required_argument, NULL, 'H'},
+        {"batch", required_argument, NULL, 'b'},
         {"epochs", required_argument, NULL, 'e'},
         {"warmup", required_argument, NULL, 'w'},
         {"data", required_argument, NULL, 'd'},
@@ -125,6 +135,8 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
     o->precisions[0] = PRECISION_F32;
     o->precisions[1] = PRECISION_F64;
     o->n_precisions = 2;
+    o->widths[1] = 32;
+    o->n_layers = 2;
     o->epochs = 10;
     o->warmup = 2;
     optind = 1;
@@ -157,6 +169,25 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
                                             &usage) < 0)
                     return -1;
             o->n_precisions = (size_t)count;
+            break;
+        case 'H':
+            if ((count = split_list("--hidden", optarg, items, MLP_MAX_LAYERS - 1, &usage)) < 0)
+                return -1;
+            for (int i = 0; i < count; i++) {
+                if (options_parse_count("--hidden", items[i], 1, MLP_MAX_WIDTH, &value, &usage) <
+                    0)
+                    return -1;
+                o->widths[i + 1] = (size_t)value;
+            }
+            o->n_layers = (size_t)count + 1;
+            break;
+        case 'b':
+            if (strcmp(optarg, "all") == 0)
+                o->batch = 0;
+            else if (options_parse_count("--batch", optarg, 1, 1LL << 40, &value, &usage) < 0)
+                return -1;
+            else
+                o->batch = (size_t)value;
             break;
         case 'e':
             if (options_parse_count("--epochs", optarg, 1, 100000, &value, &usage) < 0)
@@ -195,15 +226,49 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* What an epoch trains: the network, its engine and plain SGD, over the
+ * batches order[0, batch), order[batch, 2 batch), ... (order NULL: the whole
+ * training set in one step). */
+struct bench_run {
+    struct engine *e;
+    struct mlp *m;
+    struct optimizer optimizer;
+    struct optimizer_state state;
+    const size_t *order;
+    size_t count, batch;
+    double lr;
+};
+
+static void train_epoch(struct bench_run *t)
+{
+    for (size_t first = 0; first < t->count; first += t->batch) {
+        const size_t size = t->count - first < t->batch ? t->count - first : t->batch;
+        engine_batch_gradient(t->e, t->m, t->order ? t->order + first : NULL, size);
+        const struct optimizer_step step = optimizer_begin_step(&t->optimizer, &t->state, t->lr);
+        engine_update(t->e, t->m, &t->optimizer, &step, &t->state);
+    }
+}
+
+/* Dense-equivalent floating-point operations of an epoch on n images: the
+ * forward product and the weight gradient of every layer, the input
+ * gradient of all but the first. */
+static double network_epoch_flops(const struct mlp *m, size_t n)
+{
+    double per_image = 0;
+    for (size_t l = 0; l < m->n_layers; l++)
+        per_image += (l ? 3.0 : 2.0) * (double)m->widths[l] * (double)m->widths[l + 1];
+    return 2.0 * (double)n * per_image;
+}
+
 /* Times `epochs` epochs one by one after `warmup` untimed ones. */
-static void time_epochs(struct engine *e, struct mlp *m, const struct bench_options *o,
-                        double *seconds, struct measurement *result)
+static void time_epochs(struct bench_run *t, const struct bench_options *o, double *seconds,
+                        struct measurement *result)
 {
     for (unsigned i = 0; i < o->warmup; i++)
-        engine_epoch(e, m, o->experiment.lr);
+        train_epoch(t);
     for (unsigned i = 0; i < o->epochs; i++) {
         const double start = clock_seconds();
-        engine_epoch(e, m, o->experiment.lr);
+        train_epoch(t);
         seconds[i] = clock_seconds() - start;
     }
     qsort(seconds, o->epochs, sizeof *seconds, compare_doubles);
@@ -221,7 +286,9 @@ static int measure_size(const struct bench_options *o, const struct dataset *all
     struct mlp m;
     struct engine *e = NULL;
     struct py_random rng;
+    struct bench_run t = {.m = &m, .optimizer = {.kind = OPTIMIZER_SGD}, .lr = o->experiment.lr};
     double *seconds = malloc(o->epochs * sizeof *seconds);
+    size_t *order = NULL;
     int status = -1;
 
     if (!seconds)
@@ -232,26 +299,44 @@ static int measure_size(const struct bench_options *o, const struct dataset *all
         free(seconds);
         return -1;
     }
-    if (mlp_create(&m, o->inputs, o->experiment.hidden, MNIST_CLASSES, precision, err) == 0) {
-        mlp_init_xavier(&m, &rng);
+    if (mlp_create(&m, o->n_layers, o->widths, ACTIVATION_RELU, LOSS_MSE, precision, err) == 0) {
+        mlp_init_uniform(&m, &rng);
         status = engine_create(&e, &m, &subset, NULL, 0, err);
     }
-    for (size_t t = 0; status == 0 && t < o->n_threads; t++) {
+    t.e = e;
+    t.count = size;
+    t.batch = o->batch && o->batch < size ? o->batch : size;
+    if (status == 0 && t.batch < size) {
+        /* One shuffle, as an epoch of the trainer would draw it. */
+        if (!(order = malloc(size * sizeof *order)))
+            status = error_set(err, "out of memory");
+        for (size_t i = 0; status == 0 && i < size; i++)
+            order[i] = i;
+        if (status == 0)
+            py_random_shuffle(&rng, order, size);
+        t.order = order;
+    }
+    if (status == 0)
+        status = optimizer_state_create(&t.state, &t.optimizer, mlp_param_count(&m), precision,
+                                        err);
+    for (size_t i = 0; status == 0 && i < o->n_threads; i++) {
         struct measurement *r = &results[(*n_results)++];
-        engine_use_threads(e, o->threads[t]);
+        engine_use_threads(e, o->threads[i]);
         r->precision = precision;
         r->size = size;
-        r->threads = o->threads[t];
-        r->peak = peaks[t];
-        time_epochs(e, &m, o, seconds, r);
-        r->flops = epoch_flops(size, m.n_in, m.n_hidden, m.n_out) / r->median;
+        r->threads = o->threads[i];
+        r->peak = peaks[i];
+        time_epochs(&t, o, seconds, r);
+        r->flops = network_epoch_flops(&m, size) / r->median;
         if (!o->json)
             fprintf(stderr, "  measured %s N=%zu threads=%d: %.3f ms/epoch\n",
                     precision_name(precision), size, r->threads, 1e3 * r->median);
     }
+    optimizer_state_free(&t.state);
     engine_destroy(e);
     mlp_free(&m);
     dataset_free(&subset);
+    free(order);
     free(seconds);
     return status;
 }
@@ -284,12 +369,25 @@ static double speedup(const struct measurement *results, size_t n, const struct 
     return 0;
 }
 
+/* The network as "784-32-10". */
+static void network_name(const struct bench_options *o, char *text, size_t size)
+{
+    size_t used = 0;
+    for (size_t l = 0; l <= o->n_layers && used < size; l++)
+        used += (size_t)snprintf(text + used, size - used, "%s%zu", l ? "-" : "", o->widths[l]);
+}
+
 static void print_table(const struct bench_options *o, const struct measurement *results,
                         size_t n, const char *cpu, const char *isa)
 {
-    printf("mnist-omp bench: %zu-%zu-%d full-batch gradient descent on %s (%s kernels, %d "
-           "cores)\n",
-           o->inputs, o->experiment.hidden, MNIST_CLASSES, cpu, isa, o->cores);
+    char network[256], batch[64];
+    network_name(o, network, sizeof network);
+    if (o->batch)
+        snprintf(batch, sizeof batch, "batch-%zu SGD", o->batch);
+    else
+        snprintf(batch, sizeof batch, "full-batch gradient descent");
+    printf("mnist-omp bench: %s %s on %s (%s kernels, %d cores)\n", network, batch, cpu, isa,
+           o->cores);
     printf("%-5s %6s %7s %10s %17s %11s %9s %7s %6s %6s\n", "prec", "N", "threads",
            "ms/epoch", "[min - max]", "samples/s", "GFLOP/s", "speedup", "eff.", "%peak");
     for (size_t i = 0; i < n; i++) {
@@ -305,10 +403,16 @@ static void print_table(const struct bench_options *o, const struct measurement 
 static void print_json(const struct bench_options *o, const struct measurement *results,
                        size_t n, const char *cpu, const char *isa)
 {
-    const size_t H = o->experiment.hidden;
+    char network[256], flops[512];
+    size_t used = 0;
+    network_name(o, network, sizeof network);
+    for (size_t l = 0; l < o->n_layers && used < sizeof flops; l++)
+        used += (size_t)snprintf(flops + used, sizeof flops - used, "%s%d*%zu*%zu",
+                                 l ? " + " : "", l ? 3 : 2, o->widths[l], o->widths[l + 1]);
     printf("{\"tool\": \"mnist-omp\", \"version\": \"%s\", \"cpu\": \"%s\", \"kernels\": \"%s\", "
-           "\"cores\": %d,\n \"flops_per_epoch\": \"2*N*(2*%zu*%zu + 3*%zu*%d)\",\n \"results\": [",
-           PACKAGE_VERSION, cpu, isa, o->cores, o->inputs, H, H, MNIST_CLASSES);
+           "\"cores\": %d,\n \"network\": \"%s\", \"batch\": %zu,\n"
+           " \"flops_per_epoch\": \"2*N*(%s)\",\n \"results\": [",
+           PACKAGE_VERSION, cpu, isa, o->cores, network, o->batch, flops);
     for (size_t i = 0; i < n; i++) {
         const struct measurement *r = &results[i];
         printf("%s\n  {\"size\": %zu, \"precision\": \"%s\", \"threads\": %d, "
@@ -340,6 +444,8 @@ int bench_main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     o.inputs = dataset_image_size(&all);
+    o.widths[0] = o.inputs;
+    o.widths[o.n_layers] = MNIST_CLASSES;
     for (size_t i = 0; i < o.n_sizes; i++) {
         if (options_resolve_subset("--sizes", &o.sizes[i], all.count,
                                    &(const struct usage){stderr, "bench"}) < 0) {

@@ -1,6 +1,6 @@
-/* The engine: the threads, the buffers, and the choice of kernels.  Every
- * `#pragma omp parallel` of mnist-omp is in this file; the per-sample loops
- * they run are in kernels_impl.h. */
+/* The engine: the buffers, the cutting of each step into items, the threads
+ * and the choice of kernels.  Every `#pragma omp` of mnist-omp is in this
+ * file; the loops the items run are in kernels_impl.h. */
 #include <config.h>
 
 #include "kernels.h"
@@ -17,96 +17,195 @@
 #include <omp.h>
 #endif
 
-/* Slices are what threads share out: 32 keep up to 16 threads busy with
- * little imbalance while the slice-order reduction, which reads every
- * slice's partial gradient, stays cheap.  A slice holds at least
- * MIN_SLICE_SAMPLES samples so that small batches are not cut into slivers.
- * The reduction and the update work on blocks of BLOCK parameters. */
-enum { MAX_SLICES = 32, MIN_SLICE_SAMPLES = 128, BLOCK = 1024, ALIGNMENT = 64 };
-
-/* A dataset as the engine stores it: cut into blocks of at most BLOCK_IMAGES
- * consecutive images, and within a block only the images that have a nonzero
- * pixel in a pair of neighbouring pixel columns (2p, 2p + 1), grouped by pair
- * ("runs"), in ascending pair order and, within a run, in ascending image
- * order.  Each entry holds both of the image's pixels, one of which may be
- * zero.  A block's images then go through two rows of W1 (or of dW1) all at
- * once, while those rows are in registers, and the rows come in the order of
- * the inputs, so every sum keeps the reference's order.  Pairs halve the
- * loads and stores of hidden rows per nonzero pixel (neighbouring pixels of a
- * digit are mostly both ink) for little extra arithmetic. */
-struct pixel_blocks {
-    size_t count, width;      /* images, pixels per image */
-    size_t n_slices, n_blocks;
-    uint32_t *slice_blocks;   /* n_slices + 1: first block of each slice */
-    uint32_t *block_first;    /* n_blocks + 1: first image of each block */
-    uint32_t *block_runs;     /* n_blocks + 1: first run of each block */
-    uint16_t *run_pair;       /* the pair of pixel columns of each run */
-    uint32_t *run_entries;    /* runs + 1: first entry of each run */
-    uint8_t *entry_image;     /* image of each entry, counted from its block's first */
-    uint8_t *entry_low;       /* its pixel in column 2p, 0-255 */
-    uint8_t *entry_high;      /* its pixel in column 2p + 1 (0 past the last column) */
-    const uint8_t *labels;    /* borrowed from the dataset */
+/* Slices cut a batch for the weight gradients: 32 keep up to 16 threads
+ * busy even when a layer's gradient has few tiles, while the slice-order
+ * reduction, which reads every slice's partial gradient, stays cheap.  A
+ * slice holds at least MIN_SLICE_SAMPLES samples so that small batches are
+ * not summed in slivers (their parallelism comes from the tiles).  The
+ * reduction and the update work on blocks of BLOCK parameters; the first
+ * layer's items are SPARSE_ROWS images or SPARSE_PAIRS pairs of weight rows;
+ * transposes go TRANSPOSE_ROWS rows at a time. */
+enum {
+    MAX_SLICES = 32,
+    MIN_SLICE_SAMPLES = 128,
+    BLOCK = 1024,
+    ALIGNMENT = 64,
+    SPARSE_ROWS = 8,
+    SPARSE_PAIRS = 4,
+    TRANSPOSE_ROWS = 64,
+    /* a backward phase: a weight and a bias gradient per slice, an input gradient */
+    MAX_JOBS = 2 * MAX_SLICES + 1,
 };
 
-/* Pixel p as an input, p / 255, in one precision.  Every engine, and every
- * call of mlp_predict, has a table of its own: one shared table would be
- * written by engines created at the same time in different threads. */
-union pixel_values {
-    float f32[256];
-    double f64[256];
+/* The images' nonzero pixels, built once per engine: for each image, in
+ * ascending order, the pairs of neighbouring pixels (2p, 2p + 1) that are
+ * not both zero, with both pixels (the second is 0 past an odd last pixel).
+ * Skipping the all-zero pairs leaves every sum bitwise unchanged (while the
+ * weights are finite): an accumulator that starts at +0 never becomes -0,
+ * and adding +-0 to it is exact.  Pairs halve the loads of weight rows per
+ * nonzero pixel (neighbouring pixels of a digit are mostly both ink). */
+struct pixel_pairs {
+    size_t width, pairs;      /* pixels per image, pairs per image */
+    size_t *image_entries;    /* count + 1: first entry of each image */
+    uint16_t *entry_pair;
+    uint8_t *entry_low, *entry_high;
 };
 
-static const void *pixel_values_fill(union pixel_values *values, enum precision precision)
-{
-    for (int p = 0; p < 256; p++) {
-        if (precision == PRECISION_F64)
-            values->f64[p] = (double)p / 255.0;
-        else
-            values->f32[p] = (float)p / 255.0f;
-    }
-    return precision == PRECISION_F64 ? (const void *)values->f64 : (const void *)values->f32;
-}
+/* The same entries turned around for a batch's weight gradient: for each
+ * slice of the batch and each pair, the batch rows that have that pair, in
+ * ascending order.  Built from pixel_pairs in time proportional to the
+ * batch's entries; kept for the whole dataset in order (batch NULL). */
+struct batch_pairs {
+    size_t capacity;             /* entries allocated */
+    size_t *slice_first;         /* MAX_SLICES + 1: first entry of each slice */
+    size_t *pair_entries;        /* per slice, pairs + 1: first entry of each pair */
+    uint32_t *entry_row;
+    uint8_t *entry_low, *entry_high;
+    size_t whole;                /* built for batch NULL of this many images; 0: not */
+};
+
+/* c (rows x columns, rows crs apart) = a . b over `depth` terms, a(i, k) at
+ * a[i * ars + k * aks], b's rows brs apart; then finished. */
+enum finish { FINISH_NONE, FINISH_BIAS, FINISH_ACTIVATE, FINISH_DERIVATIVE };
+struct product {
+    void *c;
+    size_t crs;
+    const void *a;
+    size_t ars, aks;
+    const void *b;
+    size_t brs;
+    size_t rows, columns, depth;
+    enum finish finish;
+    const void *bias;         /* FINISH_BIAS, FINISH_ACTIVATE */
+    const void *activations;  /* FINISH_DERIVATIVE: the layer's outputs, c's shape */
+    enum activation activation;
+};
+
+/* A piece of a step, cut into items that threads share out.  The sparse
+ * jobs use product's c, b, crs, brs, rows and columns (a is the pixels);
+ * a transpose has c = W^T, a = W, rows x columns = n_in x n_out. */
+enum job_kind {
+    JOB_PRODUCT,
+    JOB_SPARSE_FORWARD,
+    JOB_SPARSE_GRADIENT,
+    JOB_TRANSPOSE,
+    JOB_BATCH_PAIRS,
+    JOB_LOSS,
+    JOB_SUM_PARTIALS,
+};
+struct job {
+    enum job_kind kind;
+    struct product product;
+    size_t slice;  /* JOB_SPARSE_GRADIENT: the slice; the others: the batch's slices */
+};
+
+struct engine;
 
 /* One instruction set's copy of the kernels of kernels_impl.h. */
 struct kernel_set {
     const char *isa;
-    size_t (*padded_outputs)(size_t n_out);
-    size_t (*scratch_count)(size_t n_hidden, size_t n_out);
-    size_t (*predict_scratch_count)(size_t n_hidden, size_t n_out);
-    void (*arrange_w2)(const struct mlp *m, void *w2_transposed, void *w2_padded);
-    double (*slice_gradient)(const struct engine *e, const struct mlp *m, size_t slice);
-    void (*sum_partials)(const struct engine *e, size_t first, size_t width);
-    void (*descend)(const struct engine *e, struct mlp *m, double lr, size_t first,
-                    size_t width);
-    void (*predict)(const struct mlp *m, const struct pixel_blocks *blocks,
-                    const void *pixel_value, void *scratch, double *out);
+    size_t (*item_count)(const struct engine *e, const struct job *job);
+    void (*run_item)(const struct engine *e, const struct job *job, size_t item);
+    void (*fill_pixel_values)(void *values);
     double (*fma_probe)(size_t rounds);
 };
 
 struct engine {
     const struct kernel_set *kernels;
-    struct mlp_layout layout;
-    struct pixel_blocks blocks;
-    size_t n_slices;
-    size_t partial_stride;  /* elements between two slices' partial gradients */
-    size_t scratch_stride;  /* elements between two slices' scratch spaces */
-    void *partials;         /* n_slices partial gradients */
-    void *scratch;          /* per slice: a block's activations and their gradients */
-    void *grad;             /* the summed gradient, layout of params */
-    void *w2_transposed;    /* W2 as n_out x n_hidden */
-    void *w2_padded;        /* W2 with rows padded to whole tiles */
-    double *slice_error;    /* sum of squared errors of each slice */
-    int threads;            /* of every parallel region the engine runs */
-    union pixel_values pixel_values;
-    const void *pixel_value;  /* pixel_values in the model's precision */
+    const struct dataset *ds;
+    struct mlp shape;         /* the network's shape; no parameters */
+    int threads;              /* of every parallel region the engine runs */
+    struct pixel_pairs pixels;
+    struct batch_pairs batch_pairs;
+    size_t capacity;          /* images the activations hold */
+    size_t n_params, partial_stride;
+    void *grad;               /* slice 0's partial gradient, then the batch's */
+    void *partials;           /* slices 1 .. MAX_SLICES - 1, partial_stride apart */
+    void *activations[MLP_MAX_LAYERS + 1];  /* [l], l >= 1: capacity x widths[l];
+                                               the last holds logits, then dL */
+    void *deltas[2];          /* gradients of hidden pre-activations, in turn */
+    void *transposed[MLP_MAX_LAYERS];       /* W^T of each layer but the first */
+    void *zero_row;           /* stands in for W1's row past an odd last pixel */
+    double *slice_loss;       /* each slice's sum of losses */
+    const size_t *batch;      /* the current batch (NULL: ds in order) */
+    size_t count;             /* its images */
+    union {
+        float f32[256];
+        double f64[256];
+    } pixel_values;           /* p / 255, this engine's own (engines run side by side) */
+    const void *pixel_value;
+    union {
+        float f32;
+        double f64;
+    } one;                    /* the a of a bias gradient: 1^T . dZ */
 };
+
+/* Image of batch row n. */
+static inline size_t batch_image(const struct engine *e, size_t n)
+{
+    return e->batch ? e->batch[n] : n;
+}
+
+static inline void *slice_partial(const struct engine *e, size_t slice)
+{
+    return slice == 0 ? e->grad
+                      : (char *)e->partials + (slice - 1) * e->partial_stride *
+                                                   precision_size(e->shape.precision);
+}
+
+/* Builds slice s's lists of batch_pairs, whose entry range is already
+ * planned (batch_pairs_plan). */
+static void batch_pairs_fill(const struct engine *e, size_t slice)
+{
+    const struct pixel_pairs *px = &e->pixels;
+    const struct batch_pairs *bp = &e->batch_pairs;
+    const size_t slices = engine_slice_count(e->count), pairs = px->pairs;
+    const size_t first = slice * e->count / slices, end = (slice + 1) * e->count / slices;
+    size_t *starts = bp->pair_entries + slice * (pairs + 1);
+
+    memset(starts, 0, (pairs + 1) * sizeof *starts);
+    for (size_t n = first; n < end; n++) {
+        const size_t image = batch_image(e, n);
+        for (size_t i = px->image_entries[image]; i < px->image_entries[image + 1]; i++)
+            starts[px->entry_pair[i]]++;
+    }
+    size_t running = bp->slice_first[slice];
+    for (size_t p = 0; p < pairs; p++) {
+        const size_t in_pair = starts[p];
+        starts[p] = running;
+        running += in_pair;
+    }
+    for (size_t n = first; n < end; n++) {
+        const size_t image = batch_image(e, n);
+        for (size_t i = px->image_entries[image]; i < px->image_entries[image + 1]; i++) {
+            const size_t at = starts[px->entry_pair[i]]++;
+            bp->entry_row[at] = (uint32_t)n;
+            bp->entry_low[at] = px->entry_low[i];
+            bp->entry_high[at] = px->entry_high[i];
+        }
+    }
+    /* Each start has moved to the next pair's: move them back. */
+    for (size_t p = pairs; p > 0; p--)
+        starts[p] = starts[p - 1];
+    starts[0] = bp->slice_first[slice];
+}
 
 /* GCC keeps the probe's accumulators in registers only when it unrolls the
  * lane loop completely, which it does at -O3. */
+#ifdef __GNUC__
+#define ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE
+#endif
 #if defined(__GNUC__) && !defined(__clang__)
 #define PROBE_OPTIMIZE __attribute__((optimize("O3")))
+#define UNROLL_ROWS _Pragma("GCC unroll 16")
+#elif defined(__clang__)
+#define PROBE_OPTIMIZE
+#define UNROLL_ROWS _Pragma("unroll")
 #else
 #define PROBE_OPTIMIZE
+#define UNROLL_ROWS
 #endif
 
 #define PASTE_(a, b, c) a##b##c
@@ -114,17 +213,26 @@ struct engine {
 #define STRING_(x) #x
 #define STRING(x) STRING_(x)
 
+/* Each instruction set's dense tile fills most of its vector registers
+ * with accumulators: 4 x 2 SSE vectors, 6 x 2 AVX2 ones, 8 x 2 AVX-512
+ * ones.  The shape changes only which outputs share a call, never a bit. */
 #define KERNEL_TARGET
 #define KERNEL_ISA portable
+#define KERNEL_ROWS 4
+#define KERNEL_COLUMN_BYTES 32
 #include "kernels_isa.h"
 
 #ifdef HAVE_X86_KERNELS
 #define KERNEL_TARGET __attribute__((target("avx2,fma")))
 #define KERNEL_ISA avx2
+#define KERNEL_ROWS 6
+#define KERNEL_COLUMN_BYTES 64
 #include "kernels_isa.h"
 
 #define KERNEL_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
 #define KERNEL_ISA avx512
+#define KERNEL_ROWS 8
+#define KERNEL_COLUMN_BYTES 128
 #include "kernels_isa.h"
 #endif
 
@@ -221,19 +329,25 @@ static size_t padded_count(size_t count, size_t element_size)
     return (count + per_line - 1) / per_line * per_line;
 }
 
-static void *aligned_zalloc(size_t count, size_t element_size)
+/* count x size bytes on a cache line, not cleared (the engine writes every
+ * element before reading it, so untouched pages cost no memory); NULL when
+ * the product overflows or memory is short. */
+static void *aligned_array(size_t count, size_t size, size_t element_size)
 {
-    const size_t bytes = padded_count(count ? count : 1, element_size) * element_size;
-    void *p = aligned_alloc(ALIGNMENT, bytes);
-    if (p)
-        memset(p, 0, bytes);
-    return p;
+    if (size && count > SIZE_MAX / size / element_size / 2)
+        return NULL;
+    const size_t elements = count * size;
+    const size_t bytes = padded_count(elements ? elements : 1, element_size) * element_size;
+    return aligned_alloc(ALIGNMENT, bytes);
 }
 
-/* Pairs of pixel columns of images `width` pixels wide. */
-static size_t pair_count(size_t width)
+static void pixel_pairs_free(struct pixel_pairs *px)
 {
-    return (width + 1) / 2;
+    free(px->image_entries);
+    free(px->entry_pair);
+    free(px->entry_low);
+    free(px->entry_high);
+    memset(px, 0, sizeof *px);
 }
 
 /* Whether the image has a nonzero pixel in pair p, and its two pixels. */
@@ -245,152 +359,164 @@ static bool pair_pixels(const uint8_t *image, size_t width, size_t p, uint8_t *l
     return *low || *high;
 }
 
-/* Counts the entries (images with a nonzero pixel in a pair) and the pairs
- * that have any (the runs) of the images [first, end), into pair_entries
- * (one per pair). */
-static void count_block(const struct dataset *ds, size_t first, size_t end,
-                        uint32_t *pair_entries, size_t *entries, size_t *runs)
+static int pixel_pairs_build(struct pixel_pairs *px, const struct dataset *ds, struct error *err)
 {
-    const size_t width = dataset_image_size(ds), pairs = pair_count(width);
+    const size_t width = dataset_image_size(ds), pairs = (width + 1) / 2;
     uint8_t low, high;
-    memset(pair_entries, 0, pairs * sizeof *pair_entries);
-    for (size_t n = first; n < end; n++)
+    size_t entries = 0;
+
+    memset(px, 0, sizeof *px);
+    if (pairs > UINT16_MAX + (size_t)1 || ds->count >= UINT32_MAX)
+        return error_set(err, "%zu images of %zu pixels are too many for the engine",
+                         ds->count, width);
+    for (size_t n = 0; n < ds->count; n++)
         for (size_t p = 0; p < pairs; p++)
-            pair_entries[p] += pair_pixels(ds->pixels + n * width, width, p, &low, &high);
-    for (size_t p = 0; p < pairs; p++) {
-        *entries += pair_entries[p];
-        *runs += pair_entries[p] != 0;
+            entries += pair_pixels(ds->pixels + n * width, width, p, &low, &high);
+    px->width = width;
+    px->pairs = pairs;
+    px->image_entries = malloc((ds->count + 1) * sizeof *px->image_entries);
+    px->entry_pair = malloc((entries + 1) * sizeof *px->entry_pair);
+    px->entry_low = malloc(entries + 1);
+    px->entry_high = malloc(entries + 1);
+    if (!px->image_entries || !px->entry_pair || !px->entry_low || !px->entry_high) {
+        pixel_pairs_free(px);
+        return error_set(err, "out of memory for the pixels of %zu images", ds->count);
     }
-}
-
-/* Calls visit(slice, first, end, context) for every block [first, end) of
- * `count` images cut into `slices` slices, in order. */
-static void for_each_block(size_t count, size_t slices,
-                           void (*visit)(size_t slice, size_t first, size_t end, void *context),
-                           void *context)
-{
-    for (size_t s = 0; s < slices; s++) {
-        const size_t slice_end = (s + 1) * count / slices;
-        for (size_t first = s * count / slices; first < slice_end; first += BLOCK_IMAGES)
-            visit(s, first,
-                  first + BLOCK_IMAGES < slice_end ? first + BLOCK_IMAGES : slice_end, context);
-    }
-}
-
-struct block_builder {
-    const struct dataset *ds;
-    struct pixel_blocks *blocks;
-    uint32_t *pair_entries;  /* scratch, one per pair of pixel columns */
-    size_t entries, runs, n_blocks;
-};
-
-static void measure_block(size_t slice, size_t first, size_t end, void *context)
-{
-    struct block_builder *b = context;
-    (void)slice;
-    count_block(b->ds, first, end, b->pair_entries, &b->entries, &b->runs);
-    b->n_blocks++;
-}
-
-/* Lays out one block: its runs in pair order, and in each run the images
- * in ascending order. */
-static void fill_block(size_t slice, size_t first, size_t end, void *context)
-{
-    struct block_builder *b = context;
-    struct pixel_blocks *blocks = b->blocks;
-    if (first == slice * blocks->count / blocks->n_slices)
-        blocks->slice_blocks[slice] = (uint32_t)b->n_blocks;
-    const size_t width = blocks->width, pairs = pair_count(width);
-    uint32_t *next = b->pair_entries;  /* reused: next free entry of each pair's run */
-    size_t entries = 0, runs = 0;
-    count_block(b->ds, first, end, b->pair_entries, &entries, &runs);
-
-    uint32_t entry = blocks->run_entries[blocks->block_runs[b->n_blocks]];
-    size_t run = blocks->block_runs[b->n_blocks];
-    blocks->block_first[b->n_blocks] = (uint32_t)first;
-    for (size_t p = 0; p < pairs; p++) {
-        const uint32_t in_pair = next[p];
-        if (!in_pair)
-            continue;
-        blocks->run_pair[run] = (uint16_t)p;
-        blocks->run_entries[run] = entry;
-        next[p] = entry;
-        entry += in_pair;
-        run++;
-    }
-    blocks->run_entries[run] = entry;
-    for (size_t n = first; n < end; n++) {
-        for (size_t p = 0; p < pairs; p++) {
-            uint8_t low, high;
-            if (pair_pixels(b->ds->pixels + n * width, width, p, &low, &high)) {
-                blocks->entry_image[next[p]] = (uint8_t)(n - first);
-                blocks->entry_low[next[p]] = low;
-                blocks->entry_high[next[p]] = high;
-                next[p]++;
+    entries = 0;
+    for (size_t n = 0; n < ds->count; n++) {
+        px->image_entries[n] = entries;
+        for (size_t p = 0; p < pairs; p++)
+            if (pair_pixels(ds->pixels + n * width, width, p, &low, &high)) {
+                px->entry_pair[entries] = (uint16_t)p;
+                px->entry_low[entries] = low;
+                px->entry_high[entries] = high;
+                entries++;
             }
-        }
     }
-    b->n_blocks++;
-    blocks->block_runs[b->n_blocks] = (uint32_t)run;
+    px->image_entries[ds->count] = entries;
+    return 0;
 }
 
-static void pixel_blocks_free(struct pixel_blocks *blocks)
+/* Room for `entries` entries of batch pairs. */
+static int batch_pairs_reserve(struct batch_pairs *bp, size_t entries)
 {
-    free(blocks->slice_blocks);
-    free(blocks->block_first);
-    free(blocks->block_runs);
-    free(blocks->run_pair);
-    free(blocks->run_entries);
-    free(blocks->entry_image);
-    free(blocks->entry_low);
-    free(blocks->entry_high);
-    memset(blocks, 0, sizeof *blocks);
+    if (entries <= bp->capacity && bp->entry_row)
+        return 0;
+    uint32_t *row = realloc(bp->entry_row, (entries + 1) * sizeof *row);
+    if (row)
+        bp->entry_row = row;
+    uint8_t *low = realloc(bp->entry_low, entries + 1);
+    if (low)
+        bp->entry_low = low;
+    uint8_t *high = realloc(bp->entry_high, entries + 1);
+    if (high)
+        bp->entry_high = high;
+    if (!row || !low || !high)
+        return -1;
+    bp->capacity = entries;
+    return 0;
 }
 
-/* Builds the blocks of ds so that no block straddles a boundary of the
- * `slices` equal slices the engine cuts the images into. */
-static int pixel_blocks_build(struct pixel_blocks *blocks, const struct dataset *ds,
-                              size_t slices, struct error *err)
+/* Where each slice's entries of the current batch go. */
+static int batch_pairs_plan(struct engine *e, size_t slices)
 {
-    const size_t width = dataset_image_size(ds);
-    struct block_builder b = {ds, blocks, NULL, 0, 0, 0};
+    struct batch_pairs *bp = &e->batch_pairs;
+    const size_t *starts = e->pixels.image_entries;
+    bp->slice_first[0] = 0;
+    for (size_t s = 0; s < slices; s++) {
+        size_t entries = bp->slice_first[s];
+        for (size_t n = s * e->count / slices; n < (s + 1) * e->count / slices; n++)
+            entries += starts[batch_image(e, n) + 1] - starts[batch_image(e, n)];
+        bp->slice_first[s + 1] = entries;
+    }
+    return batch_pairs_reserve(bp, bp->slice_first[slices]);
+}
 
-    memset(blocks, 0, sizeof *blocks);
-    if (width > UINT16_MAX + (size_t)1)
-        return error_set(err, "images of %zu pixels are too large for the engine", width);
-    b.pair_entries = calloc(width ? pair_count(width) : 1, sizeof *b.pair_entries);
-    if (!b.pair_entries)
+void engine_destroy(struct engine *e)
+{
+    if (!e)
+        return;
+    pixel_pairs_free(&e->pixels);
+    free(e->batch_pairs.slice_first);
+    free(e->batch_pairs.pair_entries);
+    free(e->batch_pairs.entry_row);
+    free(e->batch_pairs.entry_low);
+    free(e->batch_pairs.entry_high);
+    free(e->grad);
+    free(e->partials);
+    for (size_t l = 0; l <= MLP_MAX_LAYERS; l++)
+        free(e->activations[l]);
+    for (size_t l = 0; l < MLP_MAX_LAYERS; l++)
+        free(e->transposed[l]);
+    free(e->deltas[0]);
+    free(e->deltas[1]);
+    free(e->zero_row);
+    free(e->slice_loss);
+    free(e);
+}
+
+/* An engine for batches of up to `capacity` images of ds; `training` adds
+ * what the backward pass needs. */
+static int engine_new(struct engine **out, const struct mlp *m, const struct dataset *ds,
+                      const struct isa *isa, int threads, size_t capacity, bool training,
+                      struct error *err)
+{
+    const size_t L = m->n_layers, real = precision_size(m->precision);
+    *out = NULL;
+    struct engine *e = calloc(1, sizeof *e);
+    if (!e)
         return error_set(err, "out of memory");
-    for_each_block(ds->count, slices, measure_block, &b);
-    if (b.entries >= UINT32_MAX || ds->count >= UINT32_MAX) {
-        free(b.pair_entries);
-        return error_set(err, "%zu nonzero pixel pairs are too many for the engine", b.entries);
+    e->kernels = kernels_for(isa, m->precision);
+    e->ds = ds;
+    e->shape = *m;
+    e->shape.params = NULL;
+    e->capacity = capacity;
+    e->n_params = mlp_param_count(m);
+    engine_use_threads(e, threads);
+    e->kernels->fill_pixel_values(&e->pixel_values);
+    e->pixel_value = &e->pixel_values;
+    if (m->precision == PRECISION_F64)
+        e->one.f64 = 1;
+    else
+        e->one.f32 = 1;
+    if (pixel_pairs_build(&e->pixels, ds, err) < 0) {
+        free(e);
+        return -1;
     }
-    blocks->count = ds->count;
-    blocks->width = width;
-    blocks->labels = ds->labels;
-    blocks->n_slices = slices;
-    blocks->n_blocks = b.n_blocks;
-    blocks->slice_blocks = calloc(slices + 1, sizeof *blocks->slice_blocks);
-    blocks->block_first = calloc(b.n_blocks + 1, sizeof *blocks->block_first);
-    blocks->block_runs = calloc(b.n_blocks + 1, sizeof *blocks->block_runs);
-    blocks->run_pair = calloc(b.runs + 1, sizeof *blocks->run_pair);
-    blocks->run_entries = calloc(b.runs + 1, sizeof *blocks->run_entries);
-    blocks->entry_image = calloc(b.entries + 1, 1);
-    blocks->entry_low = calloc(b.entries + 1, 1);
-    blocks->entry_high = calloc(b.entries + 1, 1);
-    if (!blocks->slice_blocks || !blocks->block_first || !blocks->block_runs ||
-        !blocks->run_pair || !blocks->run_entries || !blocks->entry_image ||
-        !blocks->entry_low || !blocks->entry_high) {
-        free(b.pair_entries);
-        pixel_blocks_free(blocks);
-        return error_set(err, "out of memory for %zu images", ds->count);
+
+    bool ok = (e->zero_row = calloc(m->widths[1], real)) != NULL;
+    size_t widest_hidden = 0;
+    for (size_t l = 1; l <= L; l++) {
+        ok = ok && (e->activations[l] = aligned_array(capacity, m->widths[l], real)) != NULL;
+        if (l < L && m->widths[l] > widest_hidden)
+            widest_hidden = m->widths[l];
     }
-    b.n_blocks = 0;
-    for_each_block(ds->count, slices, fill_block, &b);
-    blocks->slice_blocks[slices] = (uint32_t)b.n_blocks;
-    blocks->block_first[b.n_blocks] = (uint32_t)ds->count;
-    free(b.pair_entries);
+    if (training) {
+        const size_t slices = engine_slice_count(capacity);
+        e->partial_stride = padded_count(e->n_params, real);
+        ok = ok && (e->grad = aligned_array(e->partial_stride, 1, real)) != NULL;
+        ok = ok && (e->partials = aligned_array(slices - 1, e->partial_stride, real)) != NULL;
+        for (size_t d = 0; d < 2 && L > 1; d++)
+            ok = ok && (e->deltas[d] = aligned_array(capacity, widest_hidden, real)) != NULL;
+        for (size_t l = 1; l < L; l++)
+            ok = ok && (e->transposed[l] = aligned_array(m->widths[l], m->widths[l + 1],
+                                                         real)) != NULL;
+        ok = ok && (e->slice_loss = calloc(MAX_SLICES, sizeof *e->slice_loss)) != NULL;
+        ok = ok && (e->batch_pairs.slice_first =
+                        calloc(MAX_SLICES + 1, sizeof *e->batch_pairs.slice_first)) != NULL;
+        ok = ok && (e->batch_pairs.pair_entries =
+                        calloc(MAX_SLICES * (e->pixels.pairs + 1),
+                               sizeof *e->batch_pairs.pair_entries)) != NULL;
+        ok = ok && batch_pairs_reserve(&e->batch_pairs,
+                                       e->pixels.image_entries[ds->count]) == 0;
+    }
+    if (!ok) {
+        engine_destroy(e);
+        return error_set(err, "out of memory for the engine's buffers (%zu images of a "
+                              "network of %zu parameters)",
+                         capacity, e->n_params);
+    }
+    *out = e;
     return 0;
 }
 
@@ -405,49 +531,7 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
     const struct isa *isa = find_isa(isa_name, err);
     if (!isa)
         return -1;
-
-    struct engine *e = calloc(1, sizeof *e);
-    if (!e)
-        return error_set(err, "out of memory");
-    e->n_slices = engine_slice_count(ds->count);
-    if (pixel_blocks_build(&e->blocks, ds, e->n_slices, err) < 0) {
-        free(e);
-        return -1;
-    }
-    const size_t real_size = precision_size(m->precision);
-    engine_use_threads(e, threads);
-    e->kernels = kernels_for(isa, m->precision);
-    e->pixel_value = pixel_values_fill(&e->pixel_values, m->precision);
-    e->layout = mlp_layout(m->n_in, m->n_hidden, m->n_out);
-    e->partial_stride = padded_count(e->layout.count, real_size);
-    e->scratch_stride = padded_count(e->kernels->scratch_count(m->n_hidden, m->n_out), real_size);
-    e->partials = aligned_zalloc(e->n_slices * e->partial_stride, real_size);
-    e->scratch = aligned_zalloc(e->n_slices * e->scratch_stride, real_size);
-    e->grad = aligned_zalloc(e->layout.count, real_size);
-    e->w2_transposed = aligned_zalloc(m->n_hidden * m->n_out, real_size);
-    e->w2_padded = aligned_zalloc(m->n_hidden * e->kernels->padded_outputs(m->n_out), real_size);
-    e->slice_error = calloc(e->n_slices, sizeof *e->slice_error);
-    if (!e->partials || !e->scratch || !e->grad || !e->w2_transposed || !e->w2_padded ||
-        !e->slice_error) {
-        engine_destroy(e);
-        return error_set(err, "out of memory for the engine's gradient buffers");
-    }
-    *out = e;
-    return 0;
-}
-
-void engine_destroy(struct engine *e)
-{
-    if (!e)
-        return;
-    pixel_blocks_free(&e->blocks);
-    free(e->partials);
-    free(e->scratch);
-    free(e->grad);
-    free(e->w2_transposed);
-    free(e->w2_padded);
-    free(e->slice_error);
-    free(e);
+    return engine_new(out, m, ds, isa, threads, ds->count, true, err);
 }
 
 void engine_use_threads(struct engine *e, int threads)
@@ -467,27 +551,183 @@ const char *engine_best_isa(void)
     return isa ? isa->name : "none";
 }
 
-double engine_loss_and_gradient(struct engine *e, const struct mlp *m)
+/* Runs the items of every job, shared out among the engine's threads in
+ * any order: no two items write the same element. */
+static void run_jobs(const struct engine *e, const struct job *jobs, size_t n_jobs)
 {
-    const struct kernel_set *k = e->kernels;
-    const size_t S = e->n_slices, P = e->layout.count;
-    const size_t blocks = (P + BLOCK - 1) / BLOCK;
+    size_t first[MAX_JOBS + 1];
+    first[0] = 0;
+    for (size_t j = 0; j < n_jobs; j++)
+        first[j + 1] = first[j] + e->kernels->item_count(e, &jobs[j]);
+    const size_t items = first[n_jobs];
+#pragma omp parallel for num_threads(e->threads) if (e->threads > 1) schedule(dynamic, 1)
+    for (size_t t = 0; t < items; t++) {
+        size_t j = 0;
+        while (t >= first[j + 1])
+            j++;
+        e->kernels->run_item(e, &jobs[j], t - first[j]);
+    }
+}
 
-    k->arrange_w2(m, e->w2_transposed, e->w2_padded);
-    /* Each slice accumulates its partial gradient privately ... */
-#pragma omp parallel for num_threads(e->threads) schedule(dynamic, 1)
-    for (size_t s = 0; s < S; s++)
-        e->slice_error[s] = k->slice_gradient(e, m, s);
+static const void *layer_weights(const struct mlp *m, size_t l)
+{
+    return (const char *)m->params + mlp_layer(m, l).weights * precision_size(m->precision);
+}
 
-    /* ... and the partials are summed in slice order, whoever computed them. */
-#pragma omp parallel for num_threads(e->threads) schedule(static)
-    for (size_t b = 0; b < blocks; b++)
-        k->sum_partials(e, b * BLOCK, P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
+static const void *layer_bias(const struct mlp *m, size_t l)
+{
+    return (const char *)m->params + mlp_layer(m, l).bias * precision_size(m->precision);
+}
 
-    double squared_error = 0;
-    for (size_t s = 0; s < S; s++)
-        squared_error += e->slice_error[s];
-    return squared_error / ((double)e->blocks.count * (double)m->n_out);
+/* The current batch through the network: each layer's outputs in
+ * activations[l + 1], the last the logits. */
+static void engine_forward(const struct engine *e, const struct mlp *m)
+{
+    const size_t L = m->n_layers;
+    for (size_t l = 0; l < L; l++) {
+        const struct mlp_layer layer = mlp_layer(m, l);
+        const struct product p = {
+            .c = e->activations[l + 1],
+            .crs = layer.n_out,
+            .a = l ? e->activations[l] : NULL,
+            .ars = layer.n_in,
+            .aks = 1,
+            .b = layer_weights(m, l),
+            .brs = layer.n_out,
+            .rows = e->count,
+            .columns = layer.n_out,
+            .depth = layer.n_in,
+            .finish = l + 1 < L ? FINISH_ACTIVATE : FINISH_BIAS,
+            .bias = layer_bias(m, l),
+            .activation = m->activation,
+        };
+        const struct job job = {l ? JOB_PRODUCT : JOB_SPARSE_FORWARD, p, 0};
+        run_jobs(e, &job, 1);
+    }
+}
+
+/* The gradient of the loss with respect to layer l's outputs (its
+ * pre-activations): the last layer's replaces the logits, the hidden
+ * layers' take turns in two buffers. */
+static void *output_gradient(const struct engine *e, size_t l)
+{
+    return l + 1 == e->shape.n_layers ? e->activations[l + 1] : e->deltas[l % 2];
+}
+
+/* Layer l's weight and bias gradients for every slice (its partials) and,
+ * but for the first layer, the gradient of its inputs' pre-activations. */
+static void engine_backward_layer(const struct engine *e, const struct mlp *m, size_t l,
+                                  size_t slices)
+{
+    const struct mlp_layer layer = mlp_layer(m, l);
+    const size_t real = precision_size(m->precision);
+    const char *dz = output_gradient(e, l);
+    struct job jobs[MAX_JOBS];
+    size_t n = 0;
+
+    for (size_t s = 0; s < slices; s++) {
+        const size_t first = s * e->count / slices, end = (s + 1) * e->count / slices;
+        char *partial = slice_partial(e, s);
+        const struct product weights = {
+            .c = partial + layer.weights * real,
+            .crs = layer.n_out,
+            .a = l ? (const char *)e->activations[l] + first * layer.n_in * real : NULL,
+            .ars = 1,
+            .aks = layer.n_in,
+            .b = dz + first * layer.n_out * real,
+            .brs = layer.n_out,
+            .rows = layer.n_in,
+            .columns = layer.n_out,
+            .depth = end - first,
+            .finish = FINISH_NONE,
+        };
+        const struct product bias = {
+            .c = partial + layer.bias * real,
+            .crs = layer.n_out,
+            .a = &e->one,
+            .ars = 0,
+            .aks = 0,
+            .b = dz + first * layer.n_out * real,
+            .brs = layer.n_out,
+            .rows = 1,
+            .columns = layer.n_out,
+            .depth = end - first,
+            .finish = FINISH_NONE,
+        };
+        /* The sparse gradient reads dZ from the batch's first row. */
+        struct job w = {l ? JOB_PRODUCT : JOB_SPARSE_GRADIENT, weights, s};
+        if (!l)
+            w.product.b = dz;
+        jobs[n++] = w;
+        jobs[n++] = (struct job){JOB_PRODUCT, bias, s};
+    }
+    if (l) {
+        const struct product inputs = {
+            .c = output_gradient(e, l - 1),
+            .crs = layer.n_in,
+            .a = dz,
+            .ars = layer.n_out,
+            .aks = 1,
+            .b = e->transposed[l],
+            .brs = layer.n_in,
+            .rows = e->count,
+            .columns = layer.n_in,
+            .depth = layer.n_out,
+            .finish = FINISH_DERIVATIVE,
+            .activations = e->activations[l],
+            .activation = m->activation,
+        };
+        jobs[n++] = (struct job){JOB_PRODUCT, inputs, slices};
+    }
+    run_jobs(e, jobs, n);
+}
+
+double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
+                             size_t count)
+{
+    const size_t L = m->n_layers, slices = engine_slice_count(count);
+    struct job jobs[MAX_JOBS];
+    size_t n = 0;
+
+    if (count > e->capacity)
+        return NAN;
+    e->batch = batch;
+    e->count = count;
+    /* The batch's pixel structure (kept for the whole dataset) and W^T. */
+    if (batch || e->batch_pairs.whole != count) {
+        e->batch_pairs.whole = 0;
+        if (batch_pairs_plan(e, slices) < 0)
+            return NAN;
+        jobs[n++] = (struct job){.kind = JOB_BATCH_PAIRS, .slice = slices};
+        if (!batch)
+            e->batch_pairs.whole = count;
+    }
+    for (size_t l = 1; l < L; l++) {
+        const struct mlp_layer layer = mlp_layer(m, l);
+        jobs[n++] = (struct job){
+            .kind = JOB_TRANSPOSE,
+            .product = {.c = e->transposed[l], .a = layer_weights(m, l), .rows = layer.n_in,
+                        .columns = layer.n_out},
+        };
+    }
+    run_jobs(e, jobs, n);
+
+    engine_forward(e, m);
+    const struct job loss = {.kind = JOB_LOSS, .slice = slices};
+    run_jobs(e, &loss, 1);
+    for (size_t l = L; l-- > 0;)
+        engine_backward_layer(e, m, l, slices);
+    if (slices > 1) {
+        const struct job sum = {.kind = JOB_SUM_PARTIALS, .slice = slices};
+        run_jobs(e, &sum, 1);
+    }
+
+    double total = 0;
+    for (size_t s = 0; s < slices; s++)
+        total += e->slice_loss[s];
+    if (m->loss == LOSS_MSE)
+        return total / ((double)count * (double)mlp_outputs(m));
+    return (1.0 / (double)count) * total;
 }
 
 const void *engine_gradient(const struct engine *e)
@@ -495,16 +735,14 @@ const void *engine_gradient(const struct engine *e)
     return e->grad;
 }
 
-double engine_epoch(struct engine *e, struct mlp *m, double lr)
+void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
+                   const struct optimizer_step *step, const struct optimizer_state *s)
 {
-    const double loss = engine_loss_and_gradient(e, m);
-    const size_t P = e->layout.count, blocks = (P + BLOCK - 1) / BLOCK;
-
-    /* The one shared update. */
-#pragma omp parallel for num_threads(e->threads) schedule(static)
+    const size_t P = e->n_params, blocks = (P + BLOCK - 1) / BLOCK;
+#pragma omp parallel for num_threads(e->threads) if (e->threads > 1) schedule(static)
     for (size_t b = 0; b < blocks; b++)
-        e->kernels->descend(e, m, lr, b * BLOCK, P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
-    return loss;
+        optimizer_apply(o, step, s, m->precision, m->params, e->grad, b * BLOCK,
+                        P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
 }
 
 int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
@@ -512,23 +750,29 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
 {
     if (mlp_check_inputs(m, dataset_image_size(ds), err) < 0)
         return -1;
+    if (ds->count == 0)
+        return 0;
     const struct isa *isa = find_isa(NULL, err);
     if (!isa)
         return -1;
-    const struct kernel_set *k = kernels_for(isa, m->precision);
-    struct pixel_blocks blocks;
-    if (pixel_blocks_build(&blocks, ds, 1, err) < 0)
+    struct engine *e;
+    const size_t capacity = ds->count < BLOCK_IMAGES ? ds->count : BLOCK_IMAGES;
+    if (engine_new(&e, m, ds, isa, 1, capacity, false, err) < 0)
         return -1;
-    void *scratch = malloc(k->predict_scratch_count(m->n_hidden, m->n_out) *
-                           precision_size(m->precision));
-    if (!scratch) {
-        pixel_blocks_free(&blocks);
-        return error_set(err, "out of memory");
+    const size_t O = mlp_outputs(m);
+    size_t rows[BLOCK_IMAGES];
+    for (size_t first = 0; first < ds->count; first += capacity) {
+        e->count = ds->count - first < capacity ? ds->count - first : capacity;
+        for (size_t i = 0; i < e->count; i++)
+            rows[i] = first + i;
+        e->batch = rows;
+        engine_forward(e, m);
+        for (size_t k = 0; k < e->count * O; k++)
+            logits[first * O + k] = m->precision == PRECISION_F64
+                                        ? ((const double *)e->activations[m->n_layers])[k]
+                                        : ((const float *)e->activations[m->n_layers])[k];
     }
-    union pixel_values values;
-    k->predict(m, &blocks, pixel_values_fill(&values, m->precision), scratch, logits);
-    free(scratch);
-    pixel_blocks_free(&blocks);
+    engine_destroy(e);
     return 0;
 }
 

@@ -1,14 +1,29 @@
 /* The OpenMP training engine: every hot loop of mnist-omp and every
  * `#pragma omp` lives in kernels.c / kernels_impl.h.
  *
- * Design.  The full batch is cut into a fixed number of contiguous slices
- * that depends only on the number of samples (never on the thread count).
- * `#pragma omp parallel for` hands slices to threads; a slice runs the whole
- * forward and backward pass of its images a block at a time (X is read once
- * per epoch) and accumulates its partial gradients privately.  The partials
- * are then summed in slice order and applied in one shared update.  The
- * summation order is therefore a function of the data alone, so the weights
- * are bitwise identical for any number of threads.  Pixels are kept only in pairs that are not both zero: skipping
+ * Design.  A step goes layer by layer over the whole batch: each layer's
+ * forward product (X.W) and its two transposed counterparts, the weight
+ * gradient (A^T.dZ) and the input gradient (dZ.W^T), are cut into tiles
+ * (rows x columns of the result) that `#pragma omp parallel for` shares out
+ * among the threads, so that a batch of 64 keeps every thread busy as well
+ * as the full 60000 do.  One register-tiled micro-kernel serves all three
+ * dense products (its operand strides make A or A^T); every lane of it is a
+ * separate output element and every sum runs over its terms in ascending
+ * order from zero, so every instruction set and tile shape gives the same
+ * bits.  exp, log and tanh are scalar libm calls outside vector loops.
+ *
+ * The weight gradients are summed per slice: the batch is cut into
+ * engine_slice_count(count) contiguous slices (a function of the batch size
+ * alone, never of the thread count), each slice's gradient is a partial of
+ * its own (the threads share out slices x tiles), and the partials are
+ * added in slice order before the one shared update.  The weights are
+ * therefore bitwise identical for any number of threads.
+ *
+ * The first layer skips the exact zeros of the input: at engine_create
+ * each image gets the list of its pixel pairs that are not both zero; the
+ * forward pass runs along it, and each batch turns it around into, per
+ * slice and per pair, the batch rows that have the pair, in time
+ * proportional to the batch's nonzeros, for the weight gradient.  Skipping
  * exact zeros leaves every sum bitwise unchanged (while the weights are
  * finite), since an accumulator that starts at +0 is never -0 and adding
  * +-0 to it is exact. */
@@ -24,8 +39,7 @@
 #include "model.h"
 #include "optimizer.h"
 
-/* The engine keeps the images in blocks of at most BLOCK_IMAGES consecutive
- * images (see kernels.c): an image's index in its block is a byte. */
+/* mlp_predict works through the images this many at a time. */
 enum { BLOCK_IMAGES = 256 };
 
 struct engine;
@@ -54,9 +68,11 @@ bool kernel_isa_supported(size_t i);
 
 /* Forward pass, loss and backward pass of one batch: the images
  * batch[0 .. count) of ds, in that order (batch NULL: all of ds in its
- * order, whose structure the engine then builds only once).  Returns the
- * batch's loss (m->loss, a mean over its images, SPEC part 2); the gradient
- * stays inside the engine (engine_gradient) in the layout of m->params. */
+ * order, count = ds->count, whose structure the engine then builds only
+ * once).  Returns the batch's loss (m->loss, a mean over its images, SPEC
+ * part 2), NaN when memory runs out (a batch that repeats images may need
+ * more); the gradient stays inside the engine (engine_gradient) in the
+ * layout of m->params.  m must have the shape the engine was made for. */
 double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
                              size_t count);
 const void *engine_gradient(const struct engine *e);

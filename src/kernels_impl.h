@@ -1,347 +1,387 @@
-/* The engine's per-sample kernels: every hot loop of mnist-omp.  Written once;
+/* The engine's kernels: every hot loop of mnist-omp.  Written once;
  * kernels.c includes this file for each precision (REAL = float or double)
- * and each instruction set it compiles for (KERNEL_TARGET), naming the copies
- * through FN(x).  No loop here reorders a sum: every lane of a `simd` loop is
- * a separate output element, so all copies compute bitwise the same numbers.
- * The threads are managed in kernels.c. */
+ * and each instruction set it compiles for (KERNEL_TARGET, with the tile
+ * shape KERNEL_ROWS x KERNEL_COLUMN_BYTES that suits its registers), naming
+ * the copies through FN(x).  No loop here reorders a sum: every lane of a
+ * `simd` loop is a separate output element and every sum runs over its terms
+ * in ascending order from zero, so all copies, whatever their tile shape,
+ * compute bitwise the same numbers.  exp, log and tanh are the scalar libm
+ * functions, called outside any `simd` loop.  kernels.c cuts the work into
+ * items and hands them to threads. */
 
-/* Hidden units are processed in tiles of 128 bytes of accumulators: few
- * enough to stay in registers, wide enough for full vectors on any SIMD. */
-#undef TILE
-#define TILE (128 / sizeof(REAL))
+/* The dense micro-kernel's tile: ROWS rows of COLUMNS accumulators. */
+#undef ROWS
+#define ROWS ((size_t)KERNEL_ROWS)
+#undef COLUMNS
+#define COLUMNS (KERNEL_COLUMN_BYTES / sizeof(REAL))
+/* The first layer's tiles: 128 bytes of accumulators per image (or per
+ * pair of weight rows), which stay in registers on any SIMD. */
+#undef SPARSE_COLUMNS
+#define SPARSE_COLUMNS (128 / sizeof(REAL))
 #undef PROBE_LANES
 #define PROBE_LANES (12 * 64 / sizeof(REAL))
 
-/* Row length of W2 padded to whole tiles. */
-static inline size_t FN(padded_outputs)(size_t n_out)
+static inline size_t FN(tiles)(size_t n, size_t tile)
 {
-    return (n_out + TILE - 1) / TILE * TILE;
+    return (n + tile - 1) / tile;
 }
 
-/* x_low * w_low + x_high * w_high, added in that order to the hidden rows
- * (pre-activations, H apart) of the images of the run [begin, end) of one
- * pair of pixel columns, whose pixels are x_low and x_high: X . W1 for two
- * rows of W1, whose tiles stay in registers. */
-static KERNEL_TARGET inline void FN(spread_pair)(REAL *restrict hidden, size_t H,
-                                                 const REAL *restrict w1_low,
-                                                 const REAL *restrict w1_high,
-                                                 const REAL *restrict pixel_value,
-                                                 const struct pixel_blocks *blocks,
-                                                 uint32_t begin, uint32_t end, size_t width)
+/* c[i][j] = sum over k < depth, ascending, of a(i, k) * b[k][j] for a tile
+ * of rows x columns (at most ROWS x COLUMNS), where a(i, k) is
+ * a[i * ars + k * aks] (the strides make it A or A^T) and b's rows are
+ * brs apart.  Always called with a constant shape, so that the tile's
+ * accumulators live in registers. */
+static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
+    REAL *restrict c, size_t crs, const REAL *restrict a, size_t ars, size_t aks,
+    const REAL *restrict b, size_t brs, size_t depth, size_t rows, size_t columns)
 {
-    REAL low[TILE], high[TILE];
-    for (size_t j = 0; j < width; j++) {
-        low[j] = w1_low[j];
-        high[j] = w1_high[j];
-    }
-    for (uint32_t e = begin; e < end; e++) {
-        const REAL x_low = pixel_value[blocks->entry_low[e]];
-        const REAL x_high = pixel_value[blocks->entry_high[e]];
-        REAL *restrict row = hidden + (size_t)blocks->entry_image[e] * H;
+    REAL acc[KERNEL_ROWS][KERNEL_COLUMN_BYTES / sizeof(REAL)];
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < columns; j++)
+            acc[i][j] = 0;
+    for (size_t k = 0; k < depth; k++) {
+        const REAL *restrict bk = b + k * brs;
+        const REAL *restrict ak = a + k * aks;
+        UNROLL_ROWS
+        for (size_t i = 0; i < rows; i++) {
+            const REAL x = ak[i * ars];
 #pragma omp simd
-        for (size_t j = 0; j < width; j++)
-            row[j] = row[j] + x_low * low[j] + x_high * high[j];
+            for (size_t j = 0; j < columns; j++)
+                acc[i][j] += x * bk[j];
+        }
+    }
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < columns; j++)
+            c[i * crs + j] = acc[i][j];
+}
+
+/* The micro-kernel for rows (ROWS, 4, 2 or 1) x columns (COLUMNS or a
+ * smaller power of two), each shape its own constant copy. */
+#undef MICRO
+#define MICRO(R, C) FN(micro_kernel)(c, crs, a, ars, aks, b, brs, depth, R, C)
+#undef MICRO_COLUMNS
+#define MICRO_COLUMNS(R)                                                                     \
+    do {                                                                                     \
+        if (columns == COLUMNS)                                                              \
+            MICRO(R, COLUMNS);                                                               \
+        else if (columns == COLUMNS / 2)                                                     \
+            MICRO(R, COLUMNS / 2);                                                           \
+        else if (COLUMNS / 4 && columns == COLUMNS / 4)                                      \
+            MICRO(R, COLUMNS / 4);                                                           \
+        else if (COLUMNS / 8 && columns == COLUMNS / 8)                                      \
+            MICRO(R, COLUMNS / 8);                                                           \
+        else if (COLUMNS / 16 && columns == COLUMNS / 16)                                    \
+            MICRO(R, COLUMNS / 16);                                                          \
+        else                                                                                 \
+            MICRO(R, 1);                                                                     \
+    } while (0)
+static KERNEL_TARGET void FN(shaped_kernel)(REAL *restrict c, size_t crs, const REAL *restrict a,
+                                            size_t ars, size_t aks, const REAL *restrict b,
+                                            size_t brs, size_t depth, size_t rows,
+                                            size_t columns)
+{
+    if (rows == ROWS)
+        MICRO_COLUMNS(ROWS);
+    else if (rows == 4)
+        MICRO_COLUMNS(4);
+    else if (rows == 2)
+        MICRO_COLUMNS(2);
+    else
+        MICRO_COLUMNS(1);
+}
+
+static inline size_t FN(floor_power_of_two)(size_t n)
+{
+    size_t p = 1;
+    while (2 * p <= n)
+        p *= 2;
+    return p;
+}
+
+static inline REAL FN(activate)(enum activation f, REAL z)
+{
+    switch (f) {
+    case ACTIVATION_TANH:
+        return REAL_TANH(z);
+    case ACTIVATION_SIGMOID:
+        return (REAL)1 / ((REAL)1 + REAL_EXP(-z));
+    case ACTIVATION_RELU:
+    default:
+        return z > 0 ? z : 0;
     }
 }
 
-/* Two rows of dW1 (one pair of pixel columns) gain x_low * dL1 and
- * x_high * dL1 of every image of the run [begin, end), in ascending image
- * order, in tiles of accumulators that stay in registers: X^T . dL1 for two
- * rows. */
-static KERNEL_TARGET inline void FN(gather_pair)(REAL *restrict dw1_low, REAL *restrict dw1_high,
-                                                 const REAL *restrict hidden_grad, size_t H,
-                                                 const REAL *restrict pixel_value,
-                                                 const struct pixel_blocks *blocks,
-                                                 uint32_t begin, uint32_t end, size_t width)
+/* What becomes of a product's tile once it is summed: biases added after
+ * the sum (and the activation applied), or the gradient of the activations
+ * turned into that of the pre-activations.  The loops that call libm stay
+ * scalar (no simd: a vector libm may round differently). */
+static KERNEL_TARGET void FN(finish_tile)(const struct product *p, REAL *restrict c, size_t i0,
+                                          size_t j0, size_t rows, size_t columns)
 {
-    REAL low[TILE], high[TILE];
-    for (size_t j = 0; j < width; j++) {
-        low[j] = dw1_low[j];
-        high[j] = dw1_high[j];
-    }
-    for (uint32_t e = begin; e < end; e++) {
-        const REAL x_low = pixel_value[blocks->entry_low[e]];
-        const REAL x_high = pixel_value[blocks->entry_high[e]];
-        const REAL *restrict g = hidden_grad + (size_t)blocks->entry_image[e] * H;
+    const REAL *restrict bias = p->bias ? (const REAL *)p->bias + j0 : NULL;
+    const bool relu = p->activation == ACTIVATION_RELU;
+    for (size_t i = 0; i < rows; i++) {
+        REAL *restrict row = c + i * p->crs;
+        const REAL *restrict a =
+            p->activations ? (const REAL *)p->activations + (i0 + i) * p->crs + j0 : NULL;
+        switch (p->finish) {
+        case FINISH_NONE:
+            break;
+        case FINISH_BIAS:
 #pragma omp simd
-        for (size_t j = 0; j < width; j++) {
+            for (size_t j = 0; j < columns; j++)
+                row[j] = row[j] + bias[j];
+            break;
+        case FINISH_ACTIVATE:
+            if (relu) {
+#pragma omp simd
+                for (size_t j = 0; j < columns; j++) {
+                    const REAL z = row[j] + bias[j];
+                    row[j] = z > 0 ? z : 0;
+                }
+            } else {
+                for (size_t j = 0; j < columns; j++)
+                    row[j] = FN(activate)(p->activation, row[j] + bias[j]);
+            }
+            break;
+        case FINISH_DERIVATIVE:
+            if (relu) {
+#pragma omp simd
+                for (size_t j = 0; j < columns; j++)
+                    row[j] = a[j] > 0 ? row[j] : 0;
+            } else if (p->activation == ACTIVATION_TANH) {
+#pragma omp simd
+                for (size_t j = 0; j < columns; j++)
+                    row[j] = row[j] * ((REAL)1 - a[j] * a[j]);
+            } else {
+#pragma omp simd
+                for (size_t j = 0; j < columns; j++)
+                    row[j] = row[j] * (a[j] * ((REAL)1 - a[j]));
+            }
+            break;
+        }
+    }
+}
+
+/* One tile (numbered row-major over the product's grid of tiles) of a
+ * product, cut into constant shapes at its edges. */
+static KERNEL_TARGET void FN(product_tile)(const struct product *p, size_t tile)
+{
+    const size_t across = FN(tiles)(p->columns, COLUMNS);
+    const size_t i0 = tile / across * ROWS, j0 = tile % across * COLUMNS;
+    const size_t rows = p->rows - i0 < ROWS ? p->rows - i0 : ROWS;
+    const size_t columns = p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS;
+    REAL *c = (REAL *)p->c + i0 * p->crs + j0;
+    const REAL *a = (const REAL *)p->a + i0 * p->ars, *b = (const REAL *)p->b + j0;
+    for (size_t i = 0, r; i < rows; i += r) {
+        r = rows - i == ROWS ? ROWS : FN(floor_power_of_two)(rows - i);
+        for (size_t j = 0, w; j < columns; j += w) {
+            w = columns - j == COLUMNS ? COLUMNS : FN(floor_power_of_two)(columns - j);
+            FN(shaped_kernel)(c + i * p->crs + j, p->crs, a + i * p->ars, p->ars, p->aks, b + j,
+                              p->brs, p->depth, r, w);
+        }
+    }
+    FN(finish_tile)(p, c, i0, j0, rows, columns);
+}
+
+static size_t FN(product_tile_count)(const struct product *p)
+{
+    return FN(tiles)(p->rows, ROWS) * FN(tiles)(p->columns, COLUMNS);
+}
+
+/* The pre-activations of one image's columns [0, columns) of the first
+ * layer: the sum over its nonzero pixel pairs, in ascending pixel order, of
+ * x_low * W[2p] + x_high * W[2p + 1], from zero. */
+static KERNEL_TARGET inline void FN(sparse_row)(REAL *restrict out, const REAL *restrict w,
+                                                size_t wrs, const REAL *restrict zero,
+                                                const REAL *restrict pixel_value,
+                                                const struct pixel_pairs *px, size_t image,
+                                                size_t columns)
+{
+    REAL acc[128 / sizeof(REAL)];
+    for (size_t j = 0; j < columns; j++)
+        acc[j] = 0;
+    for (size_t e = px->image_entries[image]; e < px->image_entries[image + 1]; e++) {
+        const size_t column = 2 * (size_t)px->entry_pair[e];
+        const REAL x_low = pixel_value[px->entry_low[e]];
+        const REAL x_high = pixel_value[px->entry_high[e]];
+        const REAL *restrict low = w + column * wrs;
+        const REAL *restrict high = column + 1 < px->width ? low + wrs : zero;
+#pragma omp simd
+        for (size_t j = 0; j < columns; j++)
+            acc[j] = acc[j] + x_low * low[j] + x_high * high[j];
+    }
+    for (size_t j = 0; j < columns; j++)
+        out[j] = acc[j];
+}
+
+/* The first layer's forward pass for a tile of SPARSE_ROWS images by
+ * SPARSE_COLUMNS outputs, finished as p says (bias, activation). */
+static KERNEL_TARGET void FN(sparse_forward_tile)(const struct engine *e, const struct product *p,
+                                                  size_t tile)
+{
+    const size_t across = FN(tiles)(p->columns, SPARSE_COLUMNS);
+    const size_t i0 = tile / across * SPARSE_ROWS, j0 = tile % across * SPARSE_COLUMNS;
+    const size_t rows = p->rows - i0 < SPARSE_ROWS ? p->rows - i0 : SPARSE_ROWS;
+    const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
+    const REAL *w = (const REAL *)p->b + j0;
+    REAL *c = (REAL *)p->c + i0 * p->crs + j0;
+    for (size_t i = 0; i < rows; i++) {
+        const size_t image = batch_image(e, i0 + i);
+        if (columns == SPARSE_COLUMNS)
+            FN(sparse_row)(c + i * p->crs, w, p->brs, e->zero_row, e->pixel_value, &e->pixels,
+                           image, SPARSE_COLUMNS);
+        else
+            FN(sparse_row)(c + i * p->crs, w, p->brs, e->zero_row, e->pixel_value, &e->pixels,
+                           image, columns);
+    }
+    FN(finish_tile)(p, c, i0, j0, rows, columns);
+}
+
+static size_t FN(sparse_forward_tile_count)(const struct product *p)
+{
+    return FN(tiles)(p->rows, SPARSE_ROWS) * FN(tiles)(p->columns, SPARSE_COLUMNS);
+}
+
+/* Rows 2p and 2p + 1, columns [0, columns), of a slice's first-layer
+ * weight gradient: x_low * g and x_high * g summed over the slice's images
+ * that have pair p, in ascending order, from zero (the others add exact
+ * zeros). */
+static KERNEL_TARGET inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
+                                                          REAL *restrict dw_high,
+                                                          const REAL *restrict dz, size_t dzrs,
+                                                          const REAL *restrict pixel_value,
+                                                          const struct batch_pairs *bp,
+                                                          size_t begin, size_t end,
+                                                          size_t columns)
+{
+    REAL low[128 / sizeof(REAL)], high[128 / sizeof(REAL)];
+    for (size_t j = 0; j < columns; j++)
+        low[j] = high[j] = 0;
+    for (size_t e = begin; e < end; e++) {
+        const REAL x_low = pixel_value[bp->entry_low[e]];
+        const REAL x_high = pixel_value[bp->entry_high[e]];
+        const REAL *restrict g = dz + (size_t)bp->entry_row[e] * dzrs;
+#pragma omp simd
+        for (size_t j = 0; j < columns; j++) {
             low[j] += x_low * g[j];
             high[j] += x_high * g[j];
         }
     }
-    for (size_t j = 0; j < width; j++) {
-        dw1_low[j] = low[j];
-        dw1_high[j] = high[j];
-    }
+    for (size_t j = 0; j < columns; j++)
+        dw_low[j] = low[j];
+    if (dw_high)
+        for (size_t j = 0; j < columns; j++)
+            dw_high[j] = high[j];
 }
 
-/* out[0, width) += sum over r < count of coef[r * coef_stride] *
- * rows[r * stride + 0, width), the terms added in ascending r to a tile of
- * accumulators that stays in registers: one row-vector times a matrix. */
-static KERNEL_TARGET inline void FN(combine_rows)(REAL *restrict out, const REAL *restrict coef,
-                                                  size_t coef_stride, size_t count,
-                                                  const REAL *restrict rows, size_t stride,
-                                                  size_t width)
+/* A tile of SPARSE_PAIRS pairs of rows by SPARSE_COLUMNS columns of slice
+ * s's first-layer weight gradient, p->c, from the gradient of the
+ * pre-activations p->b. */
+static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const struct product *p,
+                                                   size_t slice, size_t tile)
 {
-    REAL acc[TILE];
-    for (size_t j = 0; j < width; j++)
-        acc[j] = out[j];
-    for (size_t r = 0; r < count; r++) {
-        const REAL c = coef[r * coef_stride];
-        const REAL *restrict row = rows + r * stride;
-#pragma omp simd
-        for (size_t j = 0; j < width; j++)
-            acc[j] += c * row[j];
-    }
-    for (size_t j = 0; j < width; j++)
-        out[j] = acc[j];
-}
-
-/* The images of one block through the network: hidden = ReLU(x . W1 + b1),
- * logits = hidden . W2 + b2, each bias added after its sum, as in the
- * reference.  hidden and logits hold one row per image of the block;
- * w2_padded is W2 with rows padded to a multiple of TILE.  Every row of W1
- * is visited once per block, in ascending column order, so each image's sum
- * runs over its inputs in ascending order. */
-static KERNEL_TARGET void FN(forward_block)(const struct mlp *m, const REAL *restrict params,
-                                            const REAL *restrict w2_padded,
-                                            const REAL *restrict pixel_value,
-                                            const struct pixel_blocks *blocks, size_t block,
-                                            REAL *restrict hidden, REAL *restrict logits)
-{
-    const struct mlp_layout l = mlp_layout(m->n_in, m->n_hidden, m->n_out);
-    const size_t H = m->n_hidden, O = m->n_out, stride = FN(padded_outputs)(O);
-    const size_t images = blocks->block_first[block + 1] - blocks->block_first[block];
-    const REAL *restrict w1 = params + l.w1, *restrict b1 = params + l.b1;
-    const REAL *restrict b2 = params + l.b2;
-
-    /* Past an odd last column, a row of zeros stands in for W1's. */
-    const REAL none[TILE] = {0};
-
-    memset(hidden, 0, images * H * sizeof *hidden);
-    for (size_t j0 = 0; j0 < H; j0 += TILE) {
-        const size_t width = H - j0 < TILE ? H - j0 : TILE;
-        for (uint32_t r = blocks->block_runs[block]; r < blocks->block_runs[block + 1]; r++) {
-            const size_t column = 2 * (size_t)blocks->run_pair[r];
-            const REAL *w1_low = w1 + column * H + j0;
-            const REAL *w1_high = column + 1 < m->n_in ? w1_low + H : none;
-            const uint32_t begin = blocks->run_entries[r], end = blocks->run_entries[r + 1];
-            if (width == TILE)
-                FN(spread_pair)(hidden + j0, H, w1_low, w1_high, pixel_value, blocks, begin, end,
-                                TILE);
-            else
-                FN(spread_pair)(hidden + j0, H, w1_low, w1_high, pixel_value, blocks, begin, end,
-                                width);
-        }
-    }
-    for (size_t i = 0; i < images; i++) {
-        REAL *restrict a1 = hidden + i * H;
-#pragma omp simd
-        for (size_t j = 0; j < H; j++) {
-            const REAL l1 = a1[j] + b1[j];
-            a1[j] = l1 > 0 ? l1 : 0;
-        }
-        /* L2 = A1 . W2 + b2, from W2 padded to whole tiles, the bias last. */
-        for (size_t o0 = 0; o0 < O; o0 += TILE) {
-            REAL l2[TILE] = {0};
-            FN(combine_rows)(l2, a1, 1, H, w2_padded + o0, stride, TILE);
-            for (size_t o = o0; o < O && o < o0 + TILE; o++)
-                logits[i * O + o] = l2[o - o0] + b2[o];
-        }
-    }
-}
-
-/* dW1 += X^T . dL1 for the images of one block, whose dL1 rows are in
- * hidden_grad: each row of dW1 gains its images' terms in ascending image
- * order, as when the images were taken one by one. */
-static KERNEL_TARGET void FN(weight_grad_block)(REAL *restrict dw1, size_t n_in, size_t H,
-                                                const REAL *restrict hidden_grad,
-                                                const REAL *restrict pixel_value,
-                                                const struct pixel_blocks *blocks, size_t block)
-{
-    /* Past an odd last column, the terms (all zero) go to a row nobody reads. */
-    REAL discarded[TILE] = {0};
-
-    for (size_t j0 = 0; j0 < H; j0 += TILE) {
-        const size_t width = H - j0 < TILE ? H - j0 : TILE;
-        for (uint32_t r = blocks->block_runs[block]; r < blocks->block_runs[block + 1]; r++) {
-            const size_t column = 2 * (size_t)blocks->run_pair[r];
-            REAL *dw1_low = dw1 + column * H + j0;
-            REAL *dw1_high = column + 1 < n_in ? dw1_low + H : discarded;
-            const uint32_t begin = blocks->run_entries[r], end = blocks->run_entries[r + 1];
-            if (width == TILE)
-                FN(gather_pair)(dw1_low, dw1_high, hidden_grad + j0, H, pixel_value, blocks,
-                                begin, end, TILE);
-            else
-                FN(gather_pair)(dw1_low, dw1_high, hidden_grad + j0, H, pixel_value, blocks,
-                                begin, end, width);
-        }
-    }
-}
-
-/* Backward pass through the second layer of image n, whose forward pass
- * left hidden (A1) and logits (L2): turns logits into dL2, leaves dL1 in
- * hidden_grad, accumulates the gradients of b1 and b2 into grad and returns
- * the squared error.  dW2 waits for the whole block (output_grad_block). */
-static KERNEL_TARGET double FN(backward)(const struct engine *e, const struct mlp *m, size_t n,
-                                         const REAL *restrict hidden, REAL *restrict logits,
-                                         REAL *restrict grad, REAL *restrict hidden_grad)
-{
-    const size_t H = m->n_hidden, O = m->n_out;
-    const struct mlp_layout *l = &e->layout;
-    const REAL *restrict w2_t = e->w2_transposed; /* O x H */
-    const REAL loss_scale = (REAL)2 / (REAL)(e->blocks.count * O);
-    REAL *restrict db1 = grad + l->b1, *restrict db2 = grad + l->b2;
-    double squared_error = 0;
-
-    /* dL2 = 2/(N*O) (L2 - Y), Y one-hot. */
-    for (size_t o = 0; o < O; o++) {
-        const REAL diff = logits[o] - (o == e->blocks.labels[n] ? (REAL)1 : (REAL)0);
-        squared_error += (double)diff * (double)diff;
-        logits[o] = loss_scale * diff;
-    }
-#pragma omp simd
-    for (size_t o = 0; o < O; o++)
-        db2[o] += logits[o];
-
-    /* dA1 = dL2 . W2^T, summed over the outputs in ascending order, a tile
-     * at a time; dL1 = dA1 where A1 > 0, else 0. */
-    for (size_t j0 = 0; j0 < H; j0 += TILE) {
-        const size_t width = H - j0 < TILE ? H - j0 : TILE;
-        REAL da1[TILE] = {0};
-        if (width == TILE)
-            FN(combine_rows)(da1, logits, 1, O, w2_t + j0, H, TILE);
+    const struct pixel_pairs *px = &e->pixels;
+    const size_t across = FN(tiles)(p->columns, SPARSE_COLUMNS);
+    const size_t pair0 = tile / across * SPARSE_PAIRS, j0 = tile % across * SPARSE_COLUMNS;
+    const size_t pair_end = pair0 + SPARSE_PAIRS < px->pairs ? pair0 + SPARSE_PAIRS : px->pairs;
+    const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
+    const size_t *starts = e->batch_pairs.pair_entries + slice * (px->pairs + 1);
+    for (size_t pair = pair0; pair < pair_end; pair++) {
+        REAL *low = (REAL *)p->c + 2 * pair * p->crs + j0;
+        REAL *high = 2 * pair + 1 < px->width ? low + p->crs : NULL;
+        if (columns == SPARSE_COLUMNS)
+            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
+                                     &e->batch_pairs, starts[pair], starts[pair + 1],
+                                     SPARSE_COLUMNS);
         else
-            FN(combine_rows)(da1, logits, 1, O, w2_t + j0, H, width);
-#pragma omp simd
-        for (size_t j = 0; j < width; j++) {
-            hidden_grad[j0 + j] = hidden[j0 + j] > 0 ? da1[j] : 0;
-            db1[j0 + j] += hidden_grad[j0 + j];
-        }
+            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
+                                     &e->batch_pairs, starts[pair], starts[pair + 1], columns);
     }
-    return squared_error;
 }
 
-/* dW2^T += dL2^T . A1 for the images of one block, whose A1 rows are in
- * hidden and dL2 rows in logits_grad: each weight gains its images' terms in
- * ascending image order, as when the images were taken one by one. */
-static KERNEL_TARGET void FN(output_grad_block)(REAL *restrict dw2_transposed, size_t H,
-                                                size_t O, const REAL *restrict hidden,
-                                                const REAL *restrict logits_grad, size_t images)
+static size_t FN(sparse_gradient_tile_count)(const struct product *p, size_t pairs)
 {
-    for (size_t o = 0; o < O; o++)
-        for (size_t j0 = 0; j0 < H; j0 += TILE) {
-            REAL *out = dw2_transposed + o * H + j0;
-            if (H - j0 >= TILE)
-                FN(combine_rows)(out, logits_grad + o, O, images, hidden + j0, H, TILE);
-            else
-                FN(combine_rows)(out, logits_grad + o, O, images, hidden + j0, H, H - j0);
-        }
+    return FN(tiles)(pairs, SPARSE_PAIRS) * FN(tiles)(p->columns, SPARSE_COLUMNS);
 }
 
-/* Forward and backward pass of every image of one slice, a block at a
- * time, accumulating the slice's gradient privately (its partial, in the
- * layout of params).  Returns the slice's sum of squared errors. */
-static KERNEL_TARGET double FN(slice_gradient)(const struct engine *e, const struct mlp *m,
-                                               size_t slice)
+/* The loss of the images [first, end) of the batch, from their logits,
+ * which become the gradient of the loss (SPEC part 2): returns the sum over
+ * those images, in ascending order, of each image's loss (MSE: its sum of
+ * squared errors, in double). */
+static double FN(loss_rows)(const struct engine *e, const struct mlp *m, size_t first,
+                            size_t end)
 {
-    const size_t H = m->n_hidden, O = m->n_out;
-    const struct pixel_blocks *blocks = &e->blocks;
-    REAL *restrict grad = (REAL *)e->partials + slice * e->partial_stride;
-    REAL *restrict hidden = (REAL *)e->scratch + slice * e->scratch_stride; /* B x H */
-    REAL *restrict hidden_grad = hidden + BLOCK_IMAGES * H;                  /* B x H */
-    REAL *restrict logits = hidden_grad + BLOCK_IMAGES * H;                  /* B x O */
-    REAL *restrict dw2_transposed = logits + BLOCK_IMAGES * O;               /* O x H */
-    double squared_error = 0;
-
-    memset(grad, 0, e->layout.count * sizeof *grad);
-    memset(dw2_transposed, 0, O * H * sizeof *dw2_transposed);
-    for (size_t b = blocks->slice_blocks[slice]; b < blocks->slice_blocks[slice + 1]; b++) {
-        const size_t first = blocks->block_first[b], images = blocks->block_first[b + 1] - first;
-        FN(forward_block)(m, m->params, e->w2_padded, e->pixel_value, blocks, b, hidden, logits);
-        for (size_t i = 0; i < images; i++)
-            squared_error += FN(backward)(e, m, first + i, hidden + i * H, logits + i * O, grad,
-                                          hidden_grad + i * H);
-        FN(output_grad_block)(dw2_transposed, H, O, hidden, logits, images);
-        FN(weight_grad_block)(grad + e->layout.w1, m->n_in, H, hidden_grad, e->pixel_value, blocks, b);
+    const size_t O = mlp_outputs(m), b = e->count;
+    REAL *restrict logits = e->activations[m->n_layers];
+    const uint8_t *labels = e->ds->labels;
+    double sum = 0;
+    if (m->loss == LOSS_MSE) {
+        const REAL scale = (REAL)2 / (REAL)(b * O);
+        for (size_t n = first; n < end; n++) {
+            REAL *restrict l = logits + n * O;
+            const size_t label = labels[batch_image(e, n)];
+            double squared_error = 0;
+            for (size_t o = 0; o < O; o++) {
+                const REAL diff = l[o] - (o == label ? (REAL)1 : (REAL)0);
+                squared_error += (double)diff * (double)diff;
+                l[o] = scale * diff;
+            }
+            sum += squared_error;
+        }
+        return sum;
     }
-    for (size_t j = 0; j < H; j++)
+    for (size_t n = first; n < end; n++) {
+        REAL *restrict l = logits + n * O;
+        const size_t label = labels[batch_image(e, n)];
+        REAL max = l[0], s = 0;
+        for (size_t o = 1; o < O; o++)
+            if (l[o] > max)
+                max = l[o];
+        const REAL target = l[label] - max;
+        for (size_t o = 0; o < O; o++) {
+            l[o] = REAL_EXP(l[o] - max);
+            s += l[o];
+        }
+        sum += (double)(REAL_LOG(s) - target);
         for (size_t o = 0; o < O; o++)
-            grad[e->layout.w2 + j * O + o] = dw2_transposed[o * H + j];
-    return squared_error;
+            l[o] = (l[o] / s - (o == label ? (REAL)1 : (REAL)0)) / (REAL)b;
+    }
+    return sum;
 }
 
-/* Elements of per-slice scratch slice_gradient needs. */
-static size_t FN(scratch_count)(size_t n_hidden, size_t n_out)
+/* W^T (n_out x n_in) for the rows [first, end) of W (n_in x n_out), so that
+ * the input gradient dZ . W^T runs along contiguous rows. */
+static void FN(transpose_rows)(void *out, const void *in, size_t n_in, size_t n_out,
+                               size_t first, size_t end)
 {
-    return BLOCK_IMAGES * (2 * n_hidden + n_out) + n_out * n_hidden;
+    REAL *restrict t = out;
+    const REAL *restrict w = in;
+    for (size_t k = first; k < end; k++)
+        for (size_t o = 0; o < n_out; o++)
+            t[o * n_in + k] = w[k * n_out + o];
 }
 
-/* grad[first, first + width) = the slices' partials summed in slice order. */
-static KERNEL_TARGET void FN(sum_partials)(const struct engine *e, size_t first, size_t width)
+/* grad[first, first + count) += the partials of slices 1, 2, ... in slice
+ * order (grad holds slice 0's). */
+static KERNEL_TARGET void FN(sum_partials)(const struct engine *e, size_t slices, size_t first,
+                                           size_t count)
 {
     REAL *restrict sum = (REAL *)e->grad + first;
-    const REAL *partials = e->partials;
-    memcpy(sum, partials + first, width * sizeof *sum);
-    for (size_t s = 1; s < e->n_slices; s++) {
-        const REAL *restrict partial = partials + s * e->partial_stride + first;
+    for (size_t s = 1; s < slices; s++) {
+        const REAL *restrict partial = (const REAL *)slice_partial(e, s) + first;
 #pragma omp simd
-        for (size_t p = 0; p < width; p++)
-            sum[p] += partial[p];
+        for (size_t i = 0; i < count; i++)
+            sum[i] += partial[i];
     }
 }
 
-/* params[first, first + width) -= lr * grad: the gradient-descent update. */
-static KERNEL_TARGET void FN(descend)(const struct engine *e, struct mlp *m, double lr,
-                                      size_t first, size_t width)
+/* Pixel p as an input, p / 255, in this precision. */
+static void FN(fill_pixel_values)(void *values)
 {
-    REAL *restrict params = (REAL *)m->params + first;
-    const REAL *restrict grad = (const REAL *)e->grad + first;
-    const REAL rate = (REAL)lr;
-#pragma omp simd
-    for (size_t p = 0; p < width; p++)
-        params[p] -= rate * grad[p];
-}
-
-/* W2 (H x O) rearranged for the kernels: transposed (O x H), so that
- * dL2 . W2^T runs along contiguous rows, and padded (H x padded_outputs),
- * so that the logits are computed in whole tiles. */
-static void FN(arrange_w2)(const struct mlp *m, void *transposed, void *padded)
-{
-    REAL *restrict w2_transposed = transposed, *restrict w2_padded = padded;
-    const REAL *restrict w2 = (const REAL *)m->params + mlp_layout(m->n_in, m->n_hidden,
-                                                                     m->n_out).w2;
-    const size_t stride = FN(padded_outputs)(m->n_out);
-    for (size_t j = 0; j < m->n_hidden; j++)
-        for (size_t o = 0; o < stride; o++) {
-            const REAL w = o < m->n_out ? w2[j * m->n_out + o] : 0;
-            w2_padded[j * stride + o] = w;
-            if (o < m->n_out)
-                w2_transposed[o * m->n_hidden + j] = w;
-        }
-}
-
-/* Elements of scratch predict needs. */
-static size_t FN(predict_scratch_count)(size_t n_hidden, size_t n_out)
-{
-    return n_hidden * n_out + n_hidden * FN(padded_outputs)(n_out) +
-           BLOCK_IMAGES * (n_hidden + n_out);
-}
-
-/* Logits of every image of blocks, a block at a time. */
-static KERNEL_TARGET void FN(predict)(const struct mlp *m, const struct pixel_blocks *blocks,
-                                      const void *pixel_value, void *scratch, double *out)
-{
-    const size_t H = m->n_hidden, O = m->n_out;
-    REAL *w2_transposed = scratch, *w2_padded = w2_transposed + H * O;
-    REAL *hidden = w2_padded + H * FN(padded_outputs)(O), *logits = hidden + BLOCK_IMAGES * H;
-    FN(arrange_w2)(m, w2_transposed, w2_padded);
-    for (size_t b = 0; b < blocks->n_blocks; b++) {
-        const size_t first = blocks->block_first[b], images = blocks->block_first[b + 1] - first;
-        FN(forward_block)(m, m->params, w2_padded, pixel_value, blocks, b, hidden, logits);
-        for (size_t k = 0; k < images * O; k++)
-            out[first * O + k] = logits[k];
-    }
+    REAL *v = values;
+    for (int p = 0; p < 256; p++)
+        v[p] = (REAL)p / (REAL)255;
 }
 
 /* The benchmark's measure of this machine's peak: PROBE_LANES independent
@@ -365,8 +405,62 @@ static KERNEL_TARGET PROBE_OPTIMIZE double FN(fma_probe)(size_t rounds)
     return sum;
 }
 
+/* The work of one item of a job (see kernels.c). */
+static void FN(run_item)(const struct engine *e, const struct job *job, size_t item)
+{
+    switch (job->kind) {
+    case JOB_PRODUCT:
+        FN(product_tile)(&job->product, item);
+        break;
+    case JOB_SPARSE_FORWARD:
+        FN(sparse_forward_tile)(e, &job->product, item);
+        break;
+    case JOB_SPARSE_GRADIENT:
+        FN(sparse_gradient_tile)(e, &job->product, job->slice, item);
+        break;
+    case JOB_TRANSPOSE: {
+        const size_t first = item * TRANSPOSE_ROWS, n_in = job->product.rows;
+        FN(transpose_rows)(job->product.c, job->product.a, n_in, job->product.columns, first,
+                           first + TRANSPOSE_ROWS < n_in ? first + TRANSPOSE_ROWS : n_in);
+        break;
+    }
+    case JOB_BATCH_PAIRS:
+        batch_pairs_fill(e, item);
+        break;
+    case JOB_LOSS: {
+        const size_t slices = job->slice;
+        e->slice_loss[item] = FN(loss_rows)(e, &e->shape, item * e->count / slices,
+                                            (item + 1) * e->count / slices);
+        break;
+    }
+    case JOB_SUM_PARTIALS: {
+        const size_t first = item * BLOCK, total = e->n_params;
+        FN(sum_partials)(e, job->slice, first, total - first < BLOCK ? total - first : BLOCK);
+        break;
+    }
+    }
+}
+
+static size_t FN(item_count)(const struct engine *e, const struct job *job)
+{
+    switch (job->kind) {
+    case JOB_PRODUCT:
+        return FN(product_tile_count)(&job->product);
+    case JOB_SPARSE_FORWARD:
+        return FN(sparse_forward_tile_count)(&job->product);
+    case JOB_SPARSE_GRADIENT:
+        return FN(sparse_gradient_tile_count)(&job->product, e->pixels.pairs);
+    case JOB_TRANSPOSE:
+        return FN(tiles)(job->product.rows, TRANSPOSE_ROWS);
+    case JOB_BATCH_PAIRS:
+    case JOB_LOSS:
+        return job->slice;
+    case JOB_SUM_PARTIALS:
+        return FN(tiles)(e->n_params, BLOCK);
+    }
+    return 0;
+}
+
 static const struct kernel_set FN(kernels) = {
-    KERNEL_ISA_NAME,    FN(padded_outputs), FN(scratch_count), FN(predict_scratch_count),
-    FN(arrange_w2),     FN(slice_gradient), FN(sum_partials),  FN(descend),
-    FN(predict),        FN(fma_probe),
+    KERNEL_ISA_NAME, FN(item_count), FN(run_item), FN(fill_pixel_values), FN(fma_probe),
 };

@@ -1,8 +1,10 @@
-/* mnist-omp: load -> draw subsets and initialise -> train -> evaluate -> report. */
+/* mnist-omp: load -> draw subsets and initialise -> train (evaluating as asked) -> evaluate
+ * -> report. */
 #include <config.h>
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -36,23 +38,32 @@ static void request_stop(int signal_number)
     stop_signal = signal_number;
 }
 
-/* Everything a run holds, so that one function can release it on any path. */
+/* Everything a run holds, so that one function can release it on any path.
+ * Epochs are numbered as the files count them: a --load file's epochs come
+ * first (`offset` of them, which the training state does not count, since
+ * --load starts a new run), then the epochs of the training state. */
 struct run {
     struct options options;
     char data_dir[4096];
     struct dataset train, test;
     size_t train_total, test_total;  /* images in the files the subsets come from */
     struct mlp model;
-    unsigned first_epoch, end_epoch;  /* epochs this run trains, numbered on from a file */
+    unsigned first_epoch, end_epoch;  /* epochs this run trains */
+    unsigned offset;                  /* epochs before the training state's epoch 0 */
     unsigned epochs_done;             /* counted from the start, as the files count them */
     struct model_metadata start;      /* what the --load or --resume file recorded */
+    struct training settings;         /* how this run trains */
+    struct training_state state;      /* where it starts, until the trainer takes it */
     bool checkpoint_current;          /* the checkpoint file holds epochs_done epochs */
     struct trainer trainer;
+    bool training;                    /* the trainer was created and holds the state */
     struct evaluation test_eval, train_first;
+    unsigned evaluated;               /* test_eval is of the model after this many epochs */
     FILE *log;
-    double *losses;          /* loss of each epoch this run trains, for --plots */
+    double *losses, *accuracies;      /* of each epoch this run trains, for --plots */
     bool progress;           /* an updating progress line on a terminal */
     double progress_shown;   /* when it was last redrawn */
+    double accuracy_shown;   /* the latest test accuracy in percent; < 0: none */
 };
 
 static void run_free(struct run *r)
@@ -60,12 +71,22 @@ static void run_free(struct run *r)
     dataset_free(&r->train);
     dataset_free(&r->test);
     mlp_free(&r->model);
-    trainer_destroy(&r->trainer);
+    if (r->training)
+        trainer_destroy(&r->trainer);
+    else
+        optimizer_state_free(&r->state.optimizer);
     evaluation_free(&r->test_eval);
     evaluation_free(&r->train_first);
     free(r->losses);
+    free(r->accuracies);
     if (r->log)
         fclose(r->log);
+}
+
+/* The training state now: the trainer's once it runs. */
+static const struct training_state *current_state(const struct run *r)
+{
+    return r->training ? &r->trainer.state : &r->state;
 }
 
 /* Loads one split and keeps the subset of it that the options ask for, so
@@ -108,6 +129,130 @@ static int adopt_setting(const char *file, const char *option, bool given, bool 
     return 0;
 }
 
+/* The shortest decimal text that reads back as v, as a user would type it. */
+static void format_real(char *text, size_t size, double v)
+{
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(text, size, "%.*g", digits, v);
+        if (strtod(text, NULL) == v)
+            return;
+    }
+}
+
+/* adopt_setting for a real-valued setting, which the file's value replaces. */
+static int adopt_real(const char *file, const char *option, bool given, double *value,
+                      double stored)
+{
+    char text[32];
+    format_real(text, sizeof text, stored);
+    if (adopt_setting(file, option, given, *value != stored, text) < 0)
+        return -1;
+    *value = stored;
+    return 0;
+}
+
+/* The widths of the hidden layers as --hidden takes them: "512,512". */
+static void format_hidden(char *text, size_t size, const struct mlp *m)
+{
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t l = 1; l < m->n_layers && used < size; l++) {
+        const int n = snprintf(text + used, size - used, "%s%zu", l > 1 ? "," : "", m->widths[l]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+static bool same_hidden(const struct options *o, const struct mlp *m)
+{
+    if (o->n_hidden + 1 != m->n_layers)
+        return false;
+    for (size_t l = 0; l < o->n_hidden; l++)
+        if (o->hidden[l] != m->widths[l + 1])
+            return false;
+    return true;
+}
+
+/* The loaded network decides its shape; options given must agree with it. */
+static int adopt_shape(struct options *o, const char *path, const struct mlp *m)
+{
+    char hidden[1024];
+    format_hidden(hidden, sizeof hidden, m);
+    if (adopt_setting(path, "--hidden", o->given_hidden, !same_hidden(o, m), hidden) < 0 ||
+        adopt_setting(path, "--activation", o->given_activation, o->activation != m->activation,
+                      activation_name(m->activation)) < 0 ||
+        adopt_setting(path, "--loss", o->given_loss, o->loss != m->loss, loss_name(m->loss)) <
+            0 ||
+        adopt_setting(path, "--precision", o->given_precision, o->precision != m->precision,
+                      precision_short_name(m->precision)) < 0)
+        return -1;
+    o->n_hidden = m->n_layers - 1;
+    for (size_t l = 0; l < o->n_hidden; l++)
+        o->hidden[l] = m->widths[l + 1];
+    o->activation = m->activation;
+    o->loss = m->loss;
+    o->precision = m->precision;
+    return 0;
+}
+
+/* A resumed run repeats how the checkpoint trained: each setting given must
+ * agree with the file's, and the others are the file's.  Settings that the
+ * file's optimiser or schedule does not use are left to
+ * options_check_training, which refuses them. */
+static int adopt_training(struct options *o, const char *path, const struct training *t)
+{
+    const struct optimizer *f = &t->optimizer;
+    struct optimizer *opt = &o->optimizer;
+    char batch[32];
+    const size_t stored_batch = t->batch;
+
+    if (adopt_setting(path, "--optimizer", o->given_optimizer, opt->kind != f->kind,
+                      optimizer_name(f->kind)) < 0 ||
+        adopt_setting(path, "--schedule", o->given_schedule, o->schedule != t->schedule.kind,
+                      schedule_name(t->schedule.kind)) < 0)
+        return -1;
+    opt->kind = f->kind;
+    o->schedule = t->schedule.kind;
+    if (stored_batch == 0)
+        snprintf(batch, sizeof batch, "all");
+    else
+        snprintf(batch, sizeof batch, "%zu", stored_batch);
+    if (adopt_setting(path, "--batch", o->given_batch, o->batch != stored_batch, batch) < 0 ||
+        adopt_real(path, "--lr", o->given_lr, &o->lr, t->schedule.lr) < 0 ||
+        adopt_real(path, "--weight-decay", o->given_weight_decay, &opt->weight_decay,
+                   f->weight_decay) < 0)
+        return -1;
+    o->batch = stored_batch;
+    if (f->kind == OPTIMIZER_SGD) {
+        if (adopt_real(path, "--momentum", o->given_momentum, &opt->momentum, f->momentum) < 0)
+            return -1;
+        if (o->given_nesterov && !f->nesterov) {
+            options_usage_error(&(const struct usage){stderr, NULL},
+                                "--nesterov: %s was made without --nesterov", path);
+            return -1;
+        }
+        opt->nesterov = f->nesterov;
+    } else if (adopt_real(path, "--beta1", o->given_beta1, &opt->beta1, f->beta1) < 0 ||
+               adopt_real(path, "--beta2", o->given_beta2, &opt->beta2, f->beta2) < 0 ||
+               adopt_real(path, "--eps", o->given_eps, &opt->eps, f->eps) < 0)
+        return -1;
+    if (t->schedule.kind == SCHEDULE_STEP) {
+        char epochs[32];
+        snprintf(epochs, sizeof epochs, "%u", t->schedule.step_epochs);
+        if (adopt_setting(path, "--step-epochs", o->given_step_epochs,
+                          o->given_step_epochs && o->step_epochs != t->schedule.step_epochs,
+                          epochs) < 0 ||
+            adopt_real(path, "--step-gamma", o->given_step_gamma, &o->step_gamma,
+                       t->schedule.step_gamma) < 0)
+            return -1;
+        o->step_epochs = t->schedule.step_epochs;
+        /* what the checkpoint says counts as given for the check below */
+        o->given_step_epochs = o->given_step_gamma = true;
+    }
+    return options_check_training(o, &(const struct usage){stderr, NULL});
+}
+
 /* Starts from --load or --resume: the network comes from the file, and a
  * checkpoint also fixes the settings that a resumed run must repeat. */
 static int load_start(struct run *r, struct error *err)
@@ -115,40 +260,38 @@ static int load_start(struct run *r, struct error *err)
     struct options *o = &r->options;
     const char *path = o->resume_path ? o->resume_path : o->load_path;
     struct model_metadata meta;
-    char text[64];
 
     if (model_load(path, o->resume_path ? MODEL_FILE_CHECKPOINT : MODEL_FILE_MODEL, &r->model,
-                   &meta, err) < 0)
+                   &meta, o->resume_path ? &r->state : NULL, err) < 0)
         return EXIT_FAILURE;
-    snprintf(text, sizeof text, "%zu", r->model.n_hidden);
-    if (adopt_setting(path, "--hidden", o->given_hidden, o->hidden != r->model.n_hidden, text) <
-            0 ||
-        adopt_setting(path, "--precision", o->given_precision,
-                      o->precision != r->model.precision,
-                      precision_short_name(r->model.precision)) < 0)
+    if (adopt_shape(o, path, &r->model) < 0)
         return EXIT_USAGE;
-    o->hidden = r->model.n_hidden;
-    o->precision = r->model.precision;
     r->start = meta;
     r->first_epoch = (unsigned)meta.epochs_done;
     if (!o->resume_path) {
+        r->offset = r->first_epoch;
         r->end_epoch = r->first_epoch + o->epochs;
         return EXIT_SUCCESS;
     }
-    char seed[32], lr[32], train_size[32], test_size[32];
+    if (r->state.epoch > meta.epochs_done) {
+        error_set(err, "%s: the checkpoint's training state has %u epochs, more than the %llu "
+                  "epochs it records", path, r->state.epoch,
+                  (unsigned long long)meta.epochs_done);
+        return EXIT_FAILURE;
+    }
+    r->offset = r->first_epoch - r->state.epoch;
+    char seed[32], train_size[32], test_size[32];
     snprintf(seed, sizeof seed, "%lld", (long long)meta.seed);
-    snprintf(lr, sizeof lr, "%.17g", meta.lr);
     snprintf(train_size, sizeof train_size, "%llu", (unsigned long long)meta.train_size);
     snprintf(test_size, sizeof test_size, "%llu", (unsigned long long)meta.test_size);
     if (adopt_setting(path, "--seed", o->given_seed, o->seed != meta.seed, seed) < 0 ||
-        adopt_setting(path, "--lr", o->given_lr, o->lr != meta.lr, lr) < 0 ||
         adopt_setting(path, "--train-size", o->given_train_size,
                       o->train_size != meta.train_size, train_size) < 0 ||
         adopt_setting(path, "--test-size", o->given_test_size, o->test_size != meta.test_size,
-                      test_size) < 0)
+                      test_size) < 0 ||
+        adopt_training(o, path, &meta.training) < 0)
         return EXIT_USAGE;
     o->seed = meta.seed;
-    o->lr = meta.lr;
     o->train_size = (size_t)meta.train_size;
     o->test_size = (size_t)meta.test_size;
     r->end_epoch = o->epochs > r->first_epoch ? o->epochs : r->first_epoch;
@@ -179,9 +322,12 @@ static int check_same_data(const struct run *r, struct error *err)
 /* What a file saved now records: the epochs done and how they were made. */
 static struct model_metadata metadata(const struct run *r)
 {
-    struct model_metadata meta = {r->epochs_done, r->options.seed, r->options.lr,
-                                  r->train.count, r->test.count, true,
-                                  dataset_crc32(&r->train), dataset_crc32(&r->test)};
+    struct model_metadata meta = {
+        .epochs_done = r->epochs_done, .seed = r->options.seed,
+        .train_size = r->train.count, .test_size = r->test.count,
+        .training = r->settings, .has_fingerprint = true,
+        .train_crc = dataset_crc32(&r->train), .test_crc = dataset_crc32(&r->test),
+    };
     return meta;
 }
 
@@ -192,7 +338,8 @@ static int save_checkpoint(struct run *r, struct error *err)
     if (r->checkpoint_current)
         return 0;
     const struct model_metadata meta = metadata(r);
-    if (model_save(r->options.checkpoint_path, MODEL_FILE_CHECKPOINT, &r->model, &meta, err) < 0)
+    if (model_save(r->options.checkpoint_path, MODEL_FILE_CHECKPOINT, &r->model, &meta,
+                   current_state(r), err) < 0)
         return -1;
     r->checkpoint_current = true;
     return 0;
@@ -242,31 +389,72 @@ static void show_progress(struct run *r, unsigned epoch, double loss, double sec
     if (!r->progress || (now - r->progress_shown < 0.1 && epoch + 1 < r->end_epoch))
         return;
     r->progress_shown = now;
-    report_progress_line(line, sizeof line, terminal_columns(), epoch + 1, r->end_epoch, loss,
-                         seconds, seconds / done * (total - done));
+    const struct progress p = {
+        .epoch = epoch + 1, .end_epoch = r->end_epoch, .loss = loss,
+        .accuracy = r->accuracy_shown, .elapsed = seconds, .per_epoch = seconds / done,
+        .eta = seconds / done * (total - done),
+    };
+    report_progress_line(line, sizeof line, terminal_columns(), &p);
     printf("\r\033[K%s", line);
     fflush(stdout);
 }
 
-static int on_epoch(void *context, unsigned epoch, double loss, double seconds,
-                    struct error *err)
+/* The evaluator runs after the last epoch and, with --eval-every K, after
+ * every epoch e with (e + 1) divisible by K. */
+static bool evaluated_after(const struct run *r, unsigned epoch)
+{
+    const unsigned every = r->options.eval_every;
+    return epoch + 1 == r->end_epoch || (every && (epoch + 1) % every == 0);
+}
+
+/* The test accuracy (in percent) of the model as it is after `epochs`
+ * epochs, into r->test_eval. */
+static int evaluate_test(struct run *r, unsigned epochs, struct error *err)
+{
+    evaluation_free(&r->test_eval);
+    if (evaluate(&r->test_eval, &r->model, &r->test, err) < 0)
+        return -1;
+    r->evaluated = epochs;
+    return 0;
+}
+
+static int on_epoch(void *context, const struct trainer *t, unsigned state_epoch, double loss,
+                    double seconds, struct error *err)
 {
     struct run *r = context;
     const struct options *o = &r->options;
-    if (r->losses)
-        r->losses[epoch - r->first_epoch] = loss;
+    const unsigned epoch = state_epoch + r->offset;
+    double accuracy = -1;
+    (void)t;  /* the same as r->trainer, whose state current_state gives */
+
     r->epochs_done = epoch + 1;
     r->checkpoint_current = false;
-    if (!o->quiet && (epoch % o->print_every == 0 || epoch + 1 == r->end_epoch)) {
+    if (evaluated_after(r, epoch)) {
+        if (evaluate_test(r, r->epochs_done, err) < 0)
+            return -1;
+        accuracy = r->accuracy_shown = 100.0 * evaluation_accuracy(&r->test_eval);
+    }
+    if (r->losses) {
+        r->losses[epoch - r->first_epoch] = loss;
+        r->accuracies[epoch - r->first_epoch] = accuracy >= 0 ? accuracy : NAN;
+    }
+    /* Only --eval-every puts the accuracy on the epoch lines: without it the
+     * output is the reference experiment's, and the results below say it. */
+    const bool shown = o->eval_every && accuracy >= 0;
+    if (!o->quiet && (epoch % o->print_every == 0 || epoch + 1 == r->end_epoch || shown)) {
         clear_progress(r);
-        report_epoch(stdout, epoch, loss);
+        report_epoch(stdout, epoch, loss, shown ? accuracy : -1);
         fflush(stdout); /* a pipe or a log shows progress as it happens */
     }
     show_progress(r, epoch, loss, seconds);
     /* A write error stays in the stream: close_log reports it at the end,
      * after the other outputs are written, instead of stopping training. */
-    if (r->log)
-        fprintf(r->log, "%u,%.17g,%.6f\n", epoch, loss, seconds);
+    if (r->log) {
+        fprintf(r->log, "%u,%.17g,%.6f,", epoch, loss, seconds);
+        if (accuracy >= 0)
+            fprintf(r->log, "%.2f", accuracy);
+        fputc('\n', r->log);
+    }
     if (o->checkpoint_every && (epoch + 1) % o->checkpoint_every == 0 &&
         save_checkpoint(r, err) < 0)
         return -1;
@@ -360,7 +548,29 @@ static void report_failures(const struct failed_outputs *f)
         fprintf(stderr, "mnist-omp: %s\n", f->errors[i].msg);
 }
 
-/* Loads the data and the starting network.  Returns an exit status. */
+/* The arenas of a network's size that training keeps: the parameters, the
+ * gradient, the optimiser's moments and, in the OpenMP engine, one partial
+ * gradient per slice of the largest batch. */
+static size_t training_arenas(const struct options *o)
+{
+    const size_t n = o->train_size == SUBSET_ALL ? (size_t)1 << 40 : o->train_size;
+    const size_t batch = o->batch == 0 || o->batch > n ? n : o->batch;
+    const size_t partials = o->engine == ENGINE_OMP ? engine_slice_count(batch) : 0;
+    return 2 + optimizer_moment_count(&o->optimizer) + partials;
+}
+
+/* Whether the network the options describe, with images of `inputs`
+ * pixels, fits this machine's memory, checked before anything of its size
+ * is allocated. */
+static int check_network_size(const struct options *o, size_t inputs, struct error *err)
+{
+    size_t widths[MLP_MAX_LAYERS + 1], count;
+    const size_t n_layers = options_widths(o, inputs, widths);
+    return mlp_check_shape(n_layers, widths, o->precision, training_arenas(o), &count, err);
+}
+
+/* Loads the data and the starting network, and sets up where training
+ * starts.  Returns an exit status. */
 static int prepare(struct run *r, struct error *err)
 {
     struct options *o = &r->options;
@@ -368,12 +578,17 @@ static int prepare(struct run *r, struct error *err)
     int status = EXIT_SUCCESS;
 
     r->end_epoch = o->epochs;
-    if (o->load_path || o->resume_path)
+    if (o->load_path || o->resume_path) {
         status = load_start(r, err);
+        if (status == EXIT_SUCCESS &&
+            check_network_size(o, mlp_inputs(&r->model), err) < 0)
+            status = EXIT_FAILURE;
+    }
     if (status == EXIT_SUCCESS &&
         mnist_find_dir(o->data_dir, PKGDATADIR, r->data_dir, sizeof r->data_dir, err) < 0)
         status = EXIT_FAILURE;
-    /* The draws happen in the tutorial's order: training subset, test subset, W1, W2. */
+    /* The draws happen in SPEC's order: training subset, test subset, then
+     * the weights layer by layer; the batches' shuffles continue the stream. */
     py_random_seed(&rng, o->seed);
     if (status == EXIT_SUCCESS)
         status = load_subset(&r->train, &r->train_total, r->data_dir, MNIST_TRAIN,
@@ -385,41 +600,83 @@ static int prepare(struct run *r, struct error *err)
                              err);
     if (status == EXIT_SUCCESS && o->resume_path)
         status = check_same_data(r, err);
-    if (status != EXIT_SUCCESS || r->model.params)
+    if (status == EXIT_SUCCESS && r->model.params &&
+        mlp_check_inputs(&r->model, dataset_image_size(&r->train), err) < 0)
+        status = EXIT_FAILURE;
+    if (status != EXIT_SUCCESS)
         return status;
-    if (mlp_create(&r->model, dataset_image_size(&r->train), o->hidden, MNIST_CLASSES,
-                   o->precision, err) < 0)
-        return EXIT_FAILURE;
-    mlp_init_xavier(&r->model, &rng);
-    return EXIT_SUCCESS;
+    if (!r->model.params) {
+        size_t widths[MLP_MAX_LAYERS + 1];
+        const size_t n_layers = options_widths(o, dataset_image_size(&r->train), widths);
+        if (mlp_create(&r->model, n_layers, widths, o->activation, o->loss, o->precision, err) <
+            0)
+            return EXIT_FAILURE;
+        mlp_init_uniform(&r->model, &rng);
+    }
+    r->settings = options_training(o, r->end_epoch - r->offset);
+    if (o->resume_path)
+        return EXIT_SUCCESS;
+    /* A new run (--load too): epoch 0, the stream as the draws left it, a
+     * fresh optimiser. */
+    r->state.epoch = 0;
+    r->state.rng = rng;
+    return optimizer_state_create(&r->state.optimizer, &r->settings.optimizer,
+                                  mlp_param_count(&r->model), r->model.precision, err) < 0
+               ? EXIT_FAILURE
+               : EXIT_SUCCESS;
+}
+
+/* The curves of --plots, one entry per epoch this run trains. */
+static int allocate_curves(struct run *r, struct error *err)
+{
+    const size_t epochs = r->end_epoch - r->first_epoch + 1;
+    r->losses = calloc(epochs, sizeof *r->losses);
+    r->accuracies = calloc(epochs, sizeof *r->accuracies);
+    if (!r->losses || !r->accuracies)
+        return error_set(err, "out of memory for the curves of %u epochs",
+                         r->end_epoch - r->first_epoch);
+    return 0;
+}
+
+/* Trains from r->first_epoch to r->end_epoch.  Returns what train returns. */
+static int run_training(struct run *r, double *seconds, struct error *err)
+{
+    const struct options *o = &r->options;
+    catch_stop_signals();
+    if (trainer_create(&r->trainer, o->engine, &r->model, &r->train, &r->settings, &r->state,
+                       o->threads, err) < 0)
+        return -1;
+    r->training = true;
+    memset(&r->state, 0, sizeof r->state);  /* the trainer's now */
+    return train(&r->trainer, &r->model, r->end_epoch - r->offset, on_epoch, r, seconds, err);
 }
 
 static int execute(struct run *r, struct error *err)
 {
     struct options *o = &r->options;
+    if (!o->load_path && !o->resume_path &&
+        check_network_size(o, MNIST_SIDE * MNIST_SIDE, err) < 0) {
+        options_usage_error(&(const struct usage){stderr, NULL}, "--hidden: %s", err->msg);
+        return EXIT_USAGE;
+    }
     if (check_outputs(o, err) < 0)
         return EXIT_FAILURE;
     int status = prepare(r, err);
     if (status != EXIT_SUCCESS)
         return status;
 
-    if (o->plots_dir) {
-        r->losses = calloc(r->end_epoch - r->first_epoch + 1, sizeof *r->losses);
-        if (!r->losses) {
-            error_set(err, "out of memory for the losses of %u epochs",
-                      r->end_epoch - r->first_epoch);
-            return EXIT_FAILURE;
-        }
-    }
+    if (o->plots_dir && allocate_curves(r, err) < 0)
+        return EXIT_FAILURE;
     r->progress = !o->quiet && isatty(STDOUT_FILENO);
+    r->accuracy_shown = -1;
 
     struct run_description run = {
-        .model = &r->model, .data_dir = r->data_dir,
+        .model = &r->model, .training = &r->settings, .data_dir = r->data_dir,
         .train_count = r->train.count, .train_total = r->train_total,
         .test_count = r->test.count, .test_total = r->test_total,
         .seed = o->seed, .engine = o->engine,
         .threads = o->engine == ENGINE_REFERENCE ? 1 : granted_threads(o->threads),
-        .first_epoch = r->first_epoch, .end_epoch = r->end_epoch, .lr = o->lr,
+        .first_epoch = r->first_epoch, .end_epoch = r->end_epoch,
         .start_file = o->resume_path ? o->resume_path : o->load_path,
     };
     if (!o->quiet)
@@ -441,18 +698,14 @@ static int execute(struct run *r, struct error *err)
         r->log = output_file_open_in_place(o->log_path, err);
         if (!r->log)
             return EXIT_FAILURE;
-        fputs("epoch,loss,seconds\n", r->log);
+        fputs("epoch,loss,seconds,test_accuracy\n", r->log);
     }
 
     double seconds = 0;
     int stopped = 0;
     r->epochs_done = r->first_epoch;
     if (r->end_epoch > r->first_epoch) {
-        catch_stop_signals();
-        if (trainer_create(&r->trainer, o->engine, &r->model, &r->train, o->threads, err) < 0)
-            return EXIT_FAILURE;
-        stopped = train(&r->trainer, &r->model, r->first_epoch, r->end_epoch, o->lr, on_epoch,
-                        r, &seconds, err);
+        stopped = run_training(r, &seconds, err);
         clear_progress(r);
         if (stopped < 0)
             return EXIT_FAILURE;
@@ -471,20 +724,28 @@ static int execute(struct run *r, struct error *err)
         failed.count += save_checkpoint(r, &failed.errors[failed.count]) < 0;
     if (o->save_path) {
         const struct model_metadata meta = metadata(r);
-        failed.count += model_save(o->save_path, MODEL_FILE_MODEL, &r->model, &meta,
+        failed.count += model_save(o->save_path, MODEL_FILE_MODEL, &r->model, &meta, NULL,
                                    &failed.errors[failed.count]) < 0;
     }
 
+    /* The last epoch's evaluation is the result; without one (--epochs 0)
+     * the model is evaluated now. */
     struct dataset first_train = r->train;
     first_train.count = 1;
-    if (evaluate(&r->test_eval, &r->model, &r->test, err) < 0 ||
-        evaluate(&r->train_first, &r->model, &first_train, err) < 0)
+    if ((!r->test_eval.logits || r->evaluated != r->epochs_done) &&
+        evaluate_test(r, r->epochs_done, err) < 0)
+        return EXIT_FAILURE;
+    if (evaluate(&r->train_first, &r->model, &first_train, err) < 0)
         return EXIT_FAILURE;
     report_evaluation(stdout, &r->test_eval, &r->test, &r->train_first, &r->train);
+    const struct visuals_curves curves = {
+        .losses = r->losses, .accuracies = r->accuracies,
+        .epochs = r->epochs_done - r->first_epoch,
+        .loss_name = r->model.loss == LOSS_XENT ? "cross-entropy" : "MSE",
+    };
     if (o->plots_dir)
-        failed.count += visuals_write(o->plots_dir, &r->train, &r->test, &r->test_eval,
-                                      r->losses, r->epochs_done - r->first_epoch, stdout,
-                                      &failed.errors[failed.count]) < 0;
+        failed.count += visuals_write(o->plots_dir, &r->train, &r->test, &r->test_eval, &curves,
+                                      stdout, &failed.errors[failed.count]) < 0;
     if (failed.count > 0) {
         fflush(stdout);  /* the results first, then what is missing */
         report_failures(&failed);

@@ -8,6 +8,7 @@
 #include "atomic_file.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -128,7 +129,7 @@ static void write_x_axis(FILE *out, const struct axis *x)
 }
 
 /* Tick marks, labels and faint grid lines across the frame. */
-static void write_y_axis(FILE *out, const struct axis *y)
+static void write_y_axis(FILE *out, const struct axis *y, const char *label)
 {
     fprintf(out, "<g stroke=\"black\">\n<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n",
             FRAME_LEFT, FRAME_TOP, FRAME_LEFT, FRAME_BOTTOM);
@@ -144,64 +145,89 @@ static void write_y_axis(FILE *out, const struct axis *y)
         fprintf(out, "<text x=\"%d\" y=\"%.2f\">%.*f</text>\n", FRAME_LEFT - TICK_LENGTH - 3,
                 to_y(y, tick_value(y, i)) + 4, y->decimals, tick_value(y, i));
     fprintf(out, "</g>\n<text transform=\"translate(%d %d) rotate(-90)\" "
-                 "text-anchor=\"middle\">loss</text>\n",
+                 "text-anchor=\"middle\">",
             20, (FRAME_TOP + FRAME_BOTTOM) / 2);
+    write_xml_text(out, label);
+    fputs("</text>\n", out);
 }
 
-static void write_curve(FILE *out, const double *loss, size_t count, const struct axis *x,
+/* The points of the curve, in order; NaN values are epochs without one
+ * (not evaluated), which the line passes by.  Returns how many were drawn. */
+static size_t write_points(FILE *out, const double *value, size_t count, const struct axis *x,
+                           const struct axis *y, const char *format)
+{
+    size_t drawn = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!isnan(value[i]))
+            fprintf(out, format, drawn++ ? " " : "", to_x(x, (double)i), to_y(y, value[i]));
+    return drawn;
+}
+
+static void write_curve(FILE *out, const double *value, size_t count, const struct axis *x,
                         const struct axis *y)
 {
     fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
                  "stroke-linejoin=\"round\" points=\"", curve_color);
-    for (size_t i = 0; i < count; i++)
-        fprintf(out, "%s%.2f,%.2f", i ? " " : "", to_x(x, (double)i), to_y(y, loss[i]));
+    const size_t drawn = write_points(out, value, count, x, y, "%s%.2f,%.2f");
     fputs("\"/>\n", out);
-    if (count > MARKER_LIMIT)
+    if (drawn > MARKER_LIMIT)
         return;
     fprintf(out, "<g fill=\"%s\">\n", curve_color);
-    for (size_t i = 0; i < count; i++)
-        fprintf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\"/>\n", to_x(x, (double)i),
-                to_y(y, loss[i]));
+    write_points(out, value, count, x, y, "%s<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\"/>\n");
     fputs("</g>\n", out);
 }
 
-static void write_loss_svg(FILE *out, const double *loss, size_t count, double min, double max,
-                           const char *title)
+static void write_chart_svg(FILE *out, const double *value, size_t count, double min,
+                            double max, const char *title, const char *y_label)
 {
     /* one epoch still gets an axis from 0 to 1 */
     const struct axis x = nice_axis(0, count > 1 ? (double)(count - 1) : 1, 1);
     const struct axis y = nice_axis(min, max, 0);
 
     write_svg_start(out, title);
-    write_y_axis(out, &y);  /* first, so that the x axis covers the lowest grid line */
+    write_y_axis(out, &y, y_label);  /* first, so that the x axis covers the lowest grid line */
     write_x_axis(out, &x);
-    write_curve(out, loss, count, &x, &y);
+    write_curve(out, value, count, &x, &y);
     fputs("</svg>\n", out);
+}
+
+/* The chart of value[0 .. count), NaN where `gaps` allows one. */
+static int plot_chart_svg(const char *path, const double *value, size_t count, bool gaps,
+                          const char *title, const char *y_label, struct error *err)
+{
+    struct atomic_file f;
+    double min = INFINITY, max = -INFINITY;
+
+    for (size_t i = 0; i < count; i++) {
+        if (gaps && isnan(value[i]))
+            continue;
+        if (!isfinite(value[i]))
+            return error_set(err, "%s: the %s at epoch %zu is %g, which cannot be plotted", path,
+                             y_label, i, value[i]);
+        min = fmin(min, value[i]);
+        max = fmax(max, value[i]);
+    }
+    if (min > max)
+        return error_set(err, "%s: no %s values to plot", path, y_label);
+    if (!isfinite(max - min))  /* the scale would overflow */
+        return error_set(err, "%s: the %s spans too wide a range to plot (%g to %g)", path,
+                         y_label, min, max);
+    if (atomic_file_open(&f, path, err) != 0)
+        return -1;
+    write_chart_svg(f.stream, value, count, min, max, title, y_label);
+    return atomic_file_commit(&f, err);
 }
 
 int plot_loss_svg(const char *path, const double *loss, size_t count, const char *title,
                   struct error *err)
 {
-    struct atomic_file f;
-    double min, max;
+    return plot_chart_svg(path, loss, count, false, title, "loss", err);
+}
 
-    if (count == 0)
-        return error_set(err, "%s: no loss values to plot", path);
-    min = max = loss[0];
-    for (size_t i = 0; i < count; i++) {
-        if (!isfinite(loss[i]))
-            return error_set(err, "%s: the loss at epoch %zu is %g, which cannot be plotted", path,
-                             i, loss[i]);
-        min = fmin(min, loss[i]);
-        max = fmax(max, loss[i]);
-    }
-    if (!isfinite(max - min))  /* the scale would overflow */
-        return error_set(err, "%s: the loss spans too wide a range to plot (%g to %g)", path, min,
-                         max);
-    if (atomic_file_open(&f, path, err) != 0)
-        return -1;
-    write_loss_svg(f.stream, loss, count, min, max, title);
-    return atomic_file_commit(&f, err);
+int plot_accuracy_svg(const char *path, const double *accuracy, size_t count,
+                      const char *title, struct error *err)
+{
+    return plot_chart_svg(path, accuracy, count, true, title, "test accuracy (%)", err);
 }
 
 /* ------------------------------------------------------------ confusion table */

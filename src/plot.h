@@ -1,6 +1,6 @@
-/* Pictures of a run: the training loss per epoch as an SVG chart, and the
- * confusion matrix as a text table and as a heatmap.  Every file is written
- * atomically (see struct atomic_file). */
+/* Pictures of a run: the training loss and the test accuracy per epoch as
+ * SVG charts, and the confusion matrix as a text table and as a heatmap.
+ * Every file is written atomically (see struct atomic_file). */
 #ifndef MNIST_OMP_PLOT_H
 #define MNIST_OMP_PLOT_H
 
@@ -17,6 +17,13 @@
  * count 0 and values that are not finite. */
 int plot_loss_svg(const char *path, const double *loss, size_t count, const char *title,
                   struct error *err);
+
+/* The same chart of the test accuracy (in percent) after epoch i, with
+ * NaN for the epochs that were not evaluated, which the curve passes by;
+ * placed like the loss chart of the same epochs, so that the two read side
+ * by side.  Refuses a chart without a single value. */
+int plot_accuracy_svg(const char *path, const double *accuracy, size_t count,
+                      const char *title, struct error *err);
 
 /* The confusion matrix (matrix[true][predicted]) as an aligned table: the
  * counts, each row's total and accuracy (the share predicted right), each

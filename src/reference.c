@@ -1,24 +1,46 @@
+#include <config.h>
+
 #include "reference.h"
 
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
+/* Whole matrices in the model's precision, for batches of up to `capacity`
+ * images. */
 struct reference {
     const struct dataset *data;
-    enum precision precision;
-    void *x, *a1, *l2, *dl2, *dl1, *grad;  /* whole matrices, in the model's precision */
+    size_t n_layers;
+    void *x;                     /* capacity x inputs */
+    void *a[MLP_MAX_LAYERS];     /* capacity x outputs of layer l (the last: logits) */
+    void *delta, *delta_in;      /* capacity x the widest layer: dZ of a layer, of the one below */
+    void *grad;                  /* layout of the parameters */
 };
 
 #define REAL float
 #define FN(name) name##_f32
+#define EXP expf
+#define LOG logf
+#define TANH tanhf
 #include "reference_impl.h"
 #undef REAL
 #undef FN
+#undef EXP
+#undef LOG
+#undef TANH
 
 #define REAL double
 #define FN(name) name##_f64
+#define EXP exp
+#define LOG log
+#define TANH tanh
 #include "reference_impl.h"
 #undef REAL
 #undef FN
+#undef EXP
+#undef LOG
+#undef TANH
 
 int reference_create(struct reference **out, const struct mlp *m, const struct dataset *ds,
                      struct error *err)
@@ -33,14 +55,17 @@ int reference_create(struct reference **out, const struct mlp *m, const struct d
         return error_set(err, "out of memory");
     const size_t size = precision_size(m->precision), N = ds->count;
     r->data = ds;
-    r->precision = m->precision;
-    r->x = calloc(N * m->n_in, size);
-    r->a1 = calloc(N * m->n_hidden, size);
-    r->l2 = calloc(N * m->n_out, size);
-    r->dl2 = calloc(N * m->n_out, size);
-    r->dl1 = calloc(N * m->n_hidden, size);
+    r->n_layers = m->n_layers;
+    r->x = calloc(N * mlp_inputs(m), size);
+    bool allocated = r->x != NULL;
+    for (size_t l = 0; l < m->n_layers; l++) {
+        r->a[l] = calloc(N * m->widths[l + 1], size);
+        allocated = allocated && r->a[l];
+    }
+    r->delta = calloc(N * mlp_max_width(m), size);
+    r->delta_in = calloc(N * mlp_max_width(m), size);
     r->grad = calloc(mlp_param_count(m), size);
-    if (!r->x || !r->a1 || !r->l2 || !r->dl2 || !r->dl1 || !r->grad) {
+    if (!allocated || !r->delta || !r->delta_in || !r->grad) {
         reference_destroy(r);
         return error_set(err, "out of memory for the reference's matrices (%zu samples)", N);
     }
@@ -53,26 +78,25 @@ void reference_destroy(struct reference *r)
     if (!r)
         return;
     free(r->x);
-    free(r->a1);
-    free(r->l2);
-    free(r->dl2);
-    free(r->dl1);
+    for (size_t l = 0; l < r->n_layers; l++)
+        free(r->a[l]);
+    free(r->delta);
+    free(r->delta_in);
     free(r->grad);
     free(r);
 }
 
-/* The step returns the loss before it and leaves the gradient in r->grad. */
-double reference_epoch(struct reference *r, struct mlp *m, double lr)
+double reference_batch_gradient(struct reference *r, const struct mlp *m, const size_t *batch,
+                                size_t count)
 {
-    double loss;
-    if (r->precision == PRECISION_F64) {
-        loss = reference_step_f64(r, m);
-        reference_update_f64(r, m, lr);
-    } else {
-        loss = reference_step_f32(r, m);
-        reference_update_f32(r, m, lr);
-    }
-    return loss;
+    if (m->precision == PRECISION_F64)
+        return reference_batch_gradient_f64(r, m, batch, count);
+    return reference_batch_gradient_f32(r, m, batch, count);
+}
+
+const void *reference_gradient(const struct reference *r)
+{
+    return r->grad;
 }
 
 int reference_logits(const struct mlp *m, const struct dataset *ds, double *logits,
@@ -80,20 +104,16 @@ int reference_logits(const struct mlp *m, const struct dataset *ds, double *logi
 {
     if (mlp_check_inputs(m, dataset_image_size(ds), err) < 0)
         return -1;
-    const size_t size = precision_size(m->precision), N = ds->count ? ds->count : 1;
-    void *x = calloc(N * m->n_in, size);
-    void *a1 = calloc(N * m->n_hidden, size);
-    void *l2 = calloc(N * m->n_out, size);
-    int status = 0;
-    if (!x || !a1 || !l2)
-        status = error_set(err, "out of memory for the reference's forward pass (%zu images)",
-                           ds->count);
-    else if (m->precision == PRECISION_F64)
-        reference_logits_f64(m, ds, x, a1, l2, logits);
+    if (ds->count == 0)
+        return 0;
+    struct reference *r;
+    if (reference_create(&r, m, ds, err) < 0)
+        return error_set(err, "out of memory for the reference's forward pass (%zu images)",
+                         ds->count);
+    if (m->precision == PRECISION_F64)
+        reference_logits_f64(r, m, logits);
     else
-        reference_logits_f32(m, ds, x, a1, l2, logits);
-    free(x);
-    free(a1);
-    free(l2);
-    return status;
+        reference_logits_f32(r, m, logits);
+    reference_destroy(r);
+    return 0;
 }

@@ -1,119 +1,179 @@
-/* The reference step, written once for both precisions (see reference.c). */
+/* The reference step, written once for both precisions (included by
+ * reference.c with REAL, FN, EXP, LOG and TANH defined).  Every sum runs in
+ * plain ascending order and every bias is added after its sum. */
 
-/* The forward pass of the N images `pixels` into the whole matrices X
- * (N x I), A1 (N x H) and L2 (N x O, the logits). */
-static void FN(reference_forward)(const struct mlp *m, const uint8_t *pixels, size_t N,
-                                  REAL *X, REAL *A1, REAL *L2)
+/* Hidden layers' activation of a pre-activation z. */
+static REAL FN(activate)(enum activation activation, REAL z)
 {
-    const size_t I = m->n_in, H = m->n_hidden, O = m->n_out;
-    const struct mlp_layout l = mlp_layout(I, H, O);
-    const REAL *W1 = (const REAL *)m->params + l.w1, *b1 = (const REAL *)m->params + l.b1;
-    const REAL *W2 = (const REAL *)m->params + l.w2, *b2 = (const REAL *)m->params + l.b2;
+    switch (activation) {
+    case ACTIVATION_TANH:
+        return TANH(z);
+    case ACTIVATION_SIGMOID:
+        return (REAL)1 / ((REAL)1 + EXP(-z));
+    case ACTIVATION_RELU:
+        break;
+    }
+    return z > 0 ? z : 0;
+}
+
+/* The gradient at the pre-activation of a hidden neuron whose activation is
+ * a, from the gradient `upstream` at its activation. */
+static REAL FN(activation_backward)(enum activation activation, REAL a, REAL upstream)
+{
+    switch (activation) {
+    case ACTIVATION_TANH:
+        return upstream * ((REAL)1 - a * a);
+    case ACTIVATION_SIGMOID:
+        return upstream * (a * ((REAL)1 - a));
+    case ACTIVATION_RELU:
+        break;
+    }
+    return a > 0 ? upstream : 0;  /* relu: a > 0 exactly where z > 0 */
+}
+
+/* The image the batch's n-th row holds. */
+static size_t FN(image_of)(const size_t *batch, size_t n)
+{
+    return batch ? batch[n] : n;
+}
+
+/* The forward pass of the images batch[0 .. N) of ds (batch NULL: the first
+ * N in order) into r->x (N x inputs) and r->a[l] (N x outputs of layer l;
+ * the last layer's are the logits). */
+static void FN(reference_forward)(struct reference *r, const struct mlp *m,
+                                  const struct dataset *ds, const size_t *batch, size_t N)
+{
+    const size_t I = mlp_inputs(m);
+    REAL *X = r->x;
 
     /* X = pixels / 255 */
-    for (size_t n = 0; n < N; n++)
+    for (size_t n = 0; n < N; n++) {
+        const uint8_t *pixels = ds->pixels + FN(image_of)(batch, n) * I;
         for (size_t i = 0; i < I; i++)
-            X[n * I + i] = (REAL)pixels[n * I + i] / (REAL)255;
+            X[n * I + i] = (REAL)pixels[i] / (REAL)255;
+    }
 
-    /* L1 = X W1 + b1, A1 = max(L1, 0) */
-    for (size_t n = 0; n < N; n++)
-        for (size_t j = 0; j < H; j++) {
-            REAL sum = 0;
-            for (size_t i = 0; i < I; i++)
-                sum += X[n * I + i] * W1[i * H + j];
-            const REAL l1 = sum + b1[j];
-            A1[n * H + j] = l1 > 0 ? l1 : 0;
-        }
-
-    /* L2 = A1 W2 + b2 */
-    for (size_t n = 0; n < N; n++)
-        for (size_t o = 0; o < O; o++) {
-            REAL sum = 0;
-            for (size_t j = 0; j < H; j++)
-                sum += A1[n * H + j] * W2[j * O + o];
-            L2[n * O + o] = sum + b2[o];
-        }
+    /* Z = A_in W + b; A = activation(Z) for a hidden layer, Z for the last */
+    for (size_t l = 0; l < m->n_layers; l++) {
+        const struct mlp_layer layer = mlp_layer(m, l);
+        const size_t In = layer.n_in, Out = layer.n_out;
+        const REAL *W = (const REAL *)m->params + layer.weights;
+        const REAL *b = (const REAL *)m->params + layer.bias;
+        const REAL *A_in = l == 0 ? X : r->a[l - 1];
+        REAL *A = r->a[l];
+        const bool hidden = l + 1 < m->n_layers;
+        for (size_t n = 0; n < N; n++)
+            for (size_t j = 0; j < Out; j++) {
+                REAL sum = 0;
+                for (size_t i = 0; i < In; i++)
+                    sum += A_in[n * In + i] * W[i * Out + j];
+                const REAL z = sum + b[j];
+                A[n * Out + j] = hidden ? FN(activate)(m->activation, z) : z;
+            }
+    }
 }
 
-/* The logits of the images of ds, as doubles, through matrices x, a1 and l2
- * of the sizes reference_forward fills. */
-static void FN(reference_logits)(const struct mlp *m, const struct dataset *ds, void *x,
-                                 void *a1, void *l2, double *logits)
+/* The loss of the logits L (N x O) against the labels of the batch's
+ * images, and its gradient dL. */
+static double FN(reference_loss)(const struct mlp *m, const struct dataset *ds,
+                                 const size_t *batch, size_t N, const REAL *L, REAL *dL)
 {
-    const REAL *L2 = l2;
-    FN(reference_forward)(m, ds->pixels, ds->count, x, a1, l2);
-    for (size_t k = 0; k < ds->count * m->n_out; k++)
-        logits[k] = (double)L2[k];
+    const size_t O = mlp_outputs(m);
+    if (m->loss == LOSS_MSE) {
+        /* loss = sum((L - Y)^2) / (N O), dL = 2 / (N O) (L - Y) */
+        const REAL scale = (REAL)2 / (REAL)(N * O);
+        double squared_error = 0;
+        for (size_t n = 0; n < N; n++)
+            for (size_t k = 0; k < O; k++) {
+                const REAL y = k == ds->labels[FN(image_of)(batch, n)] ? (REAL)1 : (REAL)0;
+                const REAL diff = L[n * O + k] - y;
+                squared_error += (double)diff * (double)diff;
+                dL[n * O + k] = scale * diff;
+            }
+        return squared_error / ((double)N * (double)O);
+    }
+
+    /* softmax cross-entropy: mx = max L, s = sum exp(L - mx),
+     * loss = (1/N) sum (log s - (L[y] - mx)), dL = (exp(L - mx) / s - Y) / N;
+     * each image's term in REAL, their sum in double as for mse */
+    double total = 0;
+    for (size_t n = 0; n < N; n++) {
+        const size_t label = ds->labels[FN(image_of)(batch, n)];
+        const REAL *row = L + n * O;
+        REAL *d = dL + n * O;
+        REAL mx = row[0];
+        for (size_t k = 1; k < O; k++)
+            if (row[k] > mx)
+                mx = row[k];
+        REAL s = 0;
+        for (size_t k = 0; k < O; k++) {
+            d[k] = EXP(row[k] - mx);
+            s += d[k];
+        }
+        total += (double)(LOG(s) - (row[label] - mx));
+        for (size_t k = 0; k < O; k++)
+            d[k] = (d[k] / s - (k == label ? (REAL)1 : (REAL)0)) / (REAL)N;
+    }
+    return 1 / (double)N * total;
 }
 
-static double FN(reference_step)(struct reference *r, const struct mlp *m)
+static double FN(reference_batch_gradient)(struct reference *r, const struct mlp *m,
+                                           const size_t *batch, size_t N)
 {
-    const size_t N = r->data->count, I = m->n_in, H = m->n_hidden, O = m->n_out;
-    const struct mlp_layout l = mlp_layout(I, H, O);
-    const REAL *W2 = (const REAL *)m->params + l.w2;
-    REAL *X = r->x, *A1 = r->a1, *L2 = r->l2, *dL2 = r->dl2, *dL1 = r->dl1;
+    const struct dataset *ds = r->data;
     REAL *grad = r->grad;
-    REAL *dW1 = grad + l.w1, *db1 = grad + l.b1, *dW2 = grad + l.w2, *db2 = grad + l.b2;
+    REAL *delta = r->delta, *delta_in = r->delta_in;
 
-    FN(reference_forward)(m, r->data->pixels, N, X, A1, L2);
+    FN(reference_forward)(r, m, ds, batch, N);
+    const double loss = FN(reference_loss)(m, ds, batch, N, r->a[m->n_layers - 1], delta);
 
-    /* loss = sum((L2 - Y)^2) / (N O), dL2 = 2 / (N O) (L2 - Y) */
-    const REAL scale = (REAL)2 / (REAL)(N * O);
-    double squared_error = 0;
-    for (size_t n = 0; n < N; n++)
-        for (size_t o = 0; o < O; o++) {
-            const REAL y = o == r->data->labels[n] ? (REAL)1 : (REAL)0;
-            const REAL diff = L2[n * O + o] - y;
-            squared_error += (double)diff * (double)diff;
-            dL2[n * O + o] = scale * diff;
-        }
+    /* From the last layer down, with delta = dZ (N x Out) of layer l:
+     * dW = A_in^T delta, db = column sums of delta, and for a layer below,
+     * its dZ = (delta W^T) times the activation's derivative. */
+    for (size_t l = m->n_layers; l-- > 0;) {
+        const struct mlp_layer layer = mlp_layer(m, l);
+        const size_t In = layer.n_in, Out = layer.n_out;
+        const REAL *W = (const REAL *)m->params + layer.weights;
+        const REAL *A_in = l == 0 ? (const REAL *)r->x : r->a[l - 1];
+        REAL *dW = grad + layer.weights, *db = grad + layer.bias;
 
-    /* dW2 = A1^T dL2, db2 = column sums of dL2 */
-    for (size_t j = 0; j < H; j++)
-        for (size_t o = 0; o < O; o++) {
+        for (size_t i = 0; i < In; i++)
+            for (size_t j = 0; j < Out; j++) {
+                REAL sum = 0;
+                for (size_t n = 0; n < N; n++)
+                    sum += A_in[n * In + i] * delta[n * Out + j];
+                dW[i * Out + j] = sum;
+            }
+        for (size_t j = 0; j < Out; j++) {
             REAL sum = 0;
             for (size_t n = 0; n < N; n++)
-                sum += A1[n * H + j] * dL2[n * O + o];
-            dW2[j * O + o] = sum;
+                sum += delta[n * Out + j];
+            db[j] = sum;
         }
-    for (size_t o = 0; o < O; o++) {
-        REAL sum = 0;
+        if (l == 0)
+            break;
+
         for (size_t n = 0; n < N; n++)
-            sum += dL2[n * O + o];
-        db2[o] = sum;
+            for (size_t i = 0; i < In; i++) {
+                REAL sum = 0;
+                for (size_t j = 0; j < Out; j++)
+                    sum += delta[n * Out + j] * W[i * Out + j];
+                delta_in[n * In + i] =
+                    FN(activation_backward)(m->activation, A_in[n * In + i], sum);
+            }
+        REAL *swap = delta;
+        delta = delta_in;
+        delta_in = swap;
     }
-
-    /* dA1 = dL2 W2^T, dL1 = dA1 where A1 > 0, else 0 */
-    for (size_t n = 0; n < N; n++)
-        for (size_t j = 0; j < H; j++) {
-            REAL sum = 0;
-            for (size_t o = 0; o < O; o++)
-                sum += dL2[n * O + o] * W2[j * O + o];
-            dL1[n * H + j] = A1[n * H + j] > 0 ? sum : 0;
-        }
-
-    /* dW1 = X^T dL1, db1 = column sums of dL1 */
-    for (size_t i = 0; i < I; i++)
-        for (size_t j = 0; j < H; j++) {
-            REAL sum = 0;
-            for (size_t n = 0; n < N; n++)
-                sum += X[n * I + i] * dL1[n * H + j];
-            dW1[i * H + j] = sum;
-        }
-    for (size_t j = 0; j < H; j++) {
-        REAL sum = 0;
-        for (size_t n = 0; n < N; n++)
-            sum += dL1[n * H + j];
-        db1[j] = sum;
-    }
-
-    return squared_error / ((double)N * (double)O);
+    return loss;
 }
 
-static void FN(reference_update)(const struct reference *r, struct mlp *m, double lr)
+/* The logits of the images of ds (r prepared for all of them), as doubles. */
+static void FN(reference_logits)(struct reference *r, const struct mlp *m, double *logits)
 {
-    REAL *params = m->params;
-    const REAL *grad = r->grad;
-    for (size_t p = 0; p < mlp_param_count(m); p++)
-        params[p] -= (REAL)lr * grad[p];
+    const struct dataset *ds = r->data;
+    FN(reference_forward)(r, m, ds, NULL, ds->count);
+    const REAL *L = r->a[m->n_layers - 1];
+    for (size_t k = 0; k < ds->count * mlp_outputs(m); k++)
+        logits[k] = (double)L[k];
 }

@@ -14,9 +14,10 @@
 enum { SAMPLES_SHOWN = 40, ERRORS_SHOWN = 20, GRID_COLUMNS = 10, CAPTION_SIZE = 16 };
 
 /* The files of a --plots directory, shared by the check and the writing. */
-enum { SAMPLES, ERRORS, LOSS, CONFUSION_TEXT, CONFUSION_PICTURE, PLOT_FILES };
+enum { SAMPLES, ERRORS, LOSS, ACCURACY, CONFUSION_TEXT, CONFUSION_PICTURE, PLOT_FILES };
 static const char *const plot_file_names[PLOT_FILES] = {
     [SAMPLES] = "samples.png", [ERRORS] = "errors.png", [LOSS] = "loss.svg",
+    [ACCURACY] = "accuracy.svg",
     [CONFUSION_TEXT] = "confusion.txt", [CONFUSION_PICTURE] = "confusion.png",
 };
 
@@ -120,11 +121,11 @@ static int write_errors(const char *path, const struct dataset *test,
 }
 
 int visuals_write(const char *dir, const struct dataset *train, const struct dataset *test,
-                  const struct evaluation *test_eval, const double *losses, size_t epochs,
+                  const struct evaluation *test_eval, const struct visuals_curves *curves,
                   FILE *out, struct error *err)
 {
     size_t confusion[PLOT_CLASSES][PLOT_CLASSES] = {{0}};
-    char path[4096];
+    char path[4096], title[128];
 
     for (size_t n = 0; n < test_eval->count; n++)
         if (test->labels[n] < PLOT_CLASSES && test_eval->predicted[n] < PLOT_CLASSES)
@@ -138,9 +139,15 @@ int visuals_write(const char *dir, const struct dataset *train, const struct dat
         write_errors(path, test, test_eval, err) < 0)
         return -1;
     announce(out, path);
-    if (epochs > 0) {
+    if (curves->epochs > 0) {
+        snprintf(title, sizeof title, "mnist-omp: training loss (%s)", curves->loss_name);
         if (output_path(path, sizeof path, dir, LOSS, err) < 0 ||
-            plot_loss_svg(path, losses, epochs, "mnist-omp: training loss (MSE)", err) < 0)
+            plot_loss_svg(path, curves->losses, curves->epochs, title, err) < 0)
+            return -1;
+        fprintf(out, "Wrote %s\n", path);
+        if (output_path(path, sizeof path, dir, ACCURACY, err) < 0 ||
+            plot_accuracy_svg(path, curves->accuracies, curves->epochs,
+                              "mnist-omp: test accuracy", err) < 0)
             return -1;
         fprintf(out, "Wrote %s\n", path);
     }

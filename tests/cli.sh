@@ -11,8 +11,10 @@ testlib_start cli
 # --- help and version
 expect_status 0 "--help" -- "$prog" --help
 for option in --data --train-size --test-size --epochs --lr --hidden --seed --threads \
-              --precision --engine --print-every --log --quiet --help --version; do
-    expect_in "$work/out" "$option"
+              --precision --engine --print-every --log --quiet --help --version \
+              --activation --loss --batch --optimizer --momentum --nesterov --weight-decay \
+              --beta1 --beta2 --eps --schedule --step-epochs --step-gamma --eval-every; do
+    expect_in "$work/out" "^ .*$option "
 done
 expect_status 0 "--version" -- "$prog" --version
 expect_in "$work/out" '^mnist-omp [0-9]'
@@ -57,7 +59,7 @@ for value in 0x10 +0.5 " 0.5" inf infinity nan . 1e 1e+ 0.5x; do
 done
 check_usage_error --seed +5
 check_usage_error --s 5
-expect_in "$work/err" "option '--s' is ambiguous: it could be '--seed', '--save', '--show'"
+expect_in "$work/err" "option '--s' is ambiguous: it could be '--schedule', '--step-epochs', '--step-gamma', '--seed', '--save', '--show'"
 check_usage_error --check=c
 expect_in "$work/err" "option '--check' is ambiguous: it could be '--checkpoint', '--checkpoint-every'"
 check_usage_error -x
@@ -69,6 +71,73 @@ expect_in "$work/err" "option '--quiet' takes no argument"
 check_usage_error --qui=yes
 expect_in "$work/err" "option '--quiet' takes no argument"
 check_usage_error stray-argument
+
+# --- the options of the general trainer (SPEC part 2): each value that makes
+# no sense is one line naming the option and what was wrong
+# usage_message MESSAGE OPTION...: a usage error whose first line is exactly
+# "mnist-omp: MESSAGE".
+usage_message() {
+    message=$1
+    shift
+    check_usage_error "$@"
+    [ "$(head -n 1 "$work/err")" = "mnist-omp: $message" ] ||
+        fail "$*: said '$(head -n 1 "$work/err")', expected 'mnist-omp: $message'"
+}
+for list in 32,,8 32, ,32 , 8,,; do
+    usage_message "--hidden: empty item in the list '$list'" --hidden "$list"
+done
+usage_message "--hidden: empty list" --hidden ""
+usage_message "--hidden: '0' is not a whole number from 1 to 1048576" --hidden 32,0
+usage_message "--hidden: '1048577' is not a whole number from 1 to 1048576" --hidden 1048577
+usage_message "--hidden: ' 8' is not a whole number from 1 to 1048576" --hidden "32, 8"
+usage_message "--hidden: '-8' is not a whole number from 1 to 1048576" --hidden 32,-8
+layers64=$(printf '1,%.0s' $(seq 63))1
+usage_message "--hidden: more than 63 hidden layers in '$layers64'" --hidden "$layers64"
+usage_message "--activation: 'relu6' is not relu, tanh or sigmoid" --activation relu6
+usage_message "--loss: 'hinge' is not mse or xent" --loss hinge
+usage_message "--optimizer: 'rmsprop' is not sgd, adam or adamw" --optimizer rmsprop
+usage_message "--schedule: 'linear' is not constant, cosine or step" --schedule linear
+for batch in 0 -1 1.5 al; do
+    usage_message "--batch: '$batch' is neither a positive number of images nor 'all'" --batch "$batch"
+done
+for value in 1 1.0 -0.5 2 nan; do
+    usage_message "--momentum: '$value' is not a finite decimal number from 0 to below 1" \
+        --momentum "$value"
+    usage_message "--beta1: '$value' is not a finite decimal number from 0 to below 1" \
+        --optimizer adam --beta1 "$value"
+    usage_message "--beta2: '$value' is not a finite decimal number from 0 to below 1" \
+        --optimizer adamw --beta2 "$value"
+done
+for value in 0 -1e-8 0.0 inf; do
+    usage_message "--eps: '$value' is not a finite decimal number > 0" --optimizer adam --eps "$value"
+    usage_message "--step-gamma: '$value' is not a finite decimal number > 0" \
+        --schedule step --step-epochs 5 --step-gamma "$value"
+done
+usage_message "--weight-decay: '-0.1' is not a finite decimal number >= 0" --weight-decay -0.1
+usage_message "--step-epochs: '0' is not a whole number from 1 to 100000000" \
+    --schedule step --step-epochs 0 --step-gamma 0.5
+usage_message "--eval-every: '0' is not a whole number from 1 to 100000000" --eval-every 0
+usage_message "--nesterov needs --momentum greater than 0" --nesterov
+usage_message "--nesterov needs --momentum greater than 0" --nesterov --momentum 0
+usage_message "--schedule step needs --step-epochs E and --step-gamma G" --schedule step
+usage_message "--schedule step needs --step-epochs E and --step-gamma G" --schedule step \
+    --step-epochs 5
+usage_message "--schedule step needs --step-epochs E and --step-gamma G" --schedule step \
+    --step-gamma 0.5
+usage_message "--step-epochs applies only to --schedule step" --step-epochs 5
+usage_message "--step-gamma applies only to --schedule step" --schedule cosine --step-gamma 0.5
+for option in --beta1 --beta2 --eps; do
+    usage_message "$option applies only to --optimizer adam or adamw, not sgd" "$option" 0.5
+done
+usage_message "--momentum applies only to --optimizer sgd (adam's is --beta1), not adam" \
+    --optimizer adam --momentum 0.9
+usage_message "--momentum applies only to --optimizer sgd (adam's is --beta1), not adamw" \
+    --momentum 0 --optimizer adamw
+usage_message "--nesterov applies only to --optimizer sgd, not adam" --optimizer adam --nesterov
+# a network whose arrays cannot fit in memory is refused before anything is
+# allocated (or any data read: there is none here)
+check_usage_error --hidden 1048576,1048576 --data "$work/nowhere"
+expect_in "$work/err" "^mnist-omp: --hidden: the network's 1100346294282 parameters would need [0-9.e+]* GB in float32 for its [0-9]* arrays, more than this machine's [0-9.e+]* GB of memory$"
 
 # --- data errors: status 1, naming the place
 expect_status 1 "missing data dir" -- "$prog" --data "$work/nowhere" --epochs 1
@@ -91,10 +160,16 @@ expect_in "$out" '^Test Set Accuracy = [0-9.]*% ([0-9]* of 100)$'
 expect_in "$out" '^Softmax of the first training image (label [0-9], predicted [0-9]):\( 0\.[0-9]\{4\}\)\{10\}$'
 expect_in "$out" '^Softmax of the first test image (label [0-9], predicted [0-9]):'
 expect_in "$out" '^First [0-9]* misclassified test images (of [0-9]*):$'
-[ "$(head -n 1 "$work/log.csv")" = "epoch,loss,seconds" ] || fail "log header"
+[ "$(head -n 1 "$work/log.csv")" = "epoch,loss,seconds,test_accuracy" ] || fail "log header"
 [ "$(wc -l <"$work/log.csv")" -eq 22 ] || fail "log should have 21 epochs"
-awk -F, 'NR > 1 && (NF != 3 || $1 != NR - 2 || $2 !~ /^[0-9.e-]+$/) { bad = 1 } END { exit bad }' \
-    "$work/log.csv" || fail "malformed log line"
+# Without --eval-every only the last epoch is evaluated: its accuracy is the
+# one printed at the end.
+awk -F, 'NR > 1 && (NF != 4 || $1 != NR - 2 || $2 !~ /^[0-9.e-]+$/ ||
+                    (NR < 22 && $4 != "") || (NR == 22 && $4 !~ /^[0-9]+\.[0-9][0-9]$/)) { bad = 1 }
+         END { exit bad }' "$work/log.csv" || fail "malformed log line"
+final=$(sed -n 's/^Test Set Accuracy = \([0-9.]*\)%.*/\1/p' "$out")
+logged_final=$(awk -F, 'NR == 22 { printf "%.1f", $4 }' "$work/log.csv")
+[ "$final" = "$logged_final" ] || fail "the log's last accuracy $logged_final is not the printed $final"
 # The printed loss is the logged loss (17 digits) rounded to 16.
 logged=$(awk -F, 'NR == 12 { printf "%.16g", $2 }' "$work/log.csv")
 expect_in "$out" "^Epoch: 10  Loss: $logged\$"
@@ -157,19 +232,111 @@ make_idx_dir "$work/other-data" 500 100 || fail "cannot make another data direct
 expect_status 1 "resume on other data" -- "$prog" --epochs 20 --resume "$work/run.ckpt" \
     --data "$work/other-data"
 expect_in "$work/err" "^mnist-omp: $work/run.ckpt: the checkpoint was made on other training images than the 400 drawn now from $work/other-data"
+# mini-batch Adam: stopped after 3 epochs and resumed to 6, a run ends
+# bitwise equal to one that ran 6 straight (the optimiser's moments and step,
+# the shuffles' random stream); the resumed run repeats every setting of the
+# checkpoint without being told
+adam="$small --batch 64 --optimizer adam --lr 0.001 --loss xent --hidden 24,12"
+expect_status 0 "adam, 6 epochs" -- "$prog" $adam --epochs 6 --save "$work/adam6.model"
+expect_in "$work/out" '^mnist-omp: 784-24-12-10 ReLU MLP, cross-entropy loss, batches of 64, Adam (beta1 0.9, beta2 0.999, eps 1e-08, weight decay 0)$'
+expect_status 0 "adam, 3 epochs" -- "$prog" $adam --epochs 3 --checkpoint "$work/adam.ckpt" --quiet
+expect_status 0 "adam, resumed to 6" -- "$prog" --epochs 6 --resume "$work/adam.ckpt" \
+    --save "$work/adam-resumed.model"
+expect_in "$work/out" '^Epoch: 3  Loss: '
+cmp -s "$work/adam6.model" "$work/adam-resumed.model" ||
+    fail "a resumed mini-batch Adam run does not end bitwise equal to an uninterrupted one"
+# the checkpoint's settings given again are accepted
+expect_status 0 "adam, resumed with its settings given" -- "$prog" $adam --epochs 6 \
+    --beta1 0.9 --beta2 0.999 --eps 1e-8 --weight-decay 0 --resume "$work/adam.ckpt" \
+    --save "$work/adam-resumed2.model" --quiet
+cmp -s "$work/adam6.model" "$work/adam-resumed2.model" ||
+    fail "resuming with the checkpoint's settings given changed the result"
+# momentum, Nesterov, weight decay and a step schedule, likewise
+sgd="$small --batch 50 --momentum 0.9 --nesterov --weight-decay 0.0001 --lr 0.05 --schedule step --step-epochs 2 --step-gamma 0.5 --activation tanh"
+expect_status 0 "nesterov, 5 epochs" -- "$prog" $sgd --epochs 5 --save "$work/sgd5.model" --quiet
+expect_status 0 "nesterov, 3 epochs" -- "$prog" $sgd --epochs 3 --checkpoint "$work/sgd.ckpt" --quiet
+expect_status 0 "nesterov, resumed to 5" -- "$prog" --epochs 5 --resume "$work/sgd.ckpt" \
+    --save "$work/sgd-resumed.model" --quiet
+cmp -s "$work/sgd5.model" "$work/sgd-resumed.model" ||
+    fail "a resumed momentum/Nesterov/step run does not end bitwise equal to an uninterrupted one"
+# settings that differ from the checkpoint's are refused, naming the file's
+resume_refused() {
+    message=$1 ckpt=$2
+    shift 2
+    expect_status 2 "resume $*" -- "$prog" --epochs 6 --resume "$ckpt" "$@"
+    [ "$(head -n 1 "$work/err")" = "mnist-omp: $message" ] ||
+        fail "resume $*: said '$(head -n 1 "$work/err")', expected 'mnist-omp: $message'"
+}
+a=$work/adam.ckpt
+resume_refused "--optimizer: $a was made with --optimizer adam" "$a" --optimizer adamw
+resume_refused "--batch: $a was made with --batch 64" "$a" --batch 32
+resume_refused "--batch: $a was made with --batch 64" "$a" --batch all
+resume_refused "--lr: $a was made with --lr 0.001" "$a" --lr 0.01
+resume_refused "--beta1: $a was made with --beta1 0.9" "$a" --beta1 0.8
+resume_refused "--beta2: $a was made with --beta2 0.999" "$a" --beta2 0.99
+resume_refused "--eps: $a was made with --eps 1e-08" "$a" --eps 1e-7
+resume_refused "--weight-decay: $a was made with --weight-decay 0" "$a" --weight-decay 0.01
+resume_refused "--hidden: $a was made with --hidden 24,12" "$a" --hidden 24
+resume_refused "--loss: $a was made with --loss xent" "$a" --loss mse
+resume_refused "--activation: $a was made with --activation relu" "$a" --activation sigmoid
+resume_refused "--schedule: $a was made with --schedule constant" "$a" --schedule cosine
+resume_refused "--momentum applies only to --optimizer sgd (adam's is --beta1), not adam" "$a" \
+    --momentum 0.9
+g=$work/sgd.ckpt
+resume_refused "--momentum: $g was made with --momentum 0.9" "$g" --momentum 0.8
+resume_refused "--step-gamma: $g was made with --step-gamma 0.5" "$g" --step-gamma 0.1
+resume_refused "--step-epochs: $g was made with --step-epochs 2" "$g" --step-epochs 3
+resume_refused "--schedule: $g was made with --schedule step" "$g" --schedule constant
+resume_refused "--beta1 applies only to --optimizer adam or adamw, not sgd" "$g" --beta1 0.9
+resume_refused "--nesterov: $work/run.ckpt was made without --nesterov" "$work/run.ckpt" \
+    --momentum 0 --nesterov
+# --load takes the file's network, which options given must agree with, and
+# starts a new run of its own settings, numbered on
+expect_status 2 "load with another network" -- "$prog" $small --epochs 1 --load "$work/adam6.model" \
+    --hidden 24
+expect_in "$work/err" "^mnist-omp: --hidden: $work/adam6.model was made with --hidden 24,12$"
+expect_status 2 "load with another activation" -- "$prog" $small --epochs 1 \
+    --load "$work/adam6.model" --activation tanh
+expect_in "$work/err" "^mnist-omp: --activation: $work/adam6.model was made with --activation relu$"
+expect_status 0 "load and train on with SGD" -- "$prog" $small --epochs 2 --load "$work/adam6.model" \
+    --batch 32 --lr 0.05 --momentum 0.5 --print-every 1
+expect_in "$work/out" '^mnist-omp: 784-24-12-10 ReLU MLP, cross-entropy loss, batches of 32, SGD (momentum 0.5, weight decay 0)$'
+expect_in "$work/out" "^Start:     $work/adam6.model (6 epochs done)"
+expect_in "$work/out" '^Epoch: 6  Loss: '
+expect_in "$work/out" '^Epoch: 7  Loss: '
+
+# --eval-every K: the accuracy after every K-th epoch and the last, on the
+# epoch lines and in the log; the last is the result printed at the end
+expect_status 0 "eval-every" -- "$prog" $small --epochs 5 --eval-every 2 --print-every 100 \
+    --log "$work/eval.csv" --batch 100 --loss xent
+[ "$(grep -c '^Epoch: ' "$work/out")" -eq 4 ] || fail "--eval-every 2: expected epochs 0, 1, 3 and 4 printed"
+expect_in "$work/out" '^Epoch: 0  Loss: [0-9.e-]*$'
+expect_in "$work/out" '^Epoch: 1  Loss: [0-9.e-]*  Test accuracy: [0-9]*\.[0-9][0-9]%$'
+expect_in "$work/out" '^Epoch: 3  Loss: [0-9.e-]*  Test accuracy: [0-9]*\.[0-9][0-9]%$'
+awk -F, 'NR > 1 { if (($1 == 1 || $1 == 3 || $1 == 4) != ($4 != "")) bad = 1 } END { exit bad || NR != 6 }' \
+    "$work/eval.csv" || fail "--eval-every 2: the log's accuracies are not those of epochs 1, 3 and 4"
+for epoch in 1 3 4; do
+    logged=$(awk -F, -v e="$epoch" 'NR > 1 && $1 == e { print $4 }' "$work/eval.csv")
+    expect_in "$work/out" "^Epoch: $epoch  Loss: .*  Test accuracy: $logged%\$"
+done
+last=$(awk -F, 'NR == 6 { printf "%.1f", $4 }' "$work/eval.csv")
+expect_in "$work/out" "^Test Set Accuracy = $last% "
+
 printf 'garbage' >"$work/garbage.model"
 expect_status 1 "load garbage" -- "$prog" $small --epochs 0 --load "$work/garbage.model"
 expect_in "$work/err" "garbage.model"
 check_usage_error --checkpoint-every 5
 check_usage_error --load a --resume b
 
-# --- SIGINT and SIGTERM: finish the epoch, keep a checkpoint, say how to resume
+# --- SIGINT and SIGTERM: finish the epoch, keep a checkpoint, say how to
+# resume; a mini-batch Adam run resumed from it ends as one never interrupted
+signal_run="--train-size 300 --test-size 10 --batch 64 --optimizer adam --lr 0.001"
 for signal in INT TERM; do
     if [ "$signal" = INT ] && [ -z "$with_sigint" ]; then
         echo "env --default-signal is missing: the SIGINT case is skipped"
         continue
     fi
-    $with_sigint "$prog" --train-size 300 --test-size 10 --epochs 100000000 --print-every 1000000 \
+    $with_sigint "$prog" $signal_run --epochs 100000000 --print-every 1000000 \
         --checkpoint "$work/signal.ckpt" >"$work/out" 2>"$work/err" &
     pid=$!
     # Signal once training runs (epoch 0 is always printed), at most 20 s on.
@@ -189,9 +356,9 @@ for signal in INT TERM; do
     [ -n "$done_epochs" ] || fail "SIG$signal: no epoch in: $(cat "$work/err")"
 done
 total=$((done_epochs + 1 + 3))
-expect_status 0 "resume after SIGTERM" -- "$prog" --train-size 300 --test-size 10 \
-    --epochs "$total" --resume "$work/signal.ckpt" --save "$work/after-signal.model" --quiet
-expect_status 0 "uninterrupted" -- "$prog" --train-size 300 --test-size 10 \
+expect_status 0 "resume after SIGTERM" -- "$prog" --epochs "$total" \
+    --resume "$work/signal.ckpt" --save "$work/after-signal.model" --quiet
+expect_status 0 "uninterrupted" -- "$prog" $signal_run \
     --epochs "$total" --save "$work/uninterrupted.model" --quiet
 cmp -s "$work/after-signal.model" "$work/uninterrupted.model" ||
     fail "resuming after SIGTERM does not match an uninterrupted run"
@@ -202,6 +369,7 @@ for file in samples errors confusion; do
     [ -s "$work/plots/$file.png" ] || [ -s "$work/plots/$file.pgm" ] || fail "no $file picture"
 done
 [ -s "$work/plots/loss.svg" ] && [ -s "$work/plots/confusion.txt" ] || fail "no loss.svg"
+grep -q '>test accuracy (%)</text>' "$work/plots/accuracy.svg" || fail "no accuracy.svg"
 expect_in "$work/out" '^Training image 1: label [0-9]$'
 expect_in "$work/out" '@@'
 

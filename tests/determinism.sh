@@ -8,6 +8,12 @@
 # CPU picks; every instruction set this CPU and build can run (the others
 # are named as skipped) runs at 1 and 33 threads.
 #
+# Mini-batch runs (SPEC part 2) too: Adam with cross-entropy on two hidden
+# layers, and SGD with momentum, Nesterov, weight decay, a cosine schedule
+# and tanh, each with a last batch smaller than the others, at 2, 3, 7, 16
+# and 64 threads and every usable instruction set at each of 1, 2, 3, 7, 16
+# and 64 threads.
+#
 # Run time: about a minute on two cores.  Under the sanitizers
 # (--enable-sanitizers, some ten times slower), the reference experiment
 # runs 20 epochs instead of 300 and the whole training set 1 instead of 3:
@@ -59,8 +65,8 @@ same_bytes() {
         fail "$run_name: the saved model differs from the one-thread run's"
 }
 
-# check_size TAG NAME OPTION...: every thread count and instruction set
-# against one thread.
+# check_size TAG NAME OPTION...: every thread count ($thread_counts) and
+# instruction set (at $isa_thread_counts) against one thread.
 check_size() {
     reference=$work/$1.model name=$2
     shift 2
@@ -80,4 +86,15 @@ check_size() {
 check_size default "reference experiment ($default_epochs epochs)" --epochs "$default_epochs"
 check_size full "all 60000 images ($full_epochs epochs)" --train-size all --epochs "$full_epochs"
 
-testlib_finish "determinism: $runs runs saved the one-thread bytes (threads 1${thread_counts:+ $thread_counts}; kernels$isas)"
+if [ -n "$thread_counts" ]; then
+    thread_counts="2 3 7 16 64"
+    isa_thread_counts="1 2 3 7 16 64"
+fi
+check_size adam "mini-batch Adam (batch 64 of 2000, 784-48-24-10, xent, 3 epochs)" \
+    --train-size 2000 --test-size 100 --batch 64 --optimizer adam --lr 0.001 --loss xent \
+    --hidden 48,24 --epochs 3
+check_size nesterov "momentum and Nesterov (batch 96 of 2000, tanh, cosine, weight decay, 3 epochs)" \
+    --train-size 2000 --test-size 100 --batch 96 --momentum 0.9 --nesterov \
+    --weight-decay 0.0001 --lr 0.05 --schedule cosine --activation tanh --epochs 3
+
+testlib_finish "determinism: $runs runs saved the one-thread bytes (full batch and mini-batch Adam and Nesterov; kernels$isas)"

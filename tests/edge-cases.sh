@@ -6,6 +6,9 @@
 #   - --lr 0 (the loss stays exactly the same), one training image, one hidden
 #     unit, more threads than images, a training set missing half the classes:
 #     status 0, finite losses, an accuracy;
+#   - batches of one image and a last batch of one, a batch larger than the
+#     training set (the same bytes as --batch all), --lr 0 with Adam and AdamW,
+#     a deep network one unit wide, --eval-every beyond the run;
 #   - hostile data at the command line: a header claiming 2^31 images of
 #     65536x65536 pixels, or 2^21 images in a file holding one, and gzip
 #     bombs, are refused with status 1 without allocating what they claim.
@@ -109,6 +112,42 @@ trained "digits 0-4 only"
 expect_in "$work/out" '(train 20 of 20, test 10 of 10'
 [ -s "$work/plots/confusion.txt" ] || fail "digits 0-4 only: no confusion matrix"
 ! grep -q -i nan "$work/plots/confusion.txt" || fail "digits 0-4 only: NaN in the confusion matrix"
+
+# ------------------------------------------------------------ the general trainer's edges
+# One image a step; a last batch of one image.
+for batch in 1 99; do
+    expect_status 0 "--batch $batch" -- "$prog" $small --epochs 2 --batch "$batch" \
+        --optimizer adam --lr 0.001 --log "$work/b$batch.csv"
+    finite_losses "--batch $batch" "$work/b$batch.csv"
+    trained "--batch $batch"
+    expect_in "$work/out" ", batches of $batch, Adam "
+done
+# A batch of at least N is one batch of the subset in its order, nothing
+# drawn: the same bytes as --batch all.
+expect_status 0 "--batch all" -- "$prog" $small --epochs 3 --batch all --momentum 0.5 \
+    --save "$work/all.model" --quiet
+expect_status 0 "--batch 1000 of 100" -- "$prog" $small --epochs 3 --batch 1000 --momentum 0.5 \
+    --save "$work/big-batch.model"
+expect_in "$work/out" ', full batch, SGD (momentum 0.5, weight decay 0)$'
+cmp -s "$work/all.model" "$work/big-batch.model" || fail "--batch 1000 of 100 images differs from --batch all"
+# --lr 0 leaves Adam's and AdamW's weights (decoupled decay included) alone.
+for optimizer in adam adamw; do
+    expect_status 0 "--lr 0, $optimizer" -- "$prog" $small --epochs 3 --lr 0 \
+        --optimizer "$optimizer" --log "$work/lr0-$optimizer.csv"
+    [ "$(awk -F, 'NR > 1 { print $2 }' "$work/lr0-$optimizer.csv" | sort -u | wc -l)" -eq 1 ] ||
+        fail "--lr 0, $optimizer: the loss changed"
+done
+# A deep network of one unit a layer, sigmoid and cross-entropy.
+expect_status 0 "784-1-1-1-10 sigmoid xent" -- "$prog" $small --epochs 3 --hidden 1,1,1 \
+    --activation sigmoid --loss xent --log "$work/deep.csv"
+finite_losses "784-1-1-1-10" "$work/deep.csv"
+trained "784-1-1-1-10"
+expect_in "$work/out" '^mnist-omp: 784-1-1-1-10 sigmoid MLP, cross-entropy loss, full-batch gradient descent$'
+# --eval-every beyond the run: only the last epoch is evaluated.
+expect_status 0 "--eval-every 1000" -- "$prog" $small --epochs 3 --eval-every 1000 \
+    --log "$work/eval.csv"
+[ "$(awk -F, 'NR > 1 && $4 != ""' "$work/eval.csv" | cut -d, -f1)" = 2 ] ||
+    fail "--eval-every 1000 over 3 epochs: only epoch 2 should be evaluated"
 
 # ------------------------------------------------------------ resource bounds
 # A data directory whose training images are $1 (the labels and the test

@@ -13,53 +13,82 @@
 #include "dataset.h"
 #include "kernels.h"
 #include "model.h"
+#include "optimizer.h"
 #include "testdata.h"
 
 /* Automake's exit status for a test that did not run. */
 enum { EXIT_SKIP = 77 };
 
-/* Trains a copy of initial for a few epochs with the kernels of one
- * instruction set. */
+enum { STEPS = 6 };
+
+/* Trains a copy of initial for a few steps of plain SGD with the kernels of
+ * one instruction set: batches of b (b = N: the whole set) in a fixed
+ * scattered order. */
 static void train_with_isa(struct mlp *trained, const struct mlp *initial,
-                           const struct dataset *ds, const char *isa, double *losses)
+                           const struct dataset *ds, size_t b, const char *isa, double *losses)
 {
+    const struct optimizer sgd = {.kind = OPTIMIZER_SGD};
+    struct optimizer_state state = {0};
     struct engine *e;
     struct error err;
+    size_t *order = malloc(ds->count * sizeof *order);
+    ck_assert_ptr_nonnull(order);
+    for (size_t i = 0; i < ds->count; i++)
+        order[i] = (i * 7919) % ds->count;
     copy_model(trained, initial);
     ck_assert_msg(engine_create(&e, trained, ds, isa, 0, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(engine_isa(e), isa);
-    for (unsigned epoch = 0; epoch < 4; epoch++)
-        losses[epoch] = engine_epoch(e, trained, 0.8);
+    for (size_t step = 0, first = 0; step < STEPS; step++) {
+        const size_t count = ds->count - first < b ? ds->count - first : b;
+        losses[step] =
+            engine_batch_gradient(e, trained, b >= ds->count ? NULL : order + first, count);
+        const struct optimizer_step s = {.lr = 0.3};
+        engine_update(e, trained, &sgd, &s, &state);
+        first = first + count < ds->count ? first + count : 0;
+    }
     engine_destroy(e);
+    free(order);
 }
 
 /* The AVX2 and AVX-512 kernels compute bitwise what the portable ones do,
- * on MNIST-sized images and on images of an odd number of pixels. */
+ * on MNIST-sized images and on images of an odd number of pixels, for
+ * every activation and loss, hidden widths around the tiles' edges, deep
+ * and shallow networks, mini-batches and the whole set. */
 START_TEST(every_instruction_set_matches_portable_bitwise)
 {
     static const size_t sides[] = {28, 5};
+    static const size_t hidden[][3] = {{31, 0, 0}, {33, 17, 0}, {1, 40, 9}};
     size_t compared = 0;
     for (size_t shape = 0; shape < sizeof sides / sizeof *sides; shape++) {
         struct dataset ds;
-        make_random_images(&ds, 777, sides[shape], sides[shape], 21);
+        make_random_images(&ds, 400, sides[shape], sides[shape], 21);
         for (int precision = PRECISION_F32; precision <= PRECISION_F64; precision++) {
-            for (size_t hidden = 31; hidden <= 33; hidden++) {
+            for (size_t net = 0; net < sizeof hidden / sizeof *hidden; net++) {
+                size_t widths[5] = {dataset_image_size(&ds)}, n_layers = 1;
+                for (size_t l = 0; l < 3 && hidden[net][l]; l++)
+                    widths[n_layers++] = hidden[net][l];
+                widths[n_layers] = TESTDATA_CLASSES;
+                const enum activation activation = (enum activation)(net % 3);
+                const enum loss loss = (enum loss)((net + shape) % 2);
+                const size_t b = net == 1 ? ds.count : 37;
                 struct mlp initial, portable, other;
-                double portable_losses[4], losses[4];
-                make_model(&initial, dataset_image_size(&ds), hidden, (enum precision)precision,
-                           8);
-                train_with_isa(&portable, &initial, &ds, "portable", portable_losses);
+                double portable_losses[STEPS], losses[STEPS];
+                make_network(&initial, n_layers, widths, activation, loss,
+                             (enum precision)precision, 8);
+                train_with_isa(&portable, &initial, &ds, b, "portable", portable_losses);
                 for (size_t i = 0; i < kernel_isa_count(); i++) {
                     if (!kernel_isa_supported(i) || strcmp(kernel_isa_name(i), "portable") == 0)
                         continue;
-                    train_with_isa(&other, &initial, &ds, kernel_isa_name(i), losses);
+                    train_with_isa(&other, &initial, &ds, b, kernel_isa_name(i), losses);
+                    char name[128];
+                    mlp_format_widths(&initial, name, sizeof name);
                     ck_assert_msg(memcmp(other.params, portable.params,
                                          mlp_param_count(&initial) *
                                              precision_size(initial.precision)) == 0 &&
                                       memcmp(losses, portable_losses, sizeof losses) == 0,
-                                  "%s kernels differ from portable (%zu inputs, H=%zu, %s)",
-                                  kernel_isa_name(i), dataset_image_size(&ds), hidden,
-                                  precision_name(initial.precision));
+                                  "%s kernels differ from portable (%s %s %s, batch %zu, %s)",
+                                  kernel_isa_name(i), name, activation_name(activation),
+                                  loss_name(loss), b, precision_name(initial.precision));
                     mlp_free(&other);
                     compared++;
                 }

@@ -48,22 +48,30 @@ void load_mnist_slice(struct dataset *ds, enum mnist_split split, size_t count)
     free(order);
 }
 
-void make_model(struct mlp *m, size_t inputs, size_t hidden, enum precision precision,
-                int64_t seed)
+void make_network(struct mlp *m, size_t n_layers, const size_t *widths,
+                  enum activation activation, enum loss loss, enum precision precision,
+                  int64_t seed)
 {
     struct py_random rng;
     struct error err;
-    ck_assert_msg(mlp_create(m, inputs, hidden, TESTDATA_CLASSES, precision, &err) == 0, "%s",
+    ck_assert_msg(mlp_create(m, n_layers, widths, activation, loss, precision, &err) == 0, "%s",
                   err.msg);
     py_random_seed(&rng, seed);
-    mlp_init_xavier(m, &rng);
+    mlp_init_uniform(m, &rng);
+}
+
+void make_model(struct mlp *m, size_t inputs, size_t hidden, enum precision precision,
+                int64_t seed)
+{
+    const size_t widths[3] = {inputs, hidden, TESTDATA_CLASSES};
+    make_network(m, 2, widths, ACTIVATION_RELU, LOSS_MSE, precision, seed);
 }
 
 void copy_model(struct mlp *copy, const struct mlp *initial)
 {
     struct error err;
-    ck_assert_msg(mlp_create(copy, initial->n_in, initial->n_hidden, initial->n_out,
-                             initial->precision, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mlp_create(copy, initial->n_layers, initial->widths, initial->activation,
+                             initial->loss, initial->precision, &err) == 0, "%s", err.msg);
     memcpy(copy->params, initial->params,
            mlp_param_count(initial) * precision_size(initial->precision));
 }

@@ -26,7 +26,13 @@ void make_random_dataset(struct dataset *ds, size_t count, int64_t seed);
 /* The first `count` images of one split of the shipped MNIST, in file order. */
 void load_mnist_slice(struct dataset *ds, enum mnist_split split, size_t count);
 
-/* A new inputs-hidden-10 model, Xavier-initialised from the seed. */
+/* A new network of those widths (n_layers + 1 of them), drawn by
+ * mlp_init_uniform from the seed. */
+void make_network(struct mlp *m, size_t n_layers, const size_t *widths,
+                  enum activation activation, enum loss loss, enum precision precision,
+                  int64_t seed);
+
+/* A new inputs-hidden-10 ReLU/MSE model (the tutorial's kind), drawn from the seed. */
 void make_model(struct mlp *m, size_t inputs, size_t hidden, enum precision precision,
                 int64_t seed);
 
