@@ -241,7 +241,7 @@ expect_status 0 "adam, 6 epochs" -- "$prog" $adam --epochs 6 --save "$work/adam6
 expect_in "$work/out" '^mnist-omp: 784-24-12-10 ReLU MLP, cross-entropy loss, batches of 64, Adam (beta1 0.9, beta2 0.999, eps 1e-08, weight decay 0)$'
 expect_status 0 "adam, 3 epochs" -- "$prog" $adam --epochs 3 --checkpoint "$work/adam.ckpt" --quiet
 expect_status 0 "adam, resumed to 6" -- "$prog" --epochs 6 --resume "$work/adam.ckpt" \
-    --save "$work/adam-resumed.model"
+    --save "$work/adam-resumed.model" --print-every 1
 expect_in "$work/out" '^Epoch: 3  Loss: '
 cmp -s "$work/adam6.model" "$work/adam-resumed.model" ||
     fail "a resumed mini-batch Adam run does not end bitwise equal to an uninterrupted one"
