@@ -18,10 +18,19 @@ static uint8_t argmax(const double *values, size_t n)
 int evaluate(struct evaluation *ev, const struct mlp *m, const struct dataset *ds,
              struct error *err)
 {
+    const size_t outputs = mlp_outputs(m);
+
     memset(ev, 0, sizeof *ev);
+    if (outputs > UINT8_MAX + 1)
+        return error_set(err, "the network has %zu outputs, more than the %d classes a label "
+                         "can name", outputs, UINT8_MAX + 1);
+    if (mlp_check_inputs(m, dataset_image_size(ds), err) != 0)
+        return -1;
+    if (ds->count > SIZE_MAX / sizeof *ev->logits / outputs)
+        return error_set(err, "out of memory for the evaluation of %zu images", ds->count);
     ev->count = ds->count;
-    ev->n_out = m->n_out;
-    ev->logits = malloc((ds->count ? ds->count : 1) * m->n_out * sizeof *ev->logits);
+    ev->n_out = outputs;
+    ev->logits = malloc((ds->count ? ds->count : 1) * outputs * sizeof *ev->logits);
     ev->predicted = malloc(ds->count ? ds->count : 1);
     if (!ev->logits || !ev->predicted) {
         evaluation_free(ev);
@@ -32,7 +41,7 @@ int evaluate(struct evaluation *ev, const struct mlp *m, const struct dataset *d
         return -1;
     }
     for (size_t n = 0; n < ds->count; n++) {
-        ev->predicted[n] = argmax(ev->logits + n * m->n_out, m->n_out);
+        ev->predicted[n] = argmax(ev->logits + n * outputs, outputs);
         ev->correct += ev->predicted[n] == ds->labels[n];
     }
     return 0;

@@ -294,17 +294,29 @@ static int check_nonnegative(const char *subject, const char *name, double value
     return 0;
 }
 
-/* Adam's betas, as torch.optim checks them. */
-static int check_beta(const char *subject, const char *name, double value, struct error *err)
+static int check_positive(const char *subject, const char *name, double value,
+                          struct error *err)
+{
+    if (!(isfinite(value) && value > 0))
+        return error_set(err, "%s: %s %g is invalid: it must be finite and > 0", subject, name,
+                         value);
+    return 0;
+}
+
+/* The momentum and Adam's betas. */
+static int check_fraction(const char *subject, const char *name, double value,
+                          struct error *err)
 {
     if (!(value >= 0 && value < 1))
         return error_set(err, "%s: %s %g is invalid: it must lie in [0, 1)", subject, name, value);
     return 0;
 }
 
-/* The history and the training settings.  Where SPEC part 2 gives no range,
- * torch.optim's: lr, momentum, weight decay and eps finite and >= 0, the
- * betas in [0, 1), Nesterov only for SGD with momentum. */
+/* The history and the training settings, in the ranges the options allow
+ * (doc/mnist-omp.1): lr and weight decay finite and >= 0, the momentum and
+ * the betas in [0, 1), eps finite and > 0, Nesterov only for SGD with
+ * momentum, the step schedule with E >= 1 and G > 0.  step_gamma is 0 where
+ * no step schedule set it. */
 static int check_settings(const char *subject, const struct model_metadata *meta,
                           struct error *err)
 {
@@ -313,23 +325,24 @@ static int check_settings(const char *subject, const struct model_metadata *meta
     const struct schedule *s = &t->schedule;
 
     if (check_epochs(subject, "epochs_done", meta->epochs_done, err) != 0 ||
-        check_epochs(subject, "the planned epochs", t->epochs, err) != 0 ||
+        check_epochs(subject, "the planned number of epochs", t->epochs, err) != 0 ||
         check_epochs(subject, "step_epochs", s->step_epochs, err) != 0 ||
         check_code(subject, &OPTIMIZER_CODES, code_of((int)o->kind), err) != 0 ||
         check_code(subject, &SCHEDULE_CODES, code_of((int)s->kind), err) != 0 ||
         check_nonnegative(subject, "learning rate", s->lr, err) != 0 ||
-        check_nonnegative(subject, "momentum", o->momentum, err) != 0 ||
+        check_fraction(subject, "momentum", o->momentum, err) != 0 ||
         check_nonnegative(subject, "weight decay", o->weight_decay, err) != 0 ||
-        check_beta(subject, "beta1", o->beta1, err) != 0 ||
-        check_beta(subject, "beta2", o->beta2, err) != 0 ||
-        check_nonnegative(subject, "eps", o->eps, err) != 0 ||
+        check_fraction(subject, "beta1", o->beta1, err) != 0 ||
+        check_fraction(subject, "beta2", o->beta2, err) != 0 ||
+        check_positive(subject, "eps", o->eps, err) != 0 ||
         check_nonnegative(subject, "step_gamma", s->step_gamma, err) != 0)
         return -1;
     if (o->nesterov && !(o->kind == OPTIMIZER_SGD && o->momentum > 0))
         return error_set(err, "%s: Nesterov momentum needs sgd with a momentum > 0, not %s with "
                          "momentum %g", subject, optimizer_name(o->kind), o->momentum);
-    if (s->kind == SCHEDULE_STEP && s->step_epochs < 1)
-        return error_set(err, "%s: the step schedule needs step_epochs >= 1 (it is 0)", subject);
+    if (s->kind == SCHEDULE_STEP && (s->step_epochs < 1 || !(s->step_gamma > 0)))
+        return error_set(err, "%s: the step schedule needs step_epochs >= 1 and step_gamma > 0 "
+                         "(they are %u and %g)", subject, s->step_epochs, s->step_gamma);
     return 0;
 }
 
@@ -771,8 +784,8 @@ static uint64_t expected_length(const struct contents *c, char *what, size_t siz
         length = LEGACY_HEADER_BYTES + (c->version == VERSION_FINGERPRINT ? FINGERPRINT_BYTES : 0);
     }
     if (arenas > 1)
-        snprintf(what, size, "a %s %s checkpoint with %" PRIu64 " moment arrays", widths,
-                 precision_name(c->m.precision), arenas - 1);
+        snprintf(what, size, "a %s %s checkpoint with %" PRIu64 " moment array%s", widths,
+                 precision_name(c->m.precision), arenas - 1, arenas > 2 ? "s" : "");
     else
         snprintf(what, size, "a %s %s %s file", widths, precision_name(c->m.precision),
                  c->checkpoint ? "checkpoint" : "model");
@@ -860,6 +873,20 @@ static int read_arena(struct reader *r, void *arena, enum precision precision, s
     return 0;
 }
 
+/* Allocates s's moments as optimizer_state_create does, keeping the step,
+ * p1 and p2 already read (which it starts afresh). */
+static int create_moments(struct optimizer_state *s, const struct optimizer *o, size_t count,
+                          enum precision precision, struct error *err)
+{
+    const struct optimizer_state read = *s;
+    if (optimizer_state_create(s, o, count, precision, err) != 0)
+        return -1;
+    s->step = read.step;
+    s->p1 = read.p1;
+    s->p2 = read.p2;
+    return 0;
+}
+
 /* Allocates the network (and a checkpoint's moments), fills them and
  * verifies the CRC. */
 static int read_arrays(struct reader *r, struct contents *c, struct error *err)
@@ -879,8 +906,8 @@ static int read_arrays(struct reader *r, struct contents *c, struct error *err)
                         &cause) != 0 ||
         mlp_create(&c->m, shape.n_layers, shape.widths, shape.activation, shape.loss,
                    shape.precision, &cause) != 0 ||
-        (c->checkpoint &&
-         optimizer_state_create(&c->state.optimizer, o, count, c->m.precision, &cause) != 0))
+        (c->checkpoint && create_moments(&c->state.optimizer, o, count, c->m.precision,
+                                         &cause) != 0))
         return error_set(err, "%s: %s", r->path, cause.msg);
     if (read_arena(r, c->m.params, c->m.precision, count, err) != 0)
         return -1;

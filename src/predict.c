@@ -30,9 +30,9 @@ int predict_image(const struct mlp *m, const char *path, bool invert, int *digit
     struct evaluation ev;
     uint8_t label = 0;
 
-    if (m->n_in != MNIST_SIDE * MNIST_SIDE)
+    if (mlp_inputs(m) != MNIST_SIDE * MNIST_SIDE)
         return error_set(err, "the model takes %zu inputs, not the %d pixels of a %dx%d digit",
-                         m->n_in, MNIST_SIDE * MNIST_SIDE, MNIST_SIDE, MNIST_SIDE);
+                         mlp_inputs(m), MNIST_SIDE * MNIST_SIDE, MNIST_SIDE, MNIST_SIDE);
     if (image_read(path, invert ? 255 : 0, &image, err) < 0)
         return -1;
     if (image.width != MNIST_SIDE || image.height != MNIST_SIDE) {
@@ -50,7 +50,7 @@ int predict_image(const struct mlp *m, const char *path, bool invert, int *digit
     if (status < 0)
         return -1;
     *digit = ev.predicted[0];
-    softmax(ev.logits, m->n_out, probabilities);
+    softmax(ev.logits, mlp_outputs(m), probabilities);
     evaluation_free(&ev);
     return 0;
 }
@@ -90,11 +90,12 @@ int predict_main(int argc, char **argv)
 
     struct mlp m;
     struct error err;
-    if (model_load(model_path, MODEL_FILE_MODEL, &m, NULL, &err) < 0) {
+    if (model_load(model_path, MODEL_FILE_MODEL, &m, NULL, NULL, &err) < 0) {
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
         return EXIT_FAILURE;
     }
-    double *probabilities = malloc(m.n_out * sizeof *probabilities);
+    const size_t outputs = mlp_outputs(&m);
+    double *probabilities = malloc(outputs * sizeof *probabilities);
     int status = EXIT_SUCCESS;
     if (!probabilities) {
         fprintf(stderr, "mnist-omp: out of memory\n");
@@ -108,7 +109,7 @@ int predict_main(int argc, char **argv)
             continue;
         }
         printf("%s: %d (%.1f%%)  probabilities:", argv[i], digit, 100 * probabilities[digit]);
-        for (size_t o = 0; o < m.n_out; o++)
+        for (size_t o = 0; o < outputs; o++)
             printf(" %zu:%.4f", o, probabilities[o]);
         putchar('\n');
     }

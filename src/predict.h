@@ -8,10 +8,12 @@
 #include "error.h"
 #include "model.h"
 
-/* Classifies the image at path: the predicted digit and the softmax of the
- * logits (m->n_out of them) into probabilities.  invert turns dark digits on
- * a light background into MNIST's light digits on black.  Refuses images
- * that are not rows x cols = m's input size as 28x28. */
+/* Classifies the image at path with any network m whose inputs are a 28x28
+ * digit's pixels: the predicted class (the first maximum of the logits) and
+ * the softmax of the logits (mlp_outputs(m) of them) into probabilities.
+ * invert turns dark digits on a light background into MNIST's light digits
+ * on black.  Refuses images that are not 28x28 and networks of another
+ * input size. */
 int predict_image(const struct mlp *m, const char *path, bool invert, int *digit,
                   double *probabilities, struct error *err);
 

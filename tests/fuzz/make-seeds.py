@@ -108,53 +108,164 @@ corpus("csv", {
 
 
 # ------------------------------------------------------------------ model files
-def model_file(n_in, n_hidden, n_out, f64=False, kind=1, epochs=3, seed=1337, lr=0.8,
-               train=100, test=10, version=None, params=None, magic=b"MNISTOMP", fix_crc=True,
-               crc_xor=0, fingerprint=(0x12345678, 0x9abcdef0)):
-    # as mnist-omp writes them: version 1 for models, 2 (with the data
-    # fingerprint after the header) for checkpoints
+def legacy_file(n_in, n_hidden, n_out, f64=False, kind=1, epochs=3, seed=1337, lr=0.8,
+                train=100, test=10, version=None, params=None, crc_xor=0,
+                fingerprint=(0x12345678, 0x9abcdef0)):
+    # versions 1 and 2, as mnist-omp wrote them before version 3: version 1
+    # for models, 2 (with the data fingerprint after the header) for
+    # checkpoints
     if version is None:
         version = 2 if kind == 2 else 1
     count = n_in * n_hidden + n_hidden + n_hidden * n_out + n_out
     if params is None:
         params = [((i * 0.37) % 2.0) - 1.0 for i in range(count)]
-    header = magic + struct.pack("<IIIIIIQqdQQ", version, kind, n_in, n_hidden, n_out,
-                                 8 if f64 else 4, epochs, seed, lr, train, test)
+    header = b"MNISTOMP" + struct.pack("<IIIIIIQqdQQ", version, kind, n_in, n_hidden, n_out,
+                                       8 if f64 else 4, epochs, seed, lr, train, test)
     if version == 2:
         header += struct.pack("<II", *fingerprint)
     body = header + struct.pack("<%d%s" % (len(params), "d" if f64 else "f"), *params)
-    crc = zlib.crc32(body) ^ crc_xor
-    return body + struct.pack("<I", crc)
+    return body + struct.pack("<I", zlib.crc32(body) ^ crc_xor)
 
 
-small = model_file(3, 2, 2)
+def param_count(widths):
+    return sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+
+def model_file(widths, f64=False, kind=1, activation=1, loss=1, optimizer=1, schedule=1,
+               nesterov=0, epochs_done=3, seed=1337, train=100, test=10, batch=0, epochs=3,
+               step_epochs=0, lr=0.8, momentum=0.0, weight_decay=0.0, beta1=0.9, beta2=0.999,
+               eps=1e-8, step_gamma=0.0, n_layers=None, params=None, moments=None,
+               fingerprint=(1, 0x12345678, 0x9abcdef0), epoch=None, step=None, p1=None, p2=None,
+               mt=None, magic=b"MNISTOMP", version=3, crc_xor=0):
+    # version 3 (doc/model-format.md); the codes are 1-based, the checkpoint
+    # state's stream is a real CPython MT19937 state
+    if n_layers is None:
+        n_layers = len(widths) - 1
+    if epoch is None:
+        epoch = epochs_done
+    if step is None:
+        step = epoch
+    if p1 is None or p2 is None:
+        p1 = p2 = 1.0
+        for _ in range(step if optimizer > 1 else 0):
+            p1 *= beta1
+            p2 *= beta2
+    count = param_count(widths)
+    fmt = "<%d%s" % (count, "d" if f64 else "f")
+    if params is None:
+        params = [((i * 0.37) % 2.0) - 1.0 for i in range(count)]
+    if moments is None:
+        n_moments = 2 if optimizer > 1 else (1 if momentum != 0 else 0)
+        moments = [[((i * 0.11 + k) % 1.0) for i in range(count)] for k in range(n_moments)]
+    if mt is None:
+        import random
+        state = random.Random(seed).getstate()[1]
+        mt = (state[624], list(state[:624]))
+    body = magic + struct.pack("<IIIIIIII", version, kind, 8 if f64 else 4, activation, loss,
+                               optimizer, schedule, nesterov)
+    body += struct.pack("<QqQQQII", epochs_done, seed, train, test, batch, epochs, step_epochs)
+    body += struct.pack("<7d", lr, momentum, weight_decay, beta1, beta2, eps, step_gamma)
+    body += struct.pack("<I", n_layers) + struct.pack("<%dI" % len(widths), *widths)
+    if kind == 2:
+        body += struct.pack("<IIIIQddI", *fingerprint, epoch, step, p1, p2, mt[0])
+        body += struct.pack("<624I", *mt[1])
+    body += struct.pack(fmt, *params)
+    if kind == 2:
+        for moment in moments:
+            body += struct.pack(fmt, *moment)
+    return body + struct.pack("<I", zlib.crc32(body) ^ crc_xor)
+
+
+small = model_file([3, 2, 2])
+adam = dict(kind=2, optimizer=2, epochs_done=5, step=40, batch=16, epochs=10)
+small_adam = model_file([3, 2, 2], **adam)
+count_322 = param_count([3, 2, 2])
 corpus("model", {
     "model-3-2-2-f32": small,
-    "checkpoint-2-1-3-f64": model_file(2, 1, 3, f64=True, kind=2),
-    "model-784-1-10-f32": model_file(784, 1, 10, epochs=300),
-    "model-1-1-1-f64-negative-seed": model_file(1, 1, 1, f64=True, seed=-5, lr=0.0),
+    "model-4-3-2-2-1-f64-tanh-xent": model_file([4, 3, 2, 2, 1], f64=True, activation=2, loss=2),
+    "model-784-1-10-f32-sigmoid": model_file([784, 1, 10], activation=3, epochs_done=300,
+                                             epochs=300),
+    "model-1-1-f64-negative-seed-lr-0": model_file([1, 1], f64=True, seed=-5, lr=0.0),
+    "checkpoint-adam-3-2-2-f32": small_adam,
+    "checkpoint-adamw-step-2-3-1-f64": model_file([2, 3, 1], f64=True, kind=2, optimizer=3,
+                                                  schedule=3, step_epochs=2, step_gamma=0.5,
+                                                  weight_decay=0.01, epochs_done=4, step=8),
+    "checkpoint-sgd-nesterov-2-1-3-f64": model_file([2, 1, 3], f64=True, kind=2, momentum=0.9,
+                                                    nesterov=1, schedule=2, batch=1),
+    "checkpoint-sgd-2-2-f32-no-fingerprint": model_file([2, 2], kind=2, fingerprint=(0, 0, 0)),
+    "checkpoint-at-start-2-2-f32": model_file([2, 2], kind=2, optimizer=2, epochs_done=0),
+    # versions 1 and 2 still load
+    "v1-model-3-2-2-f32": legacy_file(3, 2, 2),
+    "v1-model-1-1-1-f64-negative-seed": legacy_file(1, 1, 1, f64=True, seed=-5, lr=0.0),
+    "v1-checkpoint-3-2-2-f32": legacy_file(3, 2, 2, kind=2, version=1),
+    "v2-checkpoint-2-1-3-f64": legacy_file(2, 1, 3, f64=True, kind=2),
     "bad-empty": b"",
-    "bad-magic": model_file(3, 2, 2, magic=b"MNISTOMQ"),
+    "bad-magic": model_file([3, 2, 2], magic=b"MNISTOMQ"),
     "bad-magic-short": b"MNIST",
-    "checkpoint-version-1-3-2-2-f32": model_file(3, 2, 2, kind=2, version=1),
-    "bad-version-3": model_file(3, 2, 2, version=3),
-    "bad-version-2-model": model_file(3, 2, 2, kind=1, version=2),
-    "bad-version-2-no-fingerprint": model_file(3, 2, 2, kind=2)[:72] + model_file(3, 2, 2, kind=2)[80:],
-    "bad-kind-0": model_file(3, 2, 2, kind=0),
-    "bad-kind-3": model_file(3, 2, 2, kind=3),
-    "bad-precision-2": model_file(3, 2, 2)[:28] + struct.pack("<I", 2) + model_file(3, 2, 2)[32:],
-    "bad-size-zero": model_file(0, 2, 2),
-    "bad-size-2pow20-each": model_file(3, 2, 2)[:16] + struct.pack("<III", 1 << 20, 1 << 20, 1 << 20)
-                            + model_file(3, 2, 2)[28:],
-    "bad-size-2pow32-1": model_file(3, 2, 2)[:16] + struct.pack("<I", 0xFFFFFFFF) + model_file(3, 2, 2)[20:],
-    "bad-truncated-header": small[:40],
+    "bad-version-4": model_file([3, 2, 2], version=4),
+    "bad-version-0": model_file([3, 2, 2], version=0),
+    "bad-kind-0": model_file([3, 2, 2], kind=0),
+    "bad-kind-3": model_file([3, 2, 2], kind=3),
+    "bad-precision-2": small[:16] + struct.pack("<I", 2) + small[20:],
+    "bad-activation-0": model_file([3, 2, 2], activation=0),
+    "bad-loss-3": model_file([3, 2, 2], loss=3),
+    "bad-optimizer-4": model_file([3, 2, 2], optimizer=4),
+    "bad-schedule-0": model_file([3, 2, 2], schedule=0),
+    "bad-nesterov-2": model_file([3, 2, 2], nesterov=2, momentum=0.9),
+    "bad-nesterov-without-momentum": model_file([3, 2, 2], nesterov=1),
+    "bad-nesterov-adam": model_file([3, 2, 2], nesterov=1, optimizer=2, momentum=0.9),
+    "bad-step-schedule-without-period": model_file([3, 2, 2], schedule=3),
+    "bad-layers-0": model_file([3], n_layers=0),
+    "bad-layers-65": model_file([3, 2, 2], n_layers=65),
+    "bad-width-zero": model_file([3, 0, 2]),
+    "bad-width-2pow20-plus-1": small[:152] + struct.pack("<I", (1 << 20) + 1) + small[156:],
+    "bad-widths-2pow20-64-layers": (lambda b: b + struct.pack("<I", zlib.crc32(b)))(
+        small[:144] + struct.pack("<I", 64) + struct.pack("<65I", *[1 << 20] * 65) + b"\0" * 64),
+    "bad-width-larger-than-data": small[:148] + struct.pack("<I", 4) + small[152:],
+    "bad-momentum-without-velocity": small_adam[:28] + struct.pack("<I", 1) + small_adam[32:96]
+                                     + struct.pack("<d", 0.9) + small_adam[104:],
+    "bad-truncated-header": small[:100],
+    "bad-truncated-widths": small[:150],
+    "bad-truncated-state": small_adam[:1000],
     "bad-truncated-params": small[:-9],
+    "bad-truncated-moments": small_adam[:-9],
     "bad-trailing-bytes": small + b"\0\0",
-    "bad-crc": model_file(3, 2, 2, crc_xor=1),
-    "bad-nan-param": model_file(3, 2, 2, params=[0.0] * 5 + [float("nan")] + [0.0] * 6),
-    "bad-inf-param-f64": model_file(1, 1, 1, f64=True, params=[0.0, float("inf"), 0.0, 0.0]),
-    "bad-lr-negative": model_file(3, 2, 2, lr=-0.5),
-    "bad-lr-nan": model_file(3, 2, 2, lr=float("nan")),
+    "bad-crc": model_file([3, 2, 2], crc_xor=1),
+    "bad-nan-param": model_file([3, 2, 2], params=[0.0] * 5 + [float("nan")] + [0.0] * 8),
+    "bad-inf-param-f64": model_file([1, 1, 1], f64=True, params=[0.0, float("inf"), 0.0, 0.0]),
+    "bad-inf-moment": model_file([3, 2, 2], **adam, moments=[[0.0] * count_322,
+                                 [0.0] * (count_322 - 1) + [float("inf")]]),
+    "bad-negative-second-moment": model_file([3, 2, 2], **adam, moments=[[0.0] * count_322,
+                                             [-1.0] + [0.0] * (count_322 - 1)]),
+    "bad-lr-negative": model_file([3, 2, 2], lr=-0.5),
+    "bad-lr-nan": model_file([3, 2, 2], lr=float("nan")),
+    "bad-momentum-negative": model_file([3, 2, 2], momentum=-0.5),
+    "bad-beta1-1": model_file([3, 2, 2], beta1=1.0),
+    "bad-eps-negative": model_file([3, 2, 2], eps=-1e-8),
+    "bad-eps-0": model_file([3, 2, 2], eps=0.0),
+    "bad-momentum-1": model_file([3, 2, 2], momentum=1.0),
+    "bad-step-schedule-without-factor": model_file([3, 2, 2], schedule=3, step_epochs=2),
+    "bad-weight-decay-inf": model_file([3, 2, 2], weight_decay=float("inf")),
+    "bad-step-gamma-negative": model_file([3, 2, 2], schedule=3, step_epochs=1, step_gamma=-1),
+    "bad-epochs-done-2pow40": model_file([3, 2, 2], epochs_done=1 << 40, epoch=3),
+    "bad-epochs-over-limit": model_file([3, 2, 2], epochs=100000001),
+    "bad-fingerprint-flag-2": model_file([3, 2, 2], kind=2, fingerprint=(2, 1, 2)),
+    "bad-fingerprint-without-flag": model_file([3, 2, 2], kind=2, fingerprint=(0, 1, 2)),
+    "bad-epoch-after-epochs-done": model_file([3, 2, 2], **dict(adam, epochs_done=2), epoch=3),
+    "bad-step-before-any-epoch": model_file([3, 2, 2], kind=2, epochs_done=0, step=4),
+    "bad-p1-over-1": model_file([3, 2, 2], **adam, p1=1.5, p2=0.5),
+    "bad-p1-not-1-at-step-0": model_file([3, 2, 2], kind=2, epochs_done=0, p1=0.9, p2=1.0),
+    "bad-mt-index-625": model_file([3, 2, 2], kind=2, mt=(625, [1] * 624)),
+    "bad-mt-all-zero": model_file([3, 2, 2], kind=2, mt=(624, [0] * 624)),
+    "bad-v1-size-zero": legacy_file(0, 2, 2),
+    "bad-v1-size-2pow32-1": legacy_file(3, 2, 2)[:16] + struct.pack("<I", 0xFFFFFFFF)
+                            + legacy_file(3, 2, 2)[20:],
+    "bad-v1-lr-nan": legacy_file(3, 2, 2, lr=float("nan")),
+    "bad-v1-nan-param": legacy_file(3, 2, 2, params=[0.0] * 5 + [float("nan")] + [0.0] * 8),
+    "bad-v1-crc": legacy_file(3, 2, 2, crc_xor=1),
+    "bad-version-2-model": legacy_file(3, 2, 2, kind=1, version=2),
+    "bad-version-2-no-fingerprint": legacy_file(3, 2, 2, kind=2)[:72]
+                                    + legacy_file(3, 2, 2, kind=2)[80:],
 })
 
 
