@@ -569,6 +569,21 @@ static int check_network_size(const struct options *o, size_t inputs, struct err
     return mlp_check_shape(n_layers, widths, o->precision, training_arenas(o), &count, err);
 }
 
+/* A checkpoint of format version 1 or 2 (full-batch SGD, which draws
+ * nothing after the weights) did not keep the random stream: it is where
+ * the run's weights left it, drawn again into a scratch network. */
+static int rederive_stream(struct run *r, struct py_random *rng, struct error *err)
+{
+    struct mlp scratch;
+    if (mlp_create(&scratch, r->model.n_layers, r->model.widths, r->model.activation,
+                   r->model.loss, r->model.precision, err) < 0)
+        return EXIT_FAILURE;
+    mlp_init_uniform(&scratch, rng);
+    mlp_free(&scratch);
+    r->state.rng = *rng;
+    return EXIT_SUCCESS;
+}
+
 /* Loads the data and the starting network, and sets up where training
  * starts.  Returns an exit status. */
 static int prepare(struct run *r, struct error *err)
@@ -615,7 +630,7 @@ static int prepare(struct run *r, struct error *err)
     }
     r->settings = options_training(o, r->end_epoch - r->offset);
     if (o->resume_path)
-        return EXIT_SUCCESS;
+        return r->start.has_rng_state ? EXIT_SUCCESS : rederive_stream(r, &rng, err);
     /* A new run (--load too): epoch 0, the stream as the draws left it, a
      * fresh optimiser. */
     r->state.epoch = 0;
