@@ -24,7 +24,9 @@
  * not summed in slivers (their parallelism comes from the tiles).  The
  * reduction and the update work on blocks of BLOCK parameters; the first
  * layer's items are SPARSE_ROWS images or SPARSE_PAIRS pairs of weight rows;
- * transposes go TRANSPOSE_ROWS rows at a time. */
+ * transposes go TRANSPOSE_ROWS rows at a time.  Each thread takes items
+ * CHUNKS_PER_THREAD times in a step's phase (dynamic scheduling: threads that
+ * finish early take more). */
 enum {
     MAX_SLICES = 32,
     MIN_SLICE_SAMPLES = 128,
@@ -33,9 +35,13 @@ enum {
     SPARSE_ROWS = 8,
     SPARSE_PAIRS = 4,
     TRANSPOSE_ROWS = 64,
+    CHUNKS_PER_THREAD = 8,
     /* a backward phase: a weight and a bias gradient per slice, an input gradient */
     MAX_JOBS = 2 * MAX_SLICES + 1,
 };
+/* The first forward phase: the batch's structure, a transpose per layer
+ * but the first, the first layer. */
+_Static_assert(MAX_JOBS >= MLP_MAX_LAYERS + 1, "room for the first forward phase's jobs");
 
 /* The images' nonzero pixels, built once per engine: for each image, in
  * ascending order, the pairs of neighbouring pixels (2p, 2p + 1) that are
@@ -552,7 +558,10 @@ const char *engine_best_isa(void)
 }
 
 /* Runs the items of every job, shared out among the engine's threads in
- * any order: no two items write the same element. */
+ * any order: no two items write the same element.  Threads take items in
+ * chunks, a few per thread, so that the cheap items of a small layer cost
+ * little scheduling; each thread finds an item's job from the job of its
+ * previous item. */
 static void run_jobs(const struct engine *e, const struct job *jobs, size_t n_jobs)
 {
     size_t first[MAX_JOBS + 1];
@@ -560,12 +569,18 @@ static void run_jobs(const struct engine *e, const struct job *jobs, size_t n_jo
     for (size_t j = 0; j < n_jobs; j++)
         first[j + 1] = first[j] + e->kernels->item_count(e, &jobs[j]);
     const size_t items = first[n_jobs];
-#pragma omp parallel for num_threads(e->threads) if (e->threads > 1) schedule(dynamic, 1)
-    for (size_t t = 0; t < items; t++) {
+    const size_t chunk = items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1;
+#pragma omp parallel num_threads(e->threads) if (e->threads > 1)
+    {
         size_t j = 0;
-        while (t >= first[j + 1])
-            j++;
-        e->kernels->run_item(e, &jobs[j], t - first[j]);
+#pragma omp for schedule(dynamic, chunk)
+        for (size_t t = 0; t < items; t++) {
+            if (t < first[j])
+                j = 0;
+            while (t >= first[j + 1])
+                j++;
+            e->kernels->run_item(e, &jobs[j], t - first[j]);
+        }
     }
 }
 
@@ -580,8 +595,11 @@ static const void *layer_bias(const struct mlp *m, size_t l)
 }
 
 /* The current batch through the network: each layer's outputs in
- * activations[l + 1], the last the logits. */
-static void engine_forward(const struct engine *e, const struct mlp *m)
+ * activations[l + 1], the last the logits.  The first layer's items share
+ * their threads with those of the n_other jobs `others` (which must not
+ * depend on the forward pass). */
+static void engine_forward(const struct engine *e, const struct mlp *m, struct job *others,
+                           size_t n_others)
 {
     const size_t L = m->n_layers;
     for (size_t l = 0; l < L; l++) {
@@ -601,8 +619,9 @@ static void engine_forward(const struct engine *e, const struct mlp *m)
             .bias = layer_bias(m, l),
             .activation = m->activation,
         };
-        const struct job job = {l ? JOB_PRODUCT : JOB_SPARSE_FORWARD, p, 0};
-        run_jobs(e, &job, 1);
+        others[n_others] = (struct job){l ? JOB_PRODUCT : JOB_SPARSE_FORWARD, p, 0};
+        run_jobs(e, others, n_others + 1);
+        n_others = 0;
     }
 }
 
@@ -693,7 +712,8 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
         return NAN;
     e->batch = batch;
     e->count = count;
-    /* The batch's pixel structure (kept for the whole dataset) and W^T. */
+    /* The batch's pixel structure (kept for the whole dataset) and W^T,
+     * beside the first layer's forward pass. */
     if (batch || e->batch_pairs.whole != count) {
         e->batch_pairs.whole = 0;
         if (batch_pairs_plan(e, slices) < 0)
@@ -710,9 +730,7 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
                         .columns = layer.n_out},
         };
     }
-    run_jobs(e, jobs, n);
-
-    engine_forward(e, m);
+    engine_forward(e, m, jobs, n);
     const struct job loss = {.kind = JOB_LOSS, .slice = slices};
     run_jobs(e, &loss, 1);
     for (size_t l = L; l-- > 0;)
@@ -766,7 +784,8 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
         for (size_t i = 0; i < e->count; i++)
             rows[i] = first + i;
         e->batch = rows;
-        engine_forward(e, m);
+        struct job job;
+        engine_forward(e, m, &job, 0);
         for (size_t k = 0; k < e->count * O; k++)
             logits[first * O + k] = m->precision == PRECISION_F64
                                         ? ((const double *)e->activations[m->n_layers])[k]
