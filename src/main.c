@@ -597,10 +597,12 @@ static int prepare(struct run *r, struct error *err)
 
     r->end_epoch = o->epochs;
     if (o->load_path || o->resume_path) {
+        struct error cause;
         status = load_start(r, err);
-        if (status == EXIT_SUCCESS &&
-            check_network_size(o, mlp_inputs(&r->model), err) < 0)
+        if (status == EXIT_SUCCESS && check_network_size(o, mlp_inputs(&r->model), &cause) < 0) {
+            error_set(err, "%s: %s", o->resume_path ? o->resume_path : o->load_path, cause.msg);
             status = EXIT_FAILURE;
+        }
     }
     if (status == EXIT_SUCCESS &&
         mnist_find_dir(o->data_dir, PKGDATADIR, r->data_dir, sizeof r->data_dir, err) < 0)
