@@ -32,6 +32,15 @@ f32_losses_sha256=c7584daa22162f2944198c2cfc3ef022bb652e4fabb08d3819829fc498f176
 f64_params_sha256=697c5e5b0390b5baa2ffa534a5ddd5f163fddaf91f774ba70afaa39755f7d6ab
 f64_losses_sha256=781e3201cee0aa2bc4e1cf81e8020b77bb63b11a635732e3c52b93b5e4b95721
 
+# The general trainer's published run: a 784-64-32-10 tanh network, softmax
+# cross-entropy, shuffled batches of 100 and Adam (SPEC part 2), 3 epochs
+# on 2000 images, in both precisions.
+adam_options="--hidden 64,32 --activation tanh --loss xent --batch 100 --optimizer adam --lr 0.001 --train-size 2000 --epochs 3"
+adam_f32_params_sha256=c47c8fc04eb7b534efc3095197f5deaa2873a88f0514c2e137e8c6f9d3255ca7
+adam_f32_losses_sha256=abfd09e6d1c606116fe4dd8fd6bdc18773183941fc601cd5ae17a13d72d4523a
+adam_f64_params_sha256=1b31b8b3eb3d7d5413b0551321c662426fe18446b583e11d91d4e09434242442
+adam_f64_losses_sha256=dcc0d13bbbe693b7489834fe480d2bfd277b0801cb0e96b173c29e64dde33789
+
 cat >"$work/f32.printed" <<'EOF'
 Epoch: 0  Loss: 0.108459145167223
 Epoch: 10  Loss: 0.07741858292675811
@@ -64,6 +73,16 @@ Epoch: 270  Loss: 0.02390667128904364
 Epoch: 280  Loss: 0.0235955258867903
 Epoch: 290  Loss: 0.02328838239761979
 Epoch: 299  Loss: 0.02302029335604451
+EOF
+
+cat >"$work/adam_f32.printed" <<'EOF'
+Epoch: 0  Loss: 2.010937711089849
+Epoch: 2  Loss: 1.082440909087658
+EOF
+
+cat >"$work/adam_f64.printed" <<'EOF'
+Epoch: 0  Loss: 2.010937694685918
+Epoch: 2  Loss: 1.082440766353096
 EOF
 
 cat >"$work/f64.printed" <<'EOF'
@@ -130,6 +149,10 @@ $(cat "$work/$name.diff")"
 
 check_run f32 2 "$f32_params_sha256" "$f32_losses_sha256"
 check_run f64 2 "$f64_params_sha256" "$f64_losses_sha256" --precision f64
+# shellcheck disable=SC2086
+check_run adam_f32 3 "$adam_f32_params_sha256" "$adam_f32_losses_sha256" $adam_options
+# shellcheck disable=SC2086
+check_run adam_f64 3 "$adam_f64_params_sha256" "$adam_f64_losses_sha256" $adam_options --precision f64
 
 # README publishes the float32 run's output: it must be these losses.
 sed -n 's/^    \(Epoch: \)/\1/p' "$srcdir/README" >"$work/readme.printed"
@@ -137,4 +160,4 @@ diff "$work/f32.printed" "$work/readme.printed" >"$work/readme.diff" ||
     fail "README's published losses are not the golden float32 losses (< golden, > README):
 $(cat "$work/readme.diff")"
 
-testlib_finish "golden: the float32 and float64 reference runs are bit for bit the published ones"
+testlib_finish "golden: the reference runs and the mini-batch Adam runs, float32 and float64, are bit for bit the published ones"
