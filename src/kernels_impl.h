@@ -35,11 +35,24 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
     REAL *restrict c, size_t crs, const REAL *restrict a, size_t ars, size_t aks,
     const REAL *restrict b, size_t brs, size_t depth, size_t rows, size_t columns)
 {
+    /* The first term is added to an explicit zero (the same bits as
+     * clearing the tile first, which GCC would make a call of memset that
+     * leaves the tile in memory). */
     REAL acc[KERNEL_ROWS][KERNEL_COLUMN_BYTES / sizeof(REAL)];
-    for (size_t i = 0; i < rows; i++)
+    if (!depth) {
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = 0; j < columns; j++)
+                c[i * crs + j] = 0;
+        return;
+    }
+    UNROLL_ROWS
+    for (size_t i = 0; i < rows; i++) {
+        const REAL x = a[i * ars];
+#pragma omp simd
         for (size_t j = 0; j < columns; j++)
-            acc[i][j] = 0;
-    for (size_t k = 0; k < depth; k++) {
+            acc[i][j] = (REAL)0 + x * b[j];
+    }
+    for (size_t k = 1; k < depth; k++) {
         const REAL *restrict bk = b + k * brs;
         const REAL *restrict ak = a + k * aks;
         UNROLL_ROWS
@@ -198,21 +211,27 @@ static KERNEL_TARGET inline void FN(sparse_row)(REAL *restrict out, const REAL *
                                                 const struct pixel_pairs *px, size_t image,
                                                 size_t columns)
 {
+    /* From an explicit zero, as in the micro-kernel. */
     REAL acc[128 / sizeof(REAL)];
-    for (size_t j = 0; j < columns; j++)
-        acc[j] = 0;
-    for (size_t e = px->image_entries[image]; e < px->image_entries[image + 1]; e++) {
+    const size_t begin = px->image_entries[image], end = px->image_entries[image + 1];
+    for (size_t e = begin; e < end; e++) {
         const size_t column = 2 * (size_t)px->entry_pair[e];
         const REAL x_low = pixel_value[px->entry_low[e]];
         const REAL x_high = pixel_value[px->entry_high[e]];
         const REAL *restrict low = w + column * wrs;
         const REAL *restrict high = column + 1 < px->width ? low + wrs : zero;
+        if (e == begin) {
 #pragma omp simd
-        for (size_t j = 0; j < columns; j++)
-            acc[j] = acc[j] + x_low * low[j] + x_high * high[j];
+            for (size_t j = 0; j < columns; j++)
+                acc[j] = (REAL)0 + x_low * low[j] + x_high * high[j];
+        } else {
+#pragma omp simd
+            for (size_t j = 0; j < columns; j++)
+                acc[j] = acc[j] + x_low * low[j] + x_high * high[j];
+        }
     }
     for (size_t j = 0; j < columns; j++)
-        out[j] = acc[j];
+        out[j] = end > begin ? acc[j] : 0;
 }
 
 /* The first layer's forward pass for a tile of SPARSE_ROWS images by
@@ -255,24 +274,31 @@ static KERNEL_TARGET inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
                                                           size_t begin, size_t end,
                                                           size_t columns)
 {
+    /* From an explicit zero, as in the micro-kernel. */
     REAL low[128 / sizeof(REAL)], high[128 / sizeof(REAL)];
-    for (size_t j = 0; j < columns; j++)
-        low[j] = high[j] = 0;
     for (size_t e = begin; e < end; e++) {
         const REAL x_low = pixel_value[bp->entry_low[e]];
         const REAL x_high = pixel_value[bp->entry_high[e]];
         const REAL *restrict g = dz + (size_t)bp->entry_row[e] * dzrs;
+        if (e == begin) {
 #pragma omp simd
-        for (size_t j = 0; j < columns; j++) {
-            low[j] += x_low * g[j];
-            high[j] += x_high * g[j];
+            for (size_t j = 0; j < columns; j++) {
+                low[j] = (REAL)0 + x_low * g[j];
+                high[j] = (REAL)0 + x_high * g[j];
+            }
+        } else {
+#pragma omp simd
+            for (size_t j = 0; j < columns; j++) {
+                low[j] += x_low * g[j];
+                high[j] += x_high * g[j];
+            }
         }
     }
     for (size_t j = 0; j < columns; j++)
-        dw_low[j] = low[j];
+        dw_low[j] = end > begin ? low[j] : 0;
     if (dw_high)
         for (size_t j = 0; j < columns; j++)
-            dw_high[j] = high[j];
+            dw_high[j] = end > begin ? high[j] : 0;
 }
 
 /* A tile of SPARSE_PAIRS pairs of rows by SPARSE_COLUMNS columns of slice
