@@ -14,8 +14,12 @@
 #define ROWS ((size_t)KERNEL_ROWS)
 #undef COLUMNS
 #define COLUMNS (KERNEL_COLUMN_BYTES / sizeof(REAL))
-/* The first layer's tiles: 128 bytes of accumulators per image (or per
- * pair of weight rows), which stay in registers on any SIMD. */
+/* The first layer's tiles: 32 accumulators per image in the forward pass
+ * (the reference network's whole row: its pixel pairs are read once), 128
+ * bytes per pair of weight rows in the weight gradient (two rows' tiles
+ * stay in registers on any SIMD). */
+#undef FORWARD_COLUMNS
+#define FORWARD_COLUMNS ((size_t)32)
 #undef SPARSE_COLUMNS
 #define SPARSE_COLUMNS (128 / sizeof(REAL))
 #undef PROBE_LANES
@@ -212,7 +216,7 @@ static KERNEL_TARGET inline void FN(sparse_row)(REAL *restrict out, const REAL *
                                                 size_t columns)
 {
     /* From an explicit zero, as in the micro-kernel. */
-    REAL acc[128 / sizeof(REAL)];
+    REAL acc[FORWARD_COLUMNS];
     const size_t begin = px->image_entries[image], end = px->image_entries[image + 1];
     for (size_t e = begin; e < end; e++) {
         const size_t column = 2 * (size_t)px->entry_pair[e];
@@ -235,21 +239,21 @@ static KERNEL_TARGET inline void FN(sparse_row)(REAL *restrict out, const REAL *
 }
 
 /* The first layer's forward pass for a tile of SPARSE_ROWS images by
- * SPARSE_COLUMNS outputs, finished as p says (bias, activation). */
+ * FORWARD_COLUMNS outputs, finished as p says (bias, activation). */
 static KERNEL_TARGET void FN(sparse_forward_tile)(const struct engine *e, const struct product *p,
                                                   size_t tile)
 {
-    const size_t across = FN(tiles)(p->columns, SPARSE_COLUMNS);
-    const size_t i0 = tile / across * SPARSE_ROWS, j0 = tile % across * SPARSE_COLUMNS;
+    const size_t across = FN(tiles)(p->columns, FORWARD_COLUMNS);
+    const size_t i0 = tile / across * SPARSE_ROWS, j0 = tile % across * FORWARD_COLUMNS;
     const size_t rows = p->rows - i0 < SPARSE_ROWS ? p->rows - i0 : SPARSE_ROWS;
-    const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
+    const size_t columns = p->columns - j0 < FORWARD_COLUMNS ? p->columns - j0 : FORWARD_COLUMNS;
     const REAL *w = (const REAL *)p->b + j0;
     REAL *c = (REAL *)p->c + i0 * p->crs + j0;
     for (size_t i = 0; i < rows; i++) {
         const size_t image = batch_image(e, i0 + i);
-        if (columns == SPARSE_COLUMNS)
+        if (columns == FORWARD_COLUMNS)
             FN(sparse_row)(c + i * p->crs, w, p->brs, e->zero_row, e->pixel_value, &e->pixels,
-                           image, SPARSE_COLUMNS);
+                           image, FORWARD_COLUMNS);
         else
             FN(sparse_row)(c + i * p->crs, w, p->brs, e->zero_row, e->pixel_value, &e->pixels,
                            image, columns);
@@ -259,7 +263,7 @@ static KERNEL_TARGET void FN(sparse_forward_tile)(const struct engine *e, const 
 
 static size_t FN(sparse_forward_tile_count)(const struct product *p)
 {
-    return FN(tiles)(p->rows, SPARSE_ROWS) * FN(tiles)(p->columns, SPARSE_COLUMNS);
+    return FN(tiles)(p->rows, SPARSE_ROWS) * FN(tiles)(p->columns, FORWARD_COLUMNS);
 }
 
 /* Rows 2p and 2p + 1, columns [0, columns), of a slice's first-layer
