@@ -180,14 +180,12 @@ static KERNEL_TARGET void FN(finish_tile)(const struct product *p, REAL *restric
     }
 }
 
-/* One tile (numbered row-major over the product's grid of tiles) of a
- * product, cut into constant shapes at its edges. */
-static KERNEL_TARGET void FN(product_tile)(const struct product *p, size_t tile)
+/* The block of a product's outputs rows [i0, i0 + rows) x columns
+ * [j0, j0 + columns) (at most ROWS x COLUMNS), cut into constant shapes at
+ * its edges, and finished. */
+static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, size_t rows,
+                                            size_t j0, size_t columns)
 {
-    const size_t across = FN(tiles)(p->columns, COLUMNS);
-    const size_t i0 = tile / across * ROWS, j0 = tile % across * COLUMNS;
-    const size_t rows = p->rows - i0 < ROWS ? p->rows - i0 : ROWS;
-    const size_t columns = p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS;
     REAL *c = (REAL *)p->c + i0 * p->crs + j0;
     const REAL *a = (const REAL *)p->a + i0 * p->ars, *b = (const REAL *)p->b + j0;
     for (size_t i = 0, r; i < rows; i += r) {
@@ -199,6 +197,16 @@ static KERNEL_TARGET void FN(product_tile)(const struct product *p, size_t tile)
         }
     }
     FN(finish_tile)(p, c, i0, j0, rows, columns);
+}
+
+/* One tile (numbered row-major over the product's grid of tiles) of a
+ * product. */
+static void FN(product_tile)(const struct product *p, size_t tile)
+{
+    const size_t across = FN(tiles)(p->columns, COLUMNS);
+    const size_t i0 = tile / across * ROWS, j0 = tile % across * COLUMNS;
+    FN(product_block)(p, i0, p->rows - i0 < ROWS ? p->rows - i0 : ROWS, j0,
+                      p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
 }
 
 static size_t FN(product_tile_count)(const struct product *p)
@@ -238,32 +246,90 @@ static KERNEL_TARGET inline void FN(sparse_row)(REAL *restrict out, const REAL *
         out[j] = end > begin ? acc[j] : 0;
 }
 
-/* The first layer's forward pass for a tile of SPARSE_ROWS images by
- * FORWARD_COLUMNS outputs, finished as p says (bias, activation). */
-static KERNEL_TARGET void FN(sparse_forward_tile)(const struct engine *e, const struct product *p,
-                                                  size_t tile)
+/* The loss of the images [first, end) of the batch, from their logits,
+ * which become the gradient of the loss (SPEC part 2): returns the sum over
+ * those images, in ascending order, of each image's loss (MSE: its sum of
+ * squared errors, in double). */
+static double FN(loss_rows)(const struct engine *e, const struct mlp *m, size_t first,
+                            size_t end)
 {
-    const size_t across = FN(tiles)(p->columns, FORWARD_COLUMNS);
-    const size_t i0 = tile / across * SPARSE_ROWS, j0 = tile % across * FORWARD_COLUMNS;
-    const size_t rows = p->rows - i0 < SPARSE_ROWS ? p->rows - i0 : SPARSE_ROWS;
-    const size_t columns = p->columns - j0 < FORWARD_COLUMNS ? p->columns - j0 : FORWARD_COLUMNS;
-    const REAL *w = (const REAL *)p->b + j0;
-    REAL *c = (REAL *)p->c + i0 * p->crs + j0;
-    for (size_t i = 0; i < rows; i++) {
-        const size_t image = batch_image(e, i0 + i);
-        if (columns == FORWARD_COLUMNS)
-            FN(sparse_row)(c + i * p->crs, w, p->brs, e->zero_row, e->pixel_value, &e->pixels,
-                           image, FORWARD_COLUMNS);
-        else
-            FN(sparse_row)(c + i * p->crs, w, p->brs, e->zero_row, e->pixel_value, &e->pixels,
-                           image, columns);
+    const size_t O = mlp_outputs(m), b = e->count;
+    REAL *restrict logits = e->activations[m->n_layers];
+    const uint8_t *labels = e->ds->labels;
+    double sum = 0;
+    if (m->loss == LOSS_MSE) {
+        const REAL scale = (REAL)2 / (REAL)(b * O);
+        for (size_t n = first; n < end; n++) {
+            REAL *restrict l = logits + n * O;
+            const size_t label = labels[batch_image(e, n)];
+            double squared_error = 0;
+            for (size_t o = 0; o < O; o++) {
+                const REAL diff = l[o] - (o == label ? (REAL)1 : (REAL)0);
+                squared_error += (double)diff * (double)diff;
+                l[o] = scale * diff;
+            }
+            sum += squared_error;
+        }
+        return sum;
     }
-    FN(finish_tile)(p, c, i0, j0, rows, columns);
+    for (size_t n = first; n < end; n++) {
+        REAL *restrict l = logits + n * O;
+        const size_t label = labels[batch_image(e, n)];
+        REAL max = l[0], s = 0;
+        for (size_t o = 1; o < O; o++)
+            if (l[o] > max)
+                max = l[o];
+        const REAL target = l[label] - max;
+        for (size_t o = 0; o < O; o++) {
+            l[o] = REAL_EXP(l[o] - max);
+            s += l[o];
+        }
+        sum += (double)(REAL_LOG(s) - target);
+        for (size_t o = 0; o < O; o++)
+            l[o] = (l[o] / s - (o == label ? (REAL)1 : (REAL)0)) / (REAL)b;
+    }
+    return sum;
 }
 
-static size_t FN(sparse_forward_tile_count)(const struct product *p)
+/* The first layer's forward pass for the rows [first, end) of the batch,
+ * FORWARD_COLUMNS outputs from j0 on, finished as p says (bias,
+ * activation). */
+static KERNEL_TARGET void FN(sparse_forward_block)(const struct engine *e, const struct product *p,
+                                                   size_t first, size_t end, size_t j0)
 {
-    return FN(tiles)(p->rows, SPARSE_ROWS) * FN(tiles)(p->columns, FORWARD_COLUMNS);
+    const size_t columns = p->columns - j0 < FORWARD_COLUMNS ? p->columns - j0 : FORWARD_COLUMNS;
+    const REAL *w = (const REAL *)p->b + j0;
+    REAL *c = (REAL *)p->c + first * p->crs + j0;
+    for (size_t n = first; n < end; n++) {
+        const size_t image = batch_image(e, n);
+        REAL *row = c + (n - first) * p->crs;
+        if (columns == FORWARD_COLUMNS)
+            FN(sparse_row)(row, w, p->brs, e->zero_row, e->pixel_value, &e->pixels, image,
+                           FORWARD_COLUMNS);
+        else
+            FN(sparse_row)(row, w, p->brs, e->zero_row, e->pixel_value, &e->pixels, image,
+                           columns);
+    }
+    FN(finish_tile)(p, c, first, j0, end - first, columns);
+}
+
+/* The forward pass of the rows [first, end) of the batch through every
+ * layer (each row's outputs depend on that row alone), and with_loss, each
+ * row's loss and the loss's gradient. */
+static void FN(forward_rows)(const struct engine *e, size_t first, size_t end, bool with_loss)
+{
+    const struct mlp *m = &e->shape;
+    for (size_t j0 = 0; j0 < e->forward[0].columns; j0 += FORWARD_COLUMNS)
+        FN(sparse_forward_block)(e, &e->forward[0], first, end, j0);
+    for (size_t l = 1; l < m->n_layers; l++) {
+        const struct product *p = &e->forward[l];
+        for (size_t j0 = 0; j0 < p->columns; j0 += COLUMNS)
+            for (size_t i0 = first; i0 < end; i0 += ROWS)
+                FN(product_block)(p, i0, end - i0 < ROWS ? end - i0 : ROWS, j0,
+                                  p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
+    }
+    for (size_t n = first; with_loss && n < end; n++)
+        e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
 }
 
 /* Rows 2p and 2p + 1, columns [0, columns), of a slice's first-layer
@@ -335,51 +401,6 @@ static size_t FN(sparse_gradient_tile_count)(const struct product *p, size_t pai
     return FN(tiles)(pairs, SPARSE_PAIRS) * FN(tiles)(p->columns, SPARSE_COLUMNS);
 }
 
-/* The loss of the images [first, end) of the batch, from their logits,
- * which become the gradient of the loss (SPEC part 2): returns the sum over
- * those images, in ascending order, of each image's loss (MSE: its sum of
- * squared errors, in double). */
-static double FN(loss_rows)(const struct engine *e, const struct mlp *m, size_t first,
-                            size_t end)
-{
-    const size_t O = mlp_outputs(m), b = e->count;
-    REAL *restrict logits = e->activations[m->n_layers];
-    const uint8_t *labels = e->ds->labels;
-    double sum = 0;
-    if (m->loss == LOSS_MSE) {
-        const REAL scale = (REAL)2 / (REAL)(b * O);
-        for (size_t n = first; n < end; n++) {
-            REAL *restrict l = logits + n * O;
-            const size_t label = labels[batch_image(e, n)];
-            double squared_error = 0;
-            for (size_t o = 0; o < O; o++) {
-                const REAL diff = l[o] - (o == label ? (REAL)1 : (REAL)0);
-                squared_error += (double)diff * (double)diff;
-                l[o] = scale * diff;
-            }
-            sum += squared_error;
-        }
-        return sum;
-    }
-    for (size_t n = first; n < end; n++) {
-        REAL *restrict l = logits + n * O;
-        const size_t label = labels[batch_image(e, n)];
-        REAL max = l[0], s = 0;
-        for (size_t o = 1; o < O; o++)
-            if (l[o] > max)
-                max = l[o];
-        const REAL target = l[label] - max;
-        for (size_t o = 0; o < O; o++) {
-            l[o] = REAL_EXP(l[o] - max);
-            s += l[o];
-        }
-        sum += (double)(REAL_LOG(s) - target);
-        for (size_t o = 0; o < O; o++)
-            l[o] = (l[o] / s - (o == label ? (REAL)1 : (REAL)0)) / (REAL)b;
-    }
-    return sum;
-}
-
 /* W^T (n_out x n_in) for the rows [first, end) of W (n_in x n_out), so that
  * the input gradient dZ . W^T runs along contiguous rows. */
 static void FN(transpose_rows)(void *out, const void *in, size_t n_in, size_t n_out,
@@ -442,9 +463,12 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
     case JOB_PRODUCT:
         FN(product_tile)(&job->product, item);
         break;
-    case JOB_SPARSE_FORWARD:
-        FN(sparse_forward_tile)(e, &job->product, item);
+    case JOB_FORWARD: {
+        const size_t first = item * FORWARD_ROWS;
+        FN(forward_rows)(e, first, e->count - first < FORWARD_ROWS ? e->count : first + FORWARD_ROWS,
+                         job->slice);
         break;
+    }
     case JOB_SPARSE_GRADIENT:
         FN(sparse_gradient_tile)(e, &job->product, job->slice, item);
         break;
@@ -457,12 +481,6 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
     case JOB_BATCH_PAIRS:
         batch_pairs_fill(e, item);
         break;
-    case JOB_LOSS: {
-        const size_t slices = job->slice;
-        e->slice_loss[item] = FN(loss_rows)(e, &e->shape, item * e->count / slices,
-                                            (item + 1) * e->count / slices);
-        break;
-    }
     case JOB_SUM_PARTIALS: {
         const size_t first = item * BLOCK, total = e->n_params;
         FN(sum_partials)(e, job->slice, first, total - first < BLOCK ? total - first : BLOCK);
@@ -476,14 +494,13 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
     switch (job->kind) {
     case JOB_PRODUCT:
         return FN(product_tile_count)(&job->product);
-    case JOB_SPARSE_FORWARD:
-        return FN(sparse_forward_tile_count)(&job->product);
+    case JOB_FORWARD:
+        return FN(tiles)(e->count, FORWARD_ROWS);
     case JOB_SPARSE_GRADIENT:
         return FN(sparse_gradient_tile_count)(&job->product, e->pixels.pairs);
     case JOB_TRANSPOSE:
         return FN(tiles)(job->product.rows, TRANSPOSE_ROWS);
     case JOB_BATCH_PAIRS:
-    case JOB_LOSS:
         return job->slice;
     case JOB_SUM_PARTIALS:
         return FN(tiles)(e->n_params, BLOCK);
