@@ -200,7 +200,8 @@ static int adopt_shape(struct options *o, const char *path, const struct mlp *m)
  * agree with the file's, and the others are the file's.  Settings that the
  * file's optimiser or schedule does not use are left to
  * options_check_training, which refuses them. */
-static int adopt_training(struct options *o, const char *path, const struct training *t)
+static int adopt_training(struct options *o, const char *path, const struct training *t,
+                          uint64_t train_size)
 {
     const struct optimizer *f = &t->optimizer;
     struct optimizer *opt = &o->optimizer;
@@ -214,6 +215,8 @@ static int adopt_training(struct options *o, const char *path, const struct trai
         return -1;
     opt->kind = f->kind;
     o->schedule = t->schedule.kind;
+    if (o->batch >= train_size)  /* one batch of the whole set, as the file says it */
+        o->batch = 0;
     if (stored_batch == 0)
         snprintf(batch, sizeof batch, "all");
     else
@@ -289,7 +292,7 @@ static int load_start(struct run *r, struct error *err)
                       o->train_size != meta.train_size, train_size) < 0 ||
         adopt_setting(path, "--test-size", o->given_test_size, o->test_size != meta.test_size,
                       test_size) < 0 ||
-        adopt_training(o, path, &meta.training) < 0)
+        adopt_training(o, path, &meta.training, meta.train_size) < 0)
         return EXIT_USAGE;
     o->seed = meta.seed;
     o->train_size = (size_t)meta.train_size;
@@ -594,10 +597,12 @@ static int prepare(struct run *r, struct error *err)
 
     r->end_epoch = o->epochs;
     if (o->load_path || o->resume_path) {
+        struct error cause;
         status = load_start(r, err);
-        if (status == EXIT_SUCCESS &&
-            check_network_size(o, mlp_inputs(&r->model), err) < 0)
+        if (status == EXIT_SUCCESS && check_network_size(o, mlp_inputs(&r->model), &cause) < 0) {
+            error_set(err, "%s: %s", o->resume_path ? o->resume_path : o->load_path, cause.msg);
             status = EXIT_FAILURE;
+        }
     }
     if (status == EXIT_SUCCESS &&
         mnist_find_dir(o->data_dir, PKGDATADIR, r->data_dir, sizeof r->data_dir, err) < 0)
@@ -628,6 +633,10 @@ static int prepare(struct run *r, struct error *err)
             return EXIT_FAILURE;
         mlp_init_uniform(&r->model, &rng);
     }
+    /* A batch of the whole training set or more is the full batch, and
+     * files record it as such. */
+    if (o->batch >= r->train.count)
+        o->batch = 0;
     r->settings = options_training(o, r->end_epoch - r->offset);
     if (o->resume_path)
         return r->start.has_rng_state ? EXIT_SUCCESS : rederive_stream(r, &rng, err);
@@ -783,6 +792,8 @@ static int train_command(int argc, char **argv)
         return EXIT_SUCCESS;
     case OPTIONS_USAGE_ERROR:
         return EXIT_USAGE;
+    case OPTIONS_OUTPUT_ERROR:
+        return EXIT_FAILURE;
     case OPTIONS_RUN:
         break;
     }

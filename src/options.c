@@ -584,7 +584,16 @@ static int apply_option(struct options *o, int code, const char *arg, FILE *out,
         o->quiet = true;
         return 0;
     case 'h':
-        fputs(usage_text, out);
+        /* Longer than stdio's buffer, the help is written while it is put:
+         * a failure is reported now, while errno still says what it was. */
+        errno = 0;
+        if (fputs(usage_text, out) == EOF || fflush(out) != 0) {
+            fprintf(errors->stream, "mnist-omp: write error: %s\n",
+                    strerror(errno ? errno : EIO));
+            clearerr(out);
+            *status = OPTIONS_OUTPUT_ERROR;
+            return 0;
+        }
         *status = OPTIONS_DONE;
         return 0;
     case 'V':
@@ -702,7 +711,7 @@ enum options_status options_parse(struct options *o, int argc, char **argv, FILE
         }
         if (apply_option(o, code, optarg, out, &usage, &status) < 0)
             return OPTIONS_USAGE_ERROR;
-        if (status == OPTIONS_DONE)
+        if (status != OPTIONS_RUN)
             return status;
     }
     if (optind < argc) {

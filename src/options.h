@@ -72,6 +72,7 @@ enum options_status {
     OPTIONS_RUN,          /* go on and train */
     OPTIONS_DONE,         /* --help or --version was printed: exit 0 */
     OPTIONS_USAGE_ERROR,  /* a message was printed: exit EXIT_USAGE */
+    OPTIONS_OUTPUT_ERROR, /* --help could not be written, and that was said: exit 1 */
 };
 
 /* The reference experiment (README, "What it does"). */

@@ -241,7 +241,7 @@ expect_status 0 "adam, 6 epochs" -- "$prog" $adam --epochs 6 --save "$work/adam6
 expect_in "$work/out" '^mnist-omp: 784-24-12-10 ReLU MLP, cross-entropy loss, batches of 64, Adam (beta1 0.9, beta2 0.999, eps 1e-08, weight decay 0)$'
 expect_status 0 "adam, 3 epochs" -- "$prog" $adam --epochs 3 --checkpoint "$work/adam.ckpt" --quiet
 expect_status 0 "adam, resumed to 6" -- "$prog" --epochs 6 --resume "$work/adam.ckpt" \
-    --save "$work/adam-resumed.model"
+    --save "$work/adam-resumed.model" --print-every 1
 expect_in "$work/out" '^Epoch: 3  Loss: '
 cmp -s "$work/adam6.model" "$work/adam-resumed.model" ||
     fail "a resumed mini-batch Adam run does not end bitwise equal to an uninterrupted one"
@@ -302,8 +302,8 @@ expect_status 0 "load and train on with SGD" -- "$prog" $small --epochs 2 --load
     --batch 32 --lr 0.05 --momentum 0.5 --print-every 1
 expect_in "$work/out" '^mnist-omp: 784-24-12-10 ReLU MLP, cross-entropy loss, batches of 32, SGD (momentum 0.5, weight decay 0)$'
 expect_in "$work/out" "^Start:     $work/adam6.model (6 epochs done)"
-expect_in "$work/out" '^Epoch: 6  Loss: '
-expect_in "$work/out" '^Epoch: 7  Loss: '
+[ "$(grep '^Epoch: ' "$work/out" | cut -d' ' -f2 | tr '\n' ' ')" = "6 7 " ] ||
+    fail "--load of a 6-epoch model, --epochs 2: expected epochs 6 and 7, got $(grep -c '^Epoch: ' "$work/out") lines"
 
 # --eval-every K: the accuracy after every K-th epoch and the last, on the
 # epoch lines and in the log; the last is the result printed at the end
@@ -353,15 +353,15 @@ for signal in INT TERM; do
     [ "$got" -eq "$want" ] || fail "SIG$signal: exit status $got, expected $want"
     expect_in "$work/err" "--resume $work/signal.ckpt"
     done_epochs=$(sed -n 's/.*after epoch \([0-9]*\)\..*/\1/p' "$work/err")
-    [ -n "$done_epochs" ] || fail "SIG$signal: no epoch in: $(cat "$work/err")"
+    [ -n "$done_epochs" ] || { fail "SIG$signal: no epoch in: $(cat "$work/err")"; continue; }
+    total=$((done_epochs + 1 + 3))
+    expect_status 0 "resume after SIG$signal" -- "$prog" --epochs "$total" \
+        --resume "$work/signal.ckpt" --save "$work/after-signal.model" --quiet
+    expect_status 0 "uninterrupted" -- "$prog" $signal_run \
+        --epochs "$total" --save "$work/uninterrupted.model" --quiet
+    cmp -s "$work/after-signal.model" "$work/uninterrupted.model" ||
+        fail "resuming after SIG$signal does not match an uninterrupted run"
 done
-total=$((done_epochs + 1 + 3))
-expect_status 0 "resume after SIGTERM" -- "$prog" --epochs "$total" \
-    --resume "$work/signal.ckpt" --save "$work/after-signal.model" --quiet
-expect_status 0 "uninterrupted" -- "$prog" $signal_run \
-    --epochs "$total" --save "$work/uninterrupted.model" --quiet
-cmp -s "$work/after-signal.model" "$work/uninterrupted.model" ||
-    fail "resuming after SIGTERM does not match an uninterrupted run"
 
 # --- pictures and text art
 expect_status 0 "plots" -- "$prog" $small --epochs 3 --plots "$work/plots" --show 2

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Two builds of mnist-omp (gcc and clang in CI) save the same bytes: a short
 # run of the reference experiment, float32 and float64, with every
-# instruction set both can run here, and the whole training set for a few
-# epochs; `cmp` of the saved models.  Not part of `make check`: .ci/run
+# instruction set both can run here, the whole training set for a few
+# epochs, and mini-batch runs of the general trainer (tanh, sigmoid, softmax
+# cross-entropy, Adam, Nesterov, a schedule); `cmp` of the saved models.  Not part of `make check`: .ci/run
 # builds the second compiler's mnist-omp and runs it.
 #
 #   sh tests/compare-builds.sh FIRST_MNIST_OMP SECOND_MNIST_OMP
@@ -40,5 +41,10 @@ same_bytes() {
 same_bytes "float32, 20 epochs" --epochs 20
 same_bytes "float64, 20 epochs" --epochs 20 --precision f64
 same_bytes "all 60000 images, 2 epochs" --epochs 2 --train-size all
+same_bytes "784-64-32-10 tanh, xent, Adam, batches of 100, 3 epochs" --hidden 64,32 \
+    --activation tanh --loss xent --batch 100 --optimizer adam --lr 0.001 --train-size 2000 --epochs 3
+same_bytes "784-16-10 sigmoid, Nesterov, weight decay, cosine, batches of 128, 3 epochs" --hidden 16 \
+    --activation sigmoid --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov \
+    --weight-decay 0.0005 --schedule cosine --train-size 3000 --epochs 3 --precision f64
 
 testlib_finish "compare-builds: $compared runs saved the same bytes in both builds (kernels$isas)"

@@ -37,9 +37,13 @@ real_pgm() {
     real_images t10k 1 | od -An -v -tu1 | { printf 'P2\n28 28\n255\n'; cat; }
 }
 
-# huge_model MODEL: MODEL with a header that claims 2^20-2^20-2^20 layers.
+# huge_model MODEL: MODEL (format version 3) with a layer list that claims
+# 2^20-2^20-2^20 in place of its own (n_layers at offset 144, at most 64, then
+# the widths).
 huge_model() {
-    head -c 16 "$1"; bytes 0 0 16 0 0 0 16 0 0 0 16 0; tail -c +29 "$1"
+    layers=$(od -An -tu1 -j144 -N1 "$1" | tr -d ' ')
+    head -c 144 "$1"; bytes 2 0 0 0  0 0 16 0  0 0 16 0  0 0 16 0
+    tail -c +$((148 + 4 * (layers + 1) + 1)) "$1"
 }
 
 # make_idx_dir DIR NTRAIN NTEST: a data directory holding the first NTRAIN

@@ -38,6 +38,18 @@ if [ -f "$work/resumed.model" ]; then
         fail "the resumed model is not a version-3 784-3-10 float64 model file"
 fi
 
+# Resumed, a version-2 checkpoint saves a version-3 one (its stream
+# re-derived), which resumes to the run's bytes: 1 epoch, then 2 and 3, as
+# 1 then 3.
+expect_status 0 "a version-2 checkpoint resumed to a version-3 one" -- \
+    "$prog" --resume "$fixtures/v2-784-3-10-f64.ckpt" --epochs 2 --checkpoint "$work/two.ckpt" -q
+expect_status 0 "that one resumed to 3 epochs" -- \
+    "$prog" --resume "$work/two.ckpt" --epochs 3 --save "$work/three-in-two.model" -q
+expect_status 0 "the version-2 checkpoint resumed to 3 epochs" -- \
+    "$prog" --resume "$fixtures/v2-784-3-10-f64.ckpt" --epochs 3 --save "$work/three.model" -q
+cmp -s "$work/three.model" "$work/three-in-two.model" ||
+    fail "a version-2 checkpoint resumed through a version-3 one ends elsewhere"
+
 # Version 3: a deep mini-batch Adam network predicts, and a 1-epoch run's
 # checkpoint resumed to 3 epochs saves the same bytes as a straight 3-epoch
 # run (a constant schedule, which does not depend on the planned epochs).

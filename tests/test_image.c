@@ -885,6 +885,36 @@ START_TEST(svg_refusals)
 }
 END_TEST
 
+/* The accuracy chart passes by the epochs not evaluated (NaN), placing the
+ * others where the loss chart of as many epochs places them. */
+START_TEST(svg_accuracy_with_gaps)
+{
+    const double accuracy[] = {NAN, 80.0, NAN, 90.0, 95.0}, loss[] = {5, 4, 3, 2, 1};
+    struct point points[3], loss_points[5];
+    struct error err;
+    const char *path = testdir_path("accuracy.svg");
+
+    ck_assert_msg(plot_accuracy_svg(path, accuracy, 5, "accuracy", &err) == 0, "%s", err.msg);
+    char *svg = testdir_read(path, NULL);
+    char *loss_svg = plotted_svg("loss5.svg", loss, 5, "loss");
+    ck_assert_msg(xml_problem(svg) == NULL, "%s", xml_problem(svg));
+    ck_assert_msg(!strstr(svg, "nan") && !strstr(svg, "inf"), "coordinates are finite");
+    assert_has(svg, ">test accuracy (%)</text>");
+    ck_assert_uint_eq(polyline_points(svg, points, 3), 3);
+    ck_assert_uint_eq(polyline_points(loss_svg, loss_points, 5), 5);
+    ck_assert(points[0].x == loss_points[1].x && points[1].x == loss_points[3].x &&
+              points[2].x == loss_points[4].x);
+    ck_assert_msg(points[2].y < points[1].y && points[1].y < points[0].y,
+                  "a rising accuracy goes up the page");
+    free(svg);
+    free(loss_svg);
+
+    const double none[] = {NAN, NAN};
+    ck_assert_int_eq(plot_accuracy_svg(testdir_path("none.svg"), none, 2, "none", &err), -1);
+    ck_assert_msg(strstr(err.msg, "no test accuracy (%) values"), "%s", err.msg);
+}
+END_TEST
+
 /* ------------------------------------------------------------ confusion */
 
 /* 13 images, 10 right: rows 0-2 hold them, the other classes none. */
@@ -1089,6 +1119,7 @@ int main(void)
     tcase_add_test(charts, svg_single_epoch);
     tcase_add_test(charts, svg_constant_loss);
     tcase_add_test(charts, svg_refusals);
+    tcase_add_test(charts, svg_accuracy_with_gaps);
     tcase_add_test(charts, confusion_table);
     tcase_add_test(charts, confusion_heatmap);
     tcase_add_test(charts, confusion_png_file);
