@@ -22,8 +22,9 @@
  * reduction, which reads every slice's partial gradient, stays cheap.  A
  * slice holds at least MIN_SLICE_SAMPLES samples so that small batches are
  * not summed in slivers (their parallelism comes from the tiles).  The
- * reduction and the update work on blocks of BLOCK parameters; the first
- * layer's items are SPARSE_ROWS images or SPARSE_PAIRS pairs of weight rows;
+ * reduction and the update work on blocks of BLOCK parameters; the forward
+ * pass's items are FORWARD_ROWS images through every layer, the first
+ * layer's weight gradient's SPARSE_PAIRS pairs of weight rows;
  * transposes go TRANSPOSE_ROWS rows at a time.  Each thread takes items
  * CHUNKS_PER_THREAD times in a step's phase (dynamic scheduling: threads that
  * finish early take more). */
@@ -32,7 +33,7 @@ enum {
     MIN_SLICE_SAMPLES = 128,
     BLOCK = 1024,
     ALIGNMENT = 64,
-    SPARSE_ROWS = 8,
+    FORWARD_ROWS = 16,
     SPARSE_PAIRS = 4,
     TRANSPOSE_ROWS = 64,
     CHUNKS_PER_THREAD = 8,
@@ -87,22 +88,25 @@ struct product {
     enum activation activation;
 };
 
-/* A piece of a step, cut into items that threads share out.  The sparse
- * jobs use product's c, b, crs, brs, rows and columns (a is the pixels);
- * a transpose has c = W^T, a = W, rows x columns = n_in x n_out. */
+/* A piece of a step, cut into items that threads share out.  The forward
+ * pass takes its layers' products from the engine (forward) and its items
+ * are blocks of FORWARD_ROWS rows through every layer (slice: whether it
+ * works out the loss); the sparse gradient uses product's c, b, crs, brs
+ * and columns (a is the pixels); a transpose has c = W^T, a = W, rows x
+ * columns = n_in x n_out. */
 enum job_kind {
     JOB_PRODUCT,
-    JOB_SPARSE_FORWARD,
+    JOB_FORWARD,
     JOB_SPARSE_GRADIENT,
     JOB_TRANSPOSE,
     JOB_BATCH_PAIRS,
-    JOB_LOSS,
     JOB_SUM_PARTIALS,
 };
 struct job {
     enum job_kind kind;
     struct product product;
-    size_t slice;  /* JOB_SPARSE_GRADIENT: the slice; the others: the batch's slices */
+    size_t slice;  /* JOB_SPARSE_GRADIENT: the slice; JOB_FORWARD: with the loss;
+                      the others: the batch's slices */
 };
 
 struct engine;
@@ -132,7 +136,8 @@ struct engine {
     void *deltas[2];          /* gradients of hidden pre-activations, in turn */
     void *transposed[MLP_MAX_LAYERS];       /* W^T of each layer but the first */
     void *zero_row;           /* stands in for W1's row past an odd last pixel */
-    double *slice_loss;       /* each slice's sum of losses */
+    struct product forward[MLP_MAX_LAYERS];  /* each layer's forward product */
+    double *row_loss;         /* each batch row's loss */
     const size_t *batch;      /* the current batch (NULL: ds in order) */
     size_t count;             /* its images */
     union {
@@ -457,7 +462,7 @@ void engine_destroy(struct engine *e)
     free(e->deltas[0]);
     free(e->deltas[1]);
     free(e->zero_row);
-    free(e->slice_loss);
+    free(e->row_loss);
     free(e);
 }
 
@@ -507,7 +512,7 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
         for (size_t l = 1; l < L; l++)
             ok = ok && (e->transposed[l] = aligned_array(m->widths[l], m->widths[l + 1],
                                                          real)) != NULL;
-        ok = ok && (e->slice_loss = calloc(MAX_SLICES, sizeof *e->slice_loss)) != NULL;
+        ok = ok && (e->row_loss = calloc(capacity, sizeof *e->row_loss)) != NULL;
         ok = ok && (e->batch_pairs.slice_first =
                         calloc(MAX_SLICES + 1, sizeof *e->batch_pairs.slice_first)) != NULL;
         ok = ok && (e->batch_pairs.pair_entries =
@@ -594,17 +599,20 @@ static const void *layer_bias(const struct mlp *m, size_t l)
     return (const char *)m->params + mlp_layer(m, l).bias * precision_size(m->precision);
 }
 
-/* The current batch through the network: each layer's outputs in
- * activations[l + 1], the last the logits.  The first layer's items share
- * their threads with those of the n_other jobs `others` (which must not
- * depend on the forward pass). */
-static void engine_forward(const struct engine *e, const struct mlp *m, struct job *others,
-                           size_t n_others)
+/* The current batch through the network, a block of rows at a time
+ * through every layer (a row's outputs depend on that row alone, so a
+ * step waits for the threads once for the whole forward pass): each
+ * layer's outputs in activations[l + 1], the last the logits, which
+ * with_loss turns into the loss's gradient, each row's loss in row_loss.
+ * The forward pass shares its threads with the n_others jobs `others`
+ * (which must not depend on it). */
+static void engine_forward(struct engine *e, const struct mlp *m, struct job *others,
+                           size_t n_others, bool with_loss)
 {
     const size_t L = m->n_layers;
     for (size_t l = 0; l < L; l++) {
         const struct mlp_layer layer = mlp_layer(m, l);
-        const struct product p = {
+        e->forward[l] = (struct product){
             .c = e->activations[l + 1],
             .crs = layer.n_out,
             .a = l ? e->activations[l] : NULL,
@@ -619,10 +627,9 @@ static void engine_forward(const struct engine *e, const struct mlp *m, struct j
             .bias = layer_bias(m, l),
             .activation = m->activation,
         };
-        others[n_others] = (struct job){l ? JOB_PRODUCT : JOB_SPARSE_FORWARD, p, 0};
-        run_jobs(e, others, n_others + 1);
-        n_others = 0;
     }
+    others[n_others] = (struct job){.kind = JOB_FORWARD, .slice = with_loss};
+    run_jobs(e, others, n_others + 1);
 }
 
 /* The gradient of the loss with respect to layer l's outputs (its
@@ -730,9 +737,7 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
                         .columns = layer.n_out},
         };
     }
-    engine_forward(e, m, jobs, n);
-    const struct job loss = {.kind = JOB_LOSS, .slice = slices};
-    run_jobs(e, &loss, 1);
+    engine_forward(e, m, jobs, n, true);
     for (size_t l = L; l-- > 0;)
         engine_backward_layer(e, m, l, slices);
     if (slices > 1) {
@@ -740,9 +745,14 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
         run_jobs(e, &sum, 1);
     }
 
+    /* Each slice's sum over its rows, in order, then the slices' in order. */
     double total = 0;
-    for (size_t s = 0; s < slices; s++)
-        total += e->slice_loss[s];
+    for (size_t s = 0; s < slices; s++) {
+        double slice_loss = 0;
+        for (size_t n = s * count / slices; n < (s + 1) * count / slices; n++)
+            slice_loss += e->row_loss[n];
+        total += slice_loss;
+    }
     if (m->loss == LOSS_MSE)
         return total / ((double)count * (double)mlp_outputs(m));
     return (1.0 / (double)count) * total;
@@ -785,7 +795,7 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
             rows[i] = first + i;
         e->batch = rows;
         struct job job;
-        engine_forward(e, m, &job, 0);
+        engine_forward(e, m, &job, 0, false);
         for (size_t k = 0; k < e->count * O; k++)
             logits[first * O + k] = m->precision == PRECISION_F64
                                         ? ((const double *)e->activations[m->n_layers])[k]

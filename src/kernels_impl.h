@@ -14,8 +14,12 @@
 #define ROWS ((size_t)KERNEL_ROWS)
 #undef COLUMNS
 #define COLUMNS (KERNEL_COLUMN_BYTES / sizeof(REAL))
-/* The first layer's tiles: 128 bytes of accumulators per image (or per
- * pair of weight rows), which stay in registers on any SIMD. */
+/* The first layer's tiles: 32 accumulators per image in the forward pass
+ * (the reference network's whole row: its pixel pairs are read once), 128
+ * bytes per pair of weight rows in the weight gradient (two rows' tiles
+ * stay in registers on any SIMD). */
+#undef FORWARD_COLUMNS
+#define FORWARD_COLUMNS ((size_t)32)
 #undef SPARSE_COLUMNS
 #define SPARSE_COLUMNS (128 / sizeof(REAL))
 #undef PROBE_LANES
@@ -35,11 +39,24 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
     REAL *restrict c, size_t crs, const REAL *restrict a, size_t ars, size_t aks,
     const REAL *restrict b, size_t brs, size_t depth, size_t rows, size_t columns)
 {
+    /* The first term is added to an explicit zero (the same bits as
+     * clearing the tile first, which GCC would make a call of memset that
+     * leaves the tile in memory). */
     REAL acc[KERNEL_ROWS][KERNEL_COLUMN_BYTES / sizeof(REAL)];
-    for (size_t i = 0; i < rows; i++)
+    if (!depth) {
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = 0; j < columns; j++)
+                c[i * crs + j] = 0;
+        return;
+    }
+    UNROLL_ROWS
+    for (size_t i = 0; i < rows; i++) {
+        const REAL x = a[i * ars];
+#pragma omp simd
         for (size_t j = 0; j < columns; j++)
-            acc[i][j] = 0;
-    for (size_t k = 0; k < depth; k++) {
+            acc[i][j] = (REAL)0 + x * b[j];
+    }
+    for (size_t k = 1; k < depth; k++) {
         const REAL *restrict bk = b + k * brs;
         const REAL *restrict ak = a + k * aks;
         UNROLL_ROWS
@@ -163,14 +180,12 @@ static KERNEL_TARGET void FN(finish_tile)(const struct product *p, REAL *restric
     }
 }
 
-/* One tile (numbered row-major over the product's grid of tiles) of a
- * product, cut into constant shapes at its edges. */
-static KERNEL_TARGET void FN(product_tile)(const struct product *p, size_t tile)
+/* The block of a product's outputs rows [i0, i0 + rows) x columns
+ * [j0, j0 + columns) (at most ROWS x COLUMNS), cut into constant shapes at
+ * its edges, and finished. */
+static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, size_t rows,
+                                            size_t j0, size_t columns)
 {
-    const size_t across = FN(tiles)(p->columns, COLUMNS);
-    const size_t i0 = tile / across * ROWS, j0 = tile % across * COLUMNS;
-    const size_t rows = p->rows - i0 < ROWS ? p->rows - i0 : ROWS;
-    const size_t columns = p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS;
     REAL *c = (REAL *)p->c + i0 * p->crs + j0;
     const REAL *a = (const REAL *)p->a + i0 * p->ars, *b = (const REAL *)p->b + j0;
     for (size_t i = 0, r; i < rows; i += r) {
@@ -182,6 +197,16 @@ static KERNEL_TARGET void FN(product_tile)(const struct product *p, size_t tile)
         }
     }
     FN(finish_tile)(p, c, i0, j0, rows, columns);
+}
+
+/* One tile (numbered row-major over the product's grid of tiles) of a
+ * product. */
+static void FN(product_tile)(const struct product *p, size_t tile)
+{
+    const size_t across = FN(tiles)(p->columns, COLUMNS);
+    const size_t i0 = tile / across * ROWS, j0 = tile % across * COLUMNS;
+    FN(product_block)(p, i0, p->rows - i0 < ROWS ? p->rows - i0 : ROWS, j0,
+                      p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
 }
 
 static size_t FN(product_tile_count)(const struct product *p)
@@ -198,111 +223,27 @@ static KERNEL_TARGET inline void FN(sparse_row)(REAL *restrict out, const REAL *
                                                 const struct pixel_pairs *px, size_t image,
                                                 size_t columns)
 {
-    REAL acc[128 / sizeof(REAL)];
-    for (size_t j = 0; j < columns; j++)
-        acc[j] = 0;
-    for (size_t e = px->image_entries[image]; e < px->image_entries[image + 1]; e++) {
+    /* From an explicit zero, as in the micro-kernel. */
+    REAL acc[FORWARD_COLUMNS];
+    const size_t begin = px->image_entries[image], end = px->image_entries[image + 1];
+    for (size_t e = begin; e < end; e++) {
         const size_t column = 2 * (size_t)px->entry_pair[e];
         const REAL x_low = pixel_value[px->entry_low[e]];
         const REAL x_high = pixel_value[px->entry_high[e]];
         const REAL *restrict low = w + column * wrs;
         const REAL *restrict high = column + 1 < px->width ? low + wrs : zero;
+        if (e == begin) {
 #pragma omp simd
-        for (size_t j = 0; j < columns; j++)
-            acc[j] = acc[j] + x_low * low[j] + x_high * high[j];
-    }
-    for (size_t j = 0; j < columns; j++)
-        out[j] = acc[j];
-}
-
-/* The first layer's forward pass for a tile of SPARSE_ROWS images by
- * SPARSE_COLUMNS outputs, finished as p says (bias, activation). */
-static KERNEL_TARGET void FN(sparse_forward_tile)(const struct engine *e, const struct product *p,
-                                                  size_t tile)
-{
-    const size_t across = FN(tiles)(p->columns, SPARSE_COLUMNS);
-    const size_t i0 = tile / across * SPARSE_ROWS, j0 = tile % across * SPARSE_COLUMNS;
-    const size_t rows = p->rows - i0 < SPARSE_ROWS ? p->rows - i0 : SPARSE_ROWS;
-    const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
-    const REAL *w = (const REAL *)p->b + j0;
-    REAL *c = (REAL *)p->c + i0 * p->crs + j0;
-    for (size_t i = 0; i < rows; i++) {
-        const size_t image = batch_image(e, i0 + i);
-        if (columns == SPARSE_COLUMNS)
-            FN(sparse_row)(c + i * p->crs, w, p->brs, e->zero_row, e->pixel_value, &e->pixels,
-                           image, SPARSE_COLUMNS);
-        else
-            FN(sparse_row)(c + i * p->crs, w, p->brs, e->zero_row, e->pixel_value, &e->pixels,
-                           image, columns);
-    }
-    FN(finish_tile)(p, c, i0, j0, rows, columns);
-}
-
-static size_t FN(sparse_forward_tile_count)(const struct product *p)
-{
-    return FN(tiles)(p->rows, SPARSE_ROWS) * FN(tiles)(p->columns, SPARSE_COLUMNS);
-}
-
-/* Rows 2p and 2p + 1, columns [0, columns), of a slice's first-layer
- * weight gradient: x_low * g and x_high * g summed over the slice's images
- * that have pair p, in ascending order, from zero (the others add exact
- * zeros). */
-static KERNEL_TARGET inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
-                                                          REAL *restrict dw_high,
-                                                          const REAL *restrict dz, size_t dzrs,
-                                                          const REAL *restrict pixel_value,
-                                                          const struct batch_pairs *bp,
-                                                          size_t begin, size_t end,
-                                                          size_t columns)
-{
-    REAL low[128 / sizeof(REAL)], high[128 / sizeof(REAL)];
-    for (size_t j = 0; j < columns; j++)
-        low[j] = high[j] = 0;
-    for (size_t e = begin; e < end; e++) {
-        const REAL x_low = pixel_value[bp->entry_low[e]];
-        const REAL x_high = pixel_value[bp->entry_high[e]];
-        const REAL *restrict g = dz + (size_t)bp->entry_row[e] * dzrs;
+            for (size_t j = 0; j < columns; j++)
+                acc[j] = (REAL)0 + x_low * low[j] + x_high * high[j];
+        } else {
 #pragma omp simd
-        for (size_t j = 0; j < columns; j++) {
-            low[j] += x_low * g[j];
-            high[j] += x_high * g[j];
+            for (size_t j = 0; j < columns; j++)
+                acc[j] = acc[j] + x_low * low[j] + x_high * high[j];
         }
     }
     for (size_t j = 0; j < columns; j++)
-        dw_low[j] = low[j];
-    if (dw_high)
-        for (size_t j = 0; j < columns; j++)
-            dw_high[j] = high[j];
-}
-
-/* A tile of SPARSE_PAIRS pairs of rows by SPARSE_COLUMNS columns of slice
- * s's first-layer weight gradient, p->c, from the gradient of the
- * pre-activations p->b. */
-static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const struct product *p,
-                                                   size_t slice, size_t tile)
-{
-    const struct pixel_pairs *px = &e->pixels;
-    const size_t across = FN(tiles)(p->columns, SPARSE_COLUMNS);
-    const size_t pair0 = tile / across * SPARSE_PAIRS, j0 = tile % across * SPARSE_COLUMNS;
-    const size_t pair_end = pair0 + SPARSE_PAIRS < px->pairs ? pair0 + SPARSE_PAIRS : px->pairs;
-    const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
-    const size_t *starts = e->batch_pairs.pair_entries + slice * (px->pairs + 1);
-    for (size_t pair = pair0; pair < pair_end; pair++) {
-        REAL *low = (REAL *)p->c + 2 * pair * p->crs + j0;
-        REAL *high = 2 * pair + 1 < px->width ? low + p->crs : NULL;
-        if (columns == SPARSE_COLUMNS)
-            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
-                                     &e->batch_pairs, starts[pair], starts[pair + 1],
-                                     SPARSE_COLUMNS);
-        else
-            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
-                                     &e->batch_pairs, starts[pair], starts[pair + 1], columns);
-    }
-}
-
-static size_t FN(sparse_gradient_tile_count)(const struct product *p, size_t pairs)
-{
-    return FN(tiles)(pairs, SPARSE_PAIRS) * FN(tiles)(p->columns, SPARSE_COLUMNS);
+        out[j] = end > begin ? acc[j] : 0;
 }
 
 /* The loss of the images [first, end) of the batch, from their logits,
@@ -348,6 +289,116 @@ static double FN(loss_rows)(const struct engine *e, const struct mlp *m, size_t 
             l[o] = (l[o] / s - (o == label ? (REAL)1 : (REAL)0)) / (REAL)b;
     }
     return sum;
+}
+
+/* The first layer's forward pass for the rows [first, end) of the batch,
+ * FORWARD_COLUMNS outputs from j0 on, finished as p says (bias,
+ * activation). */
+static KERNEL_TARGET void FN(sparse_forward_block)(const struct engine *e, const struct product *p,
+                                                   size_t first, size_t end, size_t j0)
+{
+    const size_t columns = p->columns - j0 < FORWARD_COLUMNS ? p->columns - j0 : FORWARD_COLUMNS;
+    const REAL *w = (const REAL *)p->b + j0;
+    REAL *c = (REAL *)p->c + first * p->crs + j0;
+    for (size_t n = first; n < end; n++) {
+        const size_t image = batch_image(e, n);
+        REAL *row = c + (n - first) * p->crs;
+        if (columns == FORWARD_COLUMNS)
+            FN(sparse_row)(row, w, p->brs, e->zero_row, e->pixel_value, &e->pixels, image,
+                           FORWARD_COLUMNS);
+        else
+            FN(sparse_row)(row, w, p->brs, e->zero_row, e->pixel_value, &e->pixels, image,
+                           columns);
+    }
+    FN(finish_tile)(p, c, first, j0, end - first, columns);
+}
+
+/* The forward pass of the rows [first, end) of the batch through every
+ * layer (each row's outputs depend on that row alone), and with_loss, each
+ * row's loss and the loss's gradient. */
+static void FN(forward_rows)(const struct engine *e, size_t first, size_t end, bool with_loss)
+{
+    const struct mlp *m = &e->shape;
+    for (size_t j0 = 0; j0 < e->forward[0].columns; j0 += FORWARD_COLUMNS)
+        FN(sparse_forward_block)(e, &e->forward[0], first, end, j0);
+    for (size_t l = 1; l < m->n_layers; l++) {
+        const struct product *p = &e->forward[l];
+        for (size_t j0 = 0; j0 < p->columns; j0 += COLUMNS)
+            for (size_t i0 = first; i0 < end; i0 += ROWS)
+                FN(product_block)(p, i0, end - i0 < ROWS ? end - i0 : ROWS, j0,
+                                  p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
+    }
+    for (size_t n = first; with_loss && n < end; n++)
+        e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
+}
+
+/* Rows 2p and 2p + 1, columns [0, columns), of a slice's first-layer
+ * weight gradient: x_low * g and x_high * g summed over the slice's images
+ * that have pair p, in ascending order, from zero (the others add exact
+ * zeros). */
+static KERNEL_TARGET inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
+                                                          REAL *restrict dw_high,
+                                                          const REAL *restrict dz, size_t dzrs,
+                                                          const REAL *restrict pixel_value,
+                                                          const struct batch_pairs *bp,
+                                                          size_t begin, size_t end,
+                                                          size_t columns)
+{
+    /* From an explicit zero, as in the micro-kernel. */
+    REAL low[128 / sizeof(REAL)], high[128 / sizeof(REAL)];
+    for (size_t e = begin; e < end; e++) {
+        const REAL x_low = pixel_value[bp->entry_low[e]];
+        const REAL x_high = pixel_value[bp->entry_high[e]];
+        const REAL *restrict g = dz + (size_t)bp->entry_row[e] * dzrs;
+        if (e == begin) {
+#pragma omp simd
+            for (size_t j = 0; j < columns; j++) {
+                low[j] = (REAL)0 + x_low * g[j];
+                high[j] = (REAL)0 + x_high * g[j];
+            }
+        } else {
+#pragma omp simd
+            for (size_t j = 0; j < columns; j++) {
+                low[j] += x_low * g[j];
+                high[j] += x_high * g[j];
+            }
+        }
+    }
+    for (size_t j = 0; j < columns; j++)
+        dw_low[j] = end > begin ? low[j] : 0;
+    if (dw_high)
+        for (size_t j = 0; j < columns; j++)
+            dw_high[j] = end > begin ? high[j] : 0;
+}
+
+/* A tile of SPARSE_PAIRS pairs of rows by SPARSE_COLUMNS columns of slice
+ * s's first-layer weight gradient, p->c, from the gradient of the
+ * pre-activations p->b. */
+static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const struct product *p,
+                                                   size_t slice, size_t tile)
+{
+    const struct pixel_pairs *px = &e->pixels;
+    const size_t across = FN(tiles)(p->columns, SPARSE_COLUMNS);
+    const size_t pair0 = tile / across * SPARSE_PAIRS, j0 = tile % across * SPARSE_COLUMNS;
+    const size_t pair_end = pair0 + SPARSE_PAIRS < px->pairs ? pair0 + SPARSE_PAIRS : px->pairs;
+    const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
+    const size_t *starts = e->batch_pairs.pair_entries + slice * (px->pairs + 1);
+    for (size_t pair = pair0; pair < pair_end; pair++) {
+        REAL *low = (REAL *)p->c + 2 * pair * p->crs + j0;
+        REAL *high = 2 * pair + 1 < px->width ? low + p->crs : NULL;
+        if (columns == SPARSE_COLUMNS)
+            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
+                                     &e->batch_pairs, starts[pair], starts[pair + 1],
+                                     SPARSE_COLUMNS);
+        else
+            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
+                                     &e->batch_pairs, starts[pair], starts[pair + 1], columns);
+    }
+}
+
+static size_t FN(sparse_gradient_tile_count)(const struct product *p, size_t pairs)
+{
+    return FN(tiles)(pairs, SPARSE_PAIRS) * FN(tiles)(p->columns, SPARSE_COLUMNS);
 }
 
 /* W^T (n_out x n_in) for the rows [first, end) of W (n_in x n_out), so that
@@ -412,9 +463,12 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
     case JOB_PRODUCT:
         FN(product_tile)(&job->product, item);
         break;
-    case JOB_SPARSE_FORWARD:
-        FN(sparse_forward_tile)(e, &job->product, item);
+    case JOB_FORWARD: {
+        const size_t first = item * FORWARD_ROWS;
+        FN(forward_rows)(e, first, e->count - first < FORWARD_ROWS ? e->count : first + FORWARD_ROWS,
+                         job->slice);
         break;
+    }
     case JOB_SPARSE_GRADIENT:
         FN(sparse_gradient_tile)(e, &job->product, job->slice, item);
         break;
@@ -427,12 +481,6 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
     case JOB_BATCH_PAIRS:
         batch_pairs_fill(e, item);
         break;
-    case JOB_LOSS: {
-        const size_t slices = job->slice;
-        e->slice_loss[item] = FN(loss_rows)(e, &e->shape, item * e->count / slices,
-                                            (item + 1) * e->count / slices);
-        break;
-    }
     case JOB_SUM_PARTIALS: {
         const size_t first = item * BLOCK, total = e->n_params;
         FN(sum_partials)(e, job->slice, first, total - first < BLOCK ? total - first : BLOCK);
@@ -446,14 +494,13 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
     switch (job->kind) {
     case JOB_PRODUCT:
         return FN(product_tile_count)(&job->product);
-    case JOB_SPARSE_FORWARD:
-        return FN(sparse_forward_tile_count)(&job->product);
+    case JOB_FORWARD:
+        return FN(tiles)(e->count, FORWARD_ROWS);
     case JOB_SPARSE_GRADIENT:
         return FN(sparse_gradient_tile_count)(&job->product, e->pixels.pairs);
     case JOB_TRANSPOSE:
         return FN(tiles)(job->product.rows, TRANSPOSE_ROWS);
     case JOB_BATCH_PAIRS:
-    case JOB_LOSS:
         return job->slice;
     case JOB_SUM_PARTIALS:
         return FN(tiles)(e->n_params, BLOCK);
