@@ -1,6 +1,7 @@
 #include <config.h>
 
 #include "model.h"
+#include "names.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -103,15 +104,6 @@ int precision_parse(const char *name, enum precision *precision)
 static const char *const activation_names[] = {"relu", "tanh", "sigmoid"};
 static const char *const loss_names[] = {"mse", "xent"};
 
-/* The index of name in names[0, count), or -1. */
-static int find_name(const char *name, const char *const *names, int count)
-{
-    for (int i = 0; i < count; i++)
-        if (strcmp(name, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 const char *activation_name(enum activation activation)
 {
     return activation_names[activation];
@@ -119,7 +111,7 @@ const char *activation_name(enum activation activation)
 
 int activation_parse(const char *name, enum activation *activation)
 {
-    const int i = find_name(name, activation_names, 3);
+    const int i = name_index(name, activation_names, 3);
     if (i >= 0)
         *activation = (enum activation)i;
     return i < 0 ? -1 : 0;
@@ -132,7 +124,7 @@ const char *loss_name(enum loss loss)
 
 int loss_parse(const char *name, enum loss *loss)
 {
-    const int i = find_name(name, loss_names, 2);
+    const int i = name_index(name, loss_names, 2);
     if (i >= 0)
         *loss = (enum loss)i;
     return i < 0 ? -1 : 0;

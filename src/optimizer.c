@@ -16,6 +16,7 @@
 #include <config.h>
 
 #include "optimizer.h"
+#include "names.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -43,15 +44,6 @@ static const double PI = 3.141592653589793;
 static const char *const optimizer_names[] = {"sgd", "adam", "adamw"};
 static const char *const schedule_names[] = {"constant", "cosine", "step"};
 
-/* The index of name in names[0, count), or -1. */
-static int find_name(const char *name, const char *const *names, int count)
-{
-    for (int i = 0; i < count; i++)
-        if (strcmp(name, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 const char *optimizer_name(enum optimizer_kind kind)
 {
     return optimizer_names[kind];
@@ -59,7 +51,7 @@ const char *optimizer_name(enum optimizer_kind kind)
 
 int optimizer_parse(const char *name, enum optimizer_kind *kind)
 {
-    const int i = find_name(name, optimizer_names, 3);
+    const int i = name_index(name, optimizer_names, 3);
     if (i < 0)
         return -1;
     *kind = (enum optimizer_kind)i;
@@ -73,7 +65,7 @@ const char *schedule_name(enum schedule_kind kind)
 
 int schedule_parse(const char *name, enum schedule_kind *kind)
 {
-    const int i = find_name(name, schedule_names, 3);
+    const int i = name_index(name, schedule_names, 3);
     if (i < 0)
         return -1;
     *kind = (enum schedule_kind)i;
