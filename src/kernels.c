@@ -574,11 +574,10 @@ static void run_jobs(const struct engine *e, const struct job *jobs, size_t n_jo
     for (size_t j = 0; j < n_jobs; j++)
         first[j + 1] = first[j] + e->kernels->item_count(e, &jobs[j]);
     const size_t items = first[n_jobs];
-    const size_t chunk = items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1;
 #pragma omp parallel num_threads(e->threads) if (e->threads > 1)
     {
         size_t j = 0;
-#pragma omp for schedule(dynamic, chunk)
+#pragma omp for schedule(dynamic, items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1)
         for (size_t t = 0; t < items; t++) {
             if (t < first[j])
                 j = 0;
