@@ -166,9 +166,9 @@ static void format_hidden(char *text, size_t size, const struct mlp *m)
 
 static bool same_hidden(const struct options *o, const struct mlp *m)
 {
-    if (o->n_hidden + 1 != m->n_layers)
+    if (o->n_hidden_layers + 1 != m->n_layers)
         return false;
-    for (size_t l = 0; l < o->n_hidden; l++)
+    for (size_t l = 0; l < o->n_hidden_layers; l++)
         if (o->hidden[l] != m->widths[l + 1])
             return false;
     return true;
@@ -187,8 +187,8 @@ static int adopt_shape(struct options *o, const char *path, const struct mlp *m)
         adopt_setting(path, "--precision", o->given_precision, o->precision != m->precision,
                       precision_short_name(m->precision)) < 0)
         return -1;
-    o->n_hidden = m->n_layers - 1;
-    for (size_t l = 0; l < o->n_hidden; l++)
+    o->n_hidden_layers = m->n_layers - 1;
+    for (size_t l = 0; l < o->n_hidden_layers; l++)
         o->hidden[l] = m->widths[l + 1];
     o->activation = m->activation;
     o->loss = m->loss;

@@ -53,17 +53,18 @@ int mlp_check_shape(size_t n_layers, const size_t *widths, enum precision precis
     if (n_layers < 1 || n_layers > MLP_MAX_LAYERS)
         return error_set(err, "a network has 1 to %d layers of weights (got %zu)",
                          MLP_MAX_LAYERS, n_layers);
-    size_t params = 0;
     for (size_t l = 0; l <= n_layers; l++)
         if (widths[l] < 1 || widths[l] > MLP_MAX_WIDTH)
             return error_set(err, "layer widths must lie in 1..%u (got %zu)", MLP_MAX_WIDTH,
                              widths[l]);
-    for (size_t l = 0; l < n_layers; l++) {
-        const size_t layer = widths[l] * widths[l + 1] + widths[l + 1];  /* < 2^41 */
-        if (params > SIZE_MAX - layer)
-            return error_set(err, "the network has too many parameters to count");
-        params += layer;
-    }
+    /* Counted in 64 bits (each layer < 2^41, at most 2^47 in all), so that
+     * a 32-bit size_t cannot wrap before the comparison with SIZE_MAX. */
+    uint64_t total = 0;
+    for (size_t l = 0; l < n_layers; l++)
+        total += (uint64_t)widths[l] * widths[l + 1] + widths[l + 1];
+    if (total > SIZE_MAX)
+        return error_set(err, "the network has too many parameters to count");
+    const size_t params = (size_t)total;
     const size_t element = precision_size(precision), memory = physical_memory();
     if (params > memory / element / (copies ? copies : 1))
         return error_set(err,

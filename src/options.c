@@ -107,7 +107,7 @@ void options_defaults(struct options *o)
     o->epochs = 300;
     o->lr = 0.8;
     o->hidden[0] = 32;
-    o->n_hidden = 1;
+    o->n_hidden_layers = 1;
     o->activation = ACTIVATION_RELU;
     o->loss = LOSS_MSE;
     o->batch = 0;
@@ -371,7 +371,7 @@ static int parse_hidden(const char *text, struct options *o, const struct usage 
             break;
         item += length + 1;
     }
-    o->n_hidden = count;
+    o->n_hidden_layers = count;
     return 0;
 }
 
@@ -617,7 +617,8 @@ static int check_belongs(bool given, const char *option, bool applies, const cha
     return -1;
 }
 
-double options_default_weight_decay(enum optimizer_kind kind)
+/* The default --weight-decay: 0.01 for adamw (torch.optim's), else 0. */
+static double options_default_weight_decay(enum optimizer_kind kind)
 {
     return kind == OPTIMIZER_ADAMW ? 0.01 : 0.0;
 }
@@ -654,10 +655,10 @@ int options_check_training(const struct options *o, const struct usage *u)
 size_t options_widths(const struct options *o, size_t inputs, size_t *widths)
 {
     widths[0] = inputs;
-    for (size_t l = 0; l < o->n_hidden; l++)
+    for (size_t l = 0; l < o->n_hidden_layers; l++)
         widths[l + 1] = o->hidden[l];
-    widths[o->n_hidden + 1] = MNIST_CLASSES;
-    return o->n_hidden + 1;
+    widths[o->n_hidden_layers + 1] = MNIST_CLASSES;
+    return o->n_hidden_layers + 1;
 }
 
 struct training options_training(const struct options *o, unsigned epochs)

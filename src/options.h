@@ -32,7 +32,7 @@ struct options {
 
     /* The network (SPEC part 2) */
     size_t hidden[OPTIONS_MAX_HIDDEN];  /* widths of the hidden layers */
-    size_t n_hidden;
+    size_t n_hidden_layers;
     enum activation activation;
     enum loss loss;
 
@@ -89,10 +89,6 @@ enum options_status options_parse(struct options *o, int argc, char **argv, FILE
  * --step-epochs and --step-gamma without --schedule step or step without
  * them.  Prints a usage error and returns -1 on the first. */
 int options_check_training(const struct options *o, const struct usage *u);
-
-/* The default --weight-decay, which depends on the optimiser: 0.01 for
- * adamw, else 0. */
-double options_default_weight_decay(enum optimizer_kind kind);
 
 /* The layer widths of the network the options describe, for images of
  * `inputs` pixels: inputs, the hidden widths, the classes.  Returns the

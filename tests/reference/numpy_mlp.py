@@ -352,7 +352,7 @@ def parse_args():
     p.add_argument("--batch", type=batch_arg, default=TRAIN_TOTAL,
                    help="images per step, or all (all)")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="sgd")
-    p.add_argument("--momentum", type=non_negative, default=0.0)
+    p.add_argument("--momentum", type=below_one, default=0.0)
     p.add_argument("--nesterov", action="store_true")
     p.add_argument("--weight-decay", type=non_negative, default=None,
                    help="0, or 0.01 for adamw")
