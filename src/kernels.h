@@ -82,6 +82,28 @@ const void *engine_gradient(const struct engine *e);
 void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
                    const struct optimizer_step *step, const struct optimizer_state *s);
 
+/* Where a step's time goes, for the benchmark: once engine_profile_start
+ * has been called, every later step adds each thread's busy time (not its
+ * waits) in each kernel, per layer, so that a kernel's FLOPs over its
+ * seconds divided by the threads is the rate it runs at when it runs.
+ * "other" is the rest of a step: the batch's pixel structure, the
+ * transposes of the weights, the slices' reduction and the update. */
+enum engine_kernel {
+    ENGINE_FORWARD,          /* layer l: X.W, bias and activation */
+    ENGINE_WEIGHT_GRADIENT,  /* layer l: A^T.dZ, with the bias gradient */
+    ENGINE_INPUT_GRADIENT,   /* layer l > 0: dZ.W^T and the activation's derivative */
+    ENGINE_KERNELS
+};
+struct engine_profile {
+    double seconds[MLP_MAX_LAYERS][ENGINE_KERNELS];  /* summed over the threads */
+    double other_seconds;                            /* summed over the threads */
+    uint64_t steps, images;                          /* profiled steps, their images */
+};
+/* Clears the profile and turns profiling on (0 on success, -1 out of memory). */
+int engine_profile_start(struct engine *e);
+/* The profile of the steps since engine_profile_start (all zero before it). */
+void engine_profile_read(const struct engine *e, struct engine_profile *out);
+
 /* The number of slices a batch of n samples is cut into. */
 size_t engine_slice_count(size_t n);
 
