@@ -107,6 +107,7 @@ struct job {
     struct product product;
     size_t slice;  /* JOB_SPARSE_GRADIENT: the slice; JOB_FORWARD: with the loss;
                       the others: the batch's slices */
+    size_t profile_slot;  /* where a profile charges its time (profile_slot()) */
 };
 
 struct engine;
@@ -115,7 +116,7 @@ struct engine;
 struct kernel_set {
     const char *isa;
     size_t (*item_count)(const struct engine *e, const struct job *job);
-    void (*run_item)(const struct engine *e, const struct job *job, size_t item);
+    void (*run_item)(const struct engine *e, const struct job *job, size_t item, double *mark);
     void (*fill_pixel_values)(void *values);
     double (*fma_probe)(size_t rounds);
 };
@@ -149,6 +150,8 @@ struct engine {
         float f32;
         double f64;
     } one;                    /* the a of a bias gradient: 1^T . dZ */
+    double *profile;          /* per thread, PROFILE_STRIDE seconds; NULL: not profiling */
+    uint64_t profile_steps, profile_images;
 };
 
 /* Image of batch row n. */
@@ -162,6 +165,43 @@ static inline void *slice_partial(const struct engine *e, size_t slice)
     return slice == 0 ? e->grad
                       : (char *)e->partials + (slice - 1) * e->partial_stride *
                                                    precision_size(e->shape.precision);
+}
+
+/* The profile's slots: a kernel of a layer, or the rest of a step; each
+ * thread's slots start on a cache line of their own. */
+enum {
+    PROFILE_OTHER = MLP_MAX_LAYERS * ENGINE_KERNELS,
+    PROFILE_STRIDE = (PROFILE_OTHER + 1 + 7) / 8 * 8,
+};
+
+static inline size_t profile_slot(size_t layer, enum engine_kernel kernel)
+{
+    return layer * ENGINE_KERNELS + kernel;
+}
+
+static inline int thread_number(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* When profiling, charges the calling thread's time since *mark to the
+ * slot and moves the mark to now. */
+static inline void profile_charge(const struct engine *e, size_t slot, double *mark)
+{
+    if (!e->profile)
+        return;
+    const double now = clock_seconds();
+    e->profile[(size_t)thread_number() * PROFILE_STRIDE + slot] += now - *mark;
+    *mark = now;
+}
+
+static inline double profile_mark(const struct engine *e)
+{
+    return e->profile ? clock_seconds() : 0;
 }
 
 /* Builds slice s's lists of batch_pairs, whose entry range is already
@@ -463,6 +503,7 @@ void engine_destroy(struct engine *e)
     free(e->deltas[1]);
     free(e->zero_row);
     free(e->row_loss);
+    free(e->profile);
     free(e);
 }
 
@@ -548,6 +589,37 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
 void engine_use_threads(struct engine *e, int threads)
 {
     e->threads = threads > 0 ? threads : engine_max_threads();
+    /* The profile has room for the threads it started with. */
+    free(e->profile);
+    e->profile = NULL;
+}
+
+int engine_profile_start(struct engine *e)
+{
+    free(e->profile);
+    e->profile = aligned_array((size_t)e->threads, PROFILE_STRIDE, sizeof *e->profile);
+    if (!e->profile)
+        return -1;
+    memset(e->profile, 0, (size_t)e->threads * PROFILE_STRIDE * sizeof *e->profile);
+    e->profile_steps = 0;
+    e->profile_images = 0;
+    return 0;
+}
+
+void engine_profile_read(const struct engine *e, struct engine_profile *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!e->profile)
+        return;
+    for (int t = 0; t < e->threads; t++) {
+        const double *slots = e->profile + (size_t)t * PROFILE_STRIDE;
+        for (size_t l = 0; l < MLP_MAX_LAYERS; l++)
+            for (size_t k = 0; k < ENGINE_KERNELS; k++)
+                out->seconds[l][k] += slots[profile_slot(l, (enum engine_kernel)k)];
+        out->other_seconds += slots[PROFILE_OTHER];
+    }
+    out->steps = e->profile_steps;
+    out->images = e->profile_images;
 }
 
 const char *engine_isa(const struct engine *e)
@@ -577,13 +649,15 @@ static void run_jobs(const struct engine *e, const struct job *jobs, size_t n_jo
 #pragma omp parallel num_threads(e->threads) if (e->threads > 1)
     {
         size_t j = 0;
+        double mark = profile_mark(e);
 #pragma omp for schedule(dynamic, items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1)
         for (size_t t = 0; t < items; t++) {
             if (t < first[j])
                 j = 0;
             while (t >= first[j + 1])
                 j++;
-            e->kernels->run_item(e, &jobs[j], t - first[j]);
+            e->kernels->run_item(e, &jobs[j], t - first[j], &mark);
+            profile_charge(e, jobs[j].profile_slot, &mark);
         }
     }
 }
@@ -627,7 +701,9 @@ static void engine_forward(struct engine *e, const struct mlp *m, struct job *ot
             .activation = m->activation,
         };
     }
-    others[n_others] = (struct job){.kind = JOB_FORWARD, .slice = with_loss};
+    /* The layers charge their own time; what is left of an item, the loss. */
+    others[n_others] =
+        (struct job){.kind = JOB_FORWARD, .slice = with_loss, .profile_slot = PROFILE_OTHER};
     run_jobs(e, others, n_others + 1);
 }
 
@@ -680,11 +756,12 @@ static void engine_backward_layer(const struct engine *e, const struct mlp *m, s
             .finish = FINISH_NONE,
         };
         /* The sparse gradient reads dZ from the batch's first row. */
-        struct job w = {l ? JOB_PRODUCT : JOB_SPARSE_GRADIENT, weights, s};
+        const size_t slot = profile_slot(l, ENGINE_WEIGHT_GRADIENT);
+        struct job w = {l ? JOB_PRODUCT : JOB_SPARSE_GRADIENT, weights, s, slot};
         if (!l)
             w.product.b = dz;
         jobs[n++] = w;
-        jobs[n++] = (struct job){JOB_PRODUCT, bias, s};
+        jobs[n++] = (struct job){JOB_PRODUCT, bias, s, slot};
     }
     if (l) {
         const struct product inputs = {
@@ -702,7 +779,8 @@ static void engine_backward_layer(const struct engine *e, const struct mlp *m, s
             .activations = e->activations[l],
             .activation = m->activation,
         };
-        jobs[n++] = (struct job){JOB_PRODUCT, inputs, slices};
+        jobs[n++] =
+            (struct job){JOB_PRODUCT, inputs, slices, profile_slot(l, ENGINE_INPUT_GRADIENT)};
     }
     run_jobs(e, jobs, n);
 }
@@ -716,6 +794,10 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
 
     if (count > e->capacity)
         return NAN;
+    if (e->profile) {
+        e->profile_steps++;
+        e->profile_images += count;
+    }
     e->batch = batch;
     e->count = count;
     /* The batch's pixel structure (kept for the whole dataset) and W^T,
@@ -724,7 +806,8 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
         e->batch_pairs.whole = 0;
         if (batch_pairs_plan(e, slices) < 0)
             return NAN;
-        jobs[n++] = (struct job){.kind = JOB_BATCH_PAIRS, .slice = slices};
+        jobs[n++] =
+            (struct job){.kind = JOB_BATCH_PAIRS, .slice = slices, .profile_slot = PROFILE_OTHER};
         if (!batch)
             e->batch_pairs.whole = count;
     }
@@ -734,13 +817,15 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
             .kind = JOB_TRANSPOSE,
             .product = {.c = e->transposed[l], .a = layer_weights(m, l), .rows = layer.n_in,
                         .columns = layer.n_out},
+            .profile_slot = PROFILE_OTHER,
         };
     }
     engine_forward(e, m, jobs, n, true);
     for (size_t l = L; l-- > 0;)
         engine_backward_layer(e, m, l, slices);
     if (slices > 1) {
-        const struct job sum = {.kind = JOB_SUM_PARTIALS, .slice = slices};
+        const struct job sum = {
+            .kind = JOB_SUM_PARTIALS, .slice = slices, .profile_slot = PROFILE_OTHER};
         run_jobs(e, &sum, 1);
     }
 
@@ -767,9 +852,12 @@ void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
 {
     const size_t P = e->n_params, blocks = (P + BLOCK - 1) / BLOCK;
 #pragma omp parallel for num_threads(e->threads) if (e->threads > 1) schedule(static)
-    for (size_t b = 0; b < blocks; b++)
+    for (size_t b = 0; b < blocks; b++) {
+        double mark = profile_mark(e);
         optimizer_apply(o, step, s, m->precision, m->params, e->grad, b * BLOCK,
                         P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
+        profile_charge(e, PROFILE_OTHER, &mark);
+    }
 }
 
 int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,

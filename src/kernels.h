@@ -54,7 +54,8 @@ struct engine;
 int engine_create(struct engine **out, const struct mlp *m, const struct dataset *ds,
                   const char *isa, int threads, struct error *err);
 void engine_destroy(struct engine *e);
-/* Changes the engine's thread count (0: engine_max_threads()). */
+/* Changes the engine's thread count (0: engine_max_threads()) and ends
+ * profiling (engine_profile_start). */
 void engine_use_threads(struct engine *e, int threads);
 const char *engine_isa(const struct engine *e);
 /* The instruction set engine_create picks when given none. */

@@ -316,17 +316,20 @@ static KERNEL_TARGET void FN(sparse_forward_block)(const struct engine *e, const
 /* The forward pass of the rows [first, end) of the batch through every
  * layer (each row's outputs depend on that row alone), and with_loss, each
  * row's loss and the loss's gradient. */
-static void FN(forward_rows)(const struct engine *e, size_t first, size_t end, bool with_loss)
+static void FN(forward_rows)(const struct engine *e, size_t first, size_t end, bool with_loss,
+                             double *mark)
 {
     const struct mlp *m = &e->shape;
     for (size_t j0 = 0; j0 < e->forward[0].columns; j0 += FORWARD_COLUMNS)
         FN(sparse_forward_block)(e, &e->forward[0], first, end, j0);
+    profile_charge(e, profile_slot(0, ENGINE_FORWARD), mark);
     for (size_t l = 1; l < m->n_layers; l++) {
         const struct product *p = &e->forward[l];
         for (size_t j0 = 0; j0 < p->columns; j0 += COLUMNS)
             for (size_t i0 = first; i0 < end; i0 += ROWS)
                 FN(product_block)(p, i0, end - i0 < ROWS ? end - i0 : ROWS, j0,
                                   p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
+        profile_charge(e, profile_slot(l, ENGINE_FORWARD), mark);
     }
     for (size_t n = first; with_loss && n < end; n++)
         e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
@@ -457,7 +460,8 @@ static KERNEL_TARGET PROBE_OPTIMIZE double FN(fma_probe)(size_t rounds)
 }
 
 /* The work of one item of a job (see kernels.c). */
-static void FN(run_item)(const struct engine *e, const struct job *job, size_t item)
+static void FN(run_item)(const struct engine *e, const struct job *job, size_t item,
+                         double *mark)
 {
     switch (job->kind) {
     case JOB_PRODUCT:
@@ -466,7 +470,7 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
     case JOB_FORWARD: {
         const size_t first = item * FORWARD_ROWS;
         FN(forward_rows)(e, first, e->count - first < FORWARD_ROWS ? e->count : first + FORWARD_ROWS,
-                         job->slice);
+                         job->slice, mark);
         break;
     }
     case JOB_SPARSE_GRADIENT:

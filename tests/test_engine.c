@@ -705,6 +705,51 @@ START_TEST(engine_trains_like_the_reference_with_every_optimiser_and_schedule)
 }
 END_TEST
 
+/* The profile charges every kernel of every layer the network has (the
+ * first layer has no input gradient) and nothing else, counts the profiled
+ * steps and images only, and a change of thread count ends it. */
+START_TEST(profile_charges_each_kernel_of_each_layer)
+{
+    const size_t widths[] = {WIDTH, 16, 8, TESTDATA_CLASSES};
+    struct dataset ds;
+    struct mlp m;
+    struct engine *e;
+    struct error err;
+    struct engine_profile p;
+    size_t *order = shuffled_order(300, 7);
+    make_random_dataset(&ds, 300, 3);
+    make_network(&m, 3, widths, ACTIVATION_RELU, LOSS_XENT, PRECISION_F32, 5);
+    ck_assert_msg(engine_create(&e, &m, &ds, NULL, 2, &err) == 0, "%s", err.msg);
+    engine_batch_gradient(e, &m, order, 100);
+    engine_profile_read(e, &p);
+    ck_assert_uint_eq(p.steps, 0);
+    ck_assert(p.other_seconds == 0);
+    ck_assert_int_eq(engine_profile_start(e), 0);
+    for (size_t first = 0; first < 300; first += 100) {
+        engine_batch_gradient(e, &m, order + first, 100);
+        sgd_step(e, &m, 0.1);
+    }
+    engine_profile_read(e, &p);
+    ck_assert_uint_eq(p.steps, 3);
+    ck_assert_uint_eq(p.images, 300);
+    ck_assert(p.other_seconds > 0);
+    for (size_t l = 0; l < MLP_MAX_LAYERS; l++)
+        for (size_t k = 0; k < ENGINE_KERNELS; k++) {
+            const bool runs = l < m.n_layers && (l > 0 || k != ENGINE_INPUT_GRADIENT);
+            ck_assert_msg(runs ? p.seconds[l][k] > 0 : p.seconds[l][k] == 0,
+                          "layer %zu kernel %zu: %g s", l, k, p.seconds[l][k]);
+        }
+    engine_use_threads(e, 1);
+    engine_batch_gradient(e, &m, order, 100);
+    engine_profile_read(e, &p);
+    ck_assert_uint_eq(p.steps, 0);
+    engine_destroy(e);
+    mlp_free(&m);
+    dataset_free(&ds);
+    free(order);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -722,6 +767,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, unknown_instruction_set_is_an_error);
     tcase_add_test(tc, uniform_init_draws_layer_by_layer);
     tcase_add_test(tc, slice_count_depends_only_on_sample_count);
+    tcase_add_test(tc, profile_charges_each_kernel_of_each_layer);
     suite_add_tcase(s, tc);
     return s;
 }
