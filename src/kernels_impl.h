@@ -405,15 +405,24 @@ static size_t FN(sparse_gradient_tile_count)(const struct product *p, size_t pai
 }
 
 /* W^T (n_out x n_in) for the rows [first, end) of W (n_in x n_out), so that
- * the input gradient dZ . W^T runs along contiguous rows. */
+ * the input gradient dZ . W^T runs along contiguous rows.  Square blocks
+ * of a cache line's width keep both the lines read and the lines written
+ * in L1 (a row at a time, every write lands on another line). */
 static void FN(transpose_rows)(void *out, const void *in, size_t n_in, size_t n_out,
                                size_t first, size_t end)
 {
+    enum { SIDE = 64 / sizeof(REAL) };
     REAL *restrict t = out;
     const REAL *restrict w = in;
-    for (size_t k = first; k < end; k++)
-        for (size_t o = 0; o < n_out; o++)
-            t[o * n_in + k] = w[k * n_out + o];
+    for (size_t o0 = 0; o0 < n_out; o0 += SIDE) {
+        const size_t o_end = o0 + SIDE < n_out ? o0 + SIDE : n_out;
+        for (size_t k0 = first; k0 < end; k0 += SIDE) {
+            const size_t k_end = k0 + SIDE < end ? k0 + SIDE : end;
+            for (size_t o = o0; o < o_end; o++)
+                for (size_t k = k0; k < k_end; k++)
+                    t[o * n_in + k] = w[k * n_out + o];
+        }
+    }
 }
 
 /* grad[first, first + count) += the partials of slices 1, 2, ... in slice
