@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_recipes.h"
 #include "clock.h"
 #include "kernels.h"
 #include "mnist.h"
@@ -22,26 +23,40 @@ enum { MAX_LIST = 16 };
 
 static const char bench_usage[] =
     "Usage: mnist-omp bench [OPTION]...\n"
+    "  or:  mnist-omp bench --recipe NAME[,NAME]... [OPTION]...\n"
     "Time training epochs (by default the reference experiment's: 784-32-10,\n"
     "full batch, SGD) at several thread counts, training-set sizes and\n"
     "precisions, and compare with this machine's peak, measured by an\n"
-    "FMA-throughput probe.\n"
+    "FMA-throughput probe.  With --recipe, train README's recipes instead, as\n"
+    "the program trains them, and profile each kernel of each layer.\n"
     "\n"
     "  -t, --threads LIST      thread counts (default: 1, 2, 4, ... up to the\n"
     "                          number of cores, and that number)\n"
-    "      --sizes LIST        training-set sizes, N or all (default 6000,60000)\n"
-    "      --precision LIST    f32, f64 or both (default f32,f64)\n"
+    "      --sizes LIST        training-set sizes, N or all (default 6000,60000;\n"
+    "                          with --recipe, the recipe's: all)\n"
+    "      --precision LIST    f32, f64 or both (default f32,f64; with --recipe, f32)\n"
     "      --hidden LIST       hidden-layer widths of the network (default 32)\n"
     "      --batch B           images per step, B or all (default all)\n"
-    "      --epochs N          timed epochs per measurement (default 10)\n"
+    "      --epochs N          timed epochs per measurement (default 10; with\n"
+    "                          --recipe, the recipe's, whose schedule then spans N)\n"
     "      --warmup N          untimed epochs first (default 2)\n"
+    "      --recipe LIST       train these recipes (a, b, c, fast), each from\n"
+    "                          its seeded draws at every precision, size and\n"
+    "                          thread count; --hidden, --batch and --warmup\n"
+    "                          do not apply\n"
+    "      --seed S            the seed of the draws (default 1337)\n"
+    "      --list-recipes      print each recipe's name and options, and exit\n"
     "  -d, --data DIR          MNIST directory (as for training)\n"
     "      --json              print the results as JSON\n"
     "  -h, --help              show this help and exit\n"
     "\n"
     "GFLOP/s count dense-equivalent work per epoch, 2 N (2 n_0 n_1 + 3 n_1 n_2 +\n"
     "3 n_2 n_3 + ...) for widths n_0 (inputs), n_1, ...; the engine skips the\n"
-    "zero pixels, so it may exceed what dense code could do.\n";
+    "zero pixels, so it may exceed what dense code could do.  A recipe's\n"
+    "kernels count 2 n_in n_out FLOPs per image for the forward product and\n"
+    "the input gradient, 2 n_in n_out + n_out for the weight gradient; their\n"
+    "rate is their FLOPs over their time summed over the threads, divided by\n"
+    "the threads.\n";
 
 struct bench_options {
     int threads[MAX_LIST];
@@ -56,7 +71,10 @@ struct bench_options {
     unsigned epochs, warmup;
     const char *data_dir;
     bool json;
-    struct options experiment;  /* the reference experiment: seed, rate */
+    const struct bench_recipe *recipes[MAX_LIST];
+    size_t n_recipes;           /* 0: the reference experiment */
+    struct options experiment;  /* the reference experiment: its rate; its seed (--seed)
+                                   draws the recipes' runs too */
     size_t inputs;              /* pixels per image of the data */
     int cores;                  /* OpenMP's thread count before bench changes it */
 };
@@ -116,6 +134,9 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
         {"epochs", required_argument, NULL, 'e'},
         {"warmup", required_argument, NULL, 'w'},
         {"data", required_argument, NULL, 'd'},
+        {"recipe", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 'S'},
+        {"list-recipes", no_argument, NULL, 'L'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -124,6 +145,9 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
     char *items[MAX_LIST];
     long long value;
     int code, count;
+    /* The options that mean something else, or nothing, with --recipe. */
+    const char *reference_only = NULL;
+    bool given_sizes = false, given_precision = false, given_epochs = false;
 
     memset(o, 0, sizeof *o);
     options_defaults(&o->experiment);
@@ -160,6 +184,7 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
                 if (options_parse_subset("--sizes", items[i], &o->sizes[i], &usage) < 0)
                     return -1;
             o->n_sizes = (size_t)count;
+            given_sizes = true;
             break;
         case 'p':
             if ((count = split_list("--precision", optarg, items, 2, &usage)) < 0)
@@ -169,6 +194,7 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
                                             &usage) < 0)
                     return -1;
             o->n_precisions = (size_t)count;
+            given_precision = true;
             break;
         case 'H':
             if ((count = split_list("--hidden", optarg, items, MLP_MAX_LAYERS - 1, &usage)) < 0)
@@ -180,6 +206,7 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
                 o->widths[i + 1] = (size_t)value;
             }
             o->n_layers = (size_t)count + 1;
+            reference_only = "--hidden";
             break;
         case 'b':
             if (strcmp(optarg, "all") == 0)
@@ -188,17 +215,42 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
                 return -1;
             else
                 o->batch = (size_t)value;
+            reference_only = "--batch";
             break;
         case 'e':
             if (options_parse_count("--epochs", optarg, 1, 100000, &value, &usage) < 0)
                 return -1;
             o->epochs = (unsigned)value;
+            given_epochs = true;
             break;
         case 'w':
             if (options_parse_count("--warmup", optarg, 0, 100000, &value, &usage) < 0)
                 return -1;
             o->warmup = (unsigned)value;
+            reference_only = "--warmup";
             break;
+        case 'r':
+            if ((count = split_list("--recipe", optarg, items, MAX_LIST, &usage)) < 0)
+                return -1;
+            for (int i = 0; i < count; i++) {
+                if (!(o->recipes[i] = bench_recipe_find(items[i]))) {
+                    char names[256];
+                    bench_recipe_names(names, sizeof names);
+                    options_usage_error(&usage, "--recipe: no recipe '%s' (the recipes: %s)",
+                                        items[i], names);
+                    return -1;
+                }
+            }
+            o->n_recipes = (size_t)count;
+            break;
+        case 'S':
+            if (options_parse_count("--seed", optarg, -INT64_MAX, INT64_MAX, &value, &usage) < 0)
+                return -1;
+            o->experiment.seed = value;
+            break;
+        case 'L':
+            bench_recipes_list(stdout);
+            return 1;
         case 'd':
             o->data_dir = optarg;
             break;
@@ -217,13 +269,22 @@ static int parse_bench_options(struct bench_options *o, int argc, char **argv)
         options_usage_error(&usage, "unexpected argument '%s'", argv[optind]);
         return -1;
     }
+    if (o->n_recipes) {
+        if (reference_only) {
+            options_usage_error(&usage, "%s does not go with --recipe: a recipe fixes how it "
+                                "trains", reference_only);
+            return -1;
+        }
+        if (!given_precision) {
+            o->precisions[0] = PRECISION_F32;
+            o->n_precisions = 1;
+        }
+        if (!given_sizes)
+            o->n_sizes = 0;
+        if (!given_epochs)
+            o->epochs = 0;
+    }
     return 0;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* What an epoch trains: the network, its engine and plain SGD, over the
@@ -271,11 +332,10 @@ static void time_epochs(struct bench_run *t, const struct bench_options *o, doub
         train_epoch(t);
         seconds[i] = clock_seconds() - start;
     }
-    qsort(seconds, o->epochs, sizeof *seconds, compare_doubles);
-    result->min = seconds[0];
-    result->max = seconds[o->epochs - 1];
-    result->median = o->epochs % 2 ? seconds[o->epochs / 2]
-                                   : (seconds[o->epochs / 2 - 1] + seconds[o->epochs / 2]) / 2;
+    const struct timing_spread spread = timing_spread(seconds, o->epochs);
+    result->min = spread.min;
+    result->max = spread.max;
+    result->median = spread.median;
 }
 
 static int measure_size(const struct bench_options *o, const struct dataset *all, size_t size,
@@ -426,28 +486,24 @@ static void print_json(const struct bench_options *o, const struct measurement *
     printf("\n]}\n");
 }
 
-int bench_main(int argc, char **argv)
+/* The reference experiment's step at every precision, size and thread count. */
+static int bench_reference(struct bench_options *o, const char *dir)
 {
-    struct bench_options o;
     struct error err = {{0}};
     struct dataset all = {0};
     struct measurement results[2 * MAX_LIST * MAX_LIST];
     size_t n_results = 0;
-    char dir[4096], cpu[256];
+    char cpu[256];
 
-    const int parsed = parse_bench_options(&o, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? EXIT_SUCCESS : EXIT_USAGE;
-    if (mnist_find_dir(o.data_dir, PKGDATADIR, dir, sizeof dir, &err) < 0 ||
-        mnist_load(&all, dir, MNIST_TRAIN, &err) < 0) {
+    if (mnist_load(&all, dir, MNIST_TRAIN, &err) < 0) {
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
         return EXIT_FAILURE;
     }
-    o.inputs = dataset_image_size(&all);
-    o.widths[0] = o.inputs;
-    o.widths[o.n_layers] = MNIST_CLASSES;
-    for (size_t i = 0; i < o.n_sizes; i++) {
-        if (options_resolve_subset("--sizes", &o.sizes[i], all.count,
+    o->inputs = dataset_image_size(&all);
+    o->widths[0] = o->inputs;
+    o->widths[o->n_layers] = MNIST_CLASSES;
+    for (size_t i = 0; i < o->n_sizes; i++) {
+        if (options_resolve_subset("--sizes", &o->sizes[i], all.count,
                                    &(const struct usage){stderr, "bench"}) < 0) {
             dataset_free(&all);
             return EXIT_USAGE;
@@ -455,12 +511,12 @@ int bench_main(int argc, char **argv)
     }
 
     int status = EXIT_SUCCESS;
-    for (size_t p = 0; p < o.n_precisions && status == EXIT_SUCCESS; p++) {
+    for (size_t p = 0; p < o->n_precisions && status == EXIT_SUCCESS; p++) {
         double peaks[MAX_LIST];
-        for (size_t t = 0; t < o.n_threads; t++)
-            peaks[t] = fma_peak_flops(o.precisions[p], o.threads[t], 0.2);
-        for (size_t s = 0; s < o.n_sizes && status == EXIT_SUCCESS; s++)
-            if (measure_size(&o, &all, o.sizes[s], o.precisions[p], peaks, results,
+        for (size_t t = 0; t < o->n_threads; t++)
+            peaks[t] = fma_peak_flops(o->precisions[p], o->threads[t], 0.2);
+        for (size_t s = 0; s < o->n_sizes && status == EXIT_SUCCESS; s++)
+            if (measure_size(o, &all, o->sizes[s], o->precisions[p], peaks, results,
                              &n_results, &err) < 0)
                 status = EXIT_FAILURE;
     }
@@ -471,9 +527,36 @@ int bench_main(int argc, char **argv)
     }
     const char *isa = engine_best_isa();
     cpu_model(cpu, sizeof cpu);
-    if (o.json)
-        print_json(&o, results, n_results, cpu, isa);
+    if (o->json)
+        print_json(o, results, n_results, cpu, isa);
     else
-        print_table(&o, results, n_results, cpu, isa);
+        print_table(o, results, n_results, cpu, isa);
     return EXIT_SUCCESS;
+}
+
+int bench_main(int argc, char **argv)
+{
+    struct bench_options o;
+    struct error err = {{0}};
+    char dir[4096], cpu[256];
+
+    const int parsed = parse_bench_options(&o, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? EXIT_SUCCESS : EXIT_USAGE;
+    if (mnist_find_dir(o.data_dir, PKGDATADIR, dir, sizeof dir, &err) < 0) {
+        fprintf(stderr, "mnist-omp: %s\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    if (!o.n_recipes)
+        return bench_reference(&o, dir);
+    const struct bench_machine machine = {cpu_model(cpu, sizeof cpu), engine_best_isa(),
+                                          o.cores};
+    const struct bench_recipe_request request = {
+        .recipes = o.recipes, .n_recipes = o.n_recipes,
+        .precisions = o.precisions, .n_precisions = o.n_precisions,
+        .sizes = o.n_sizes ? o.sizes : NULL, .n_sizes = o.n_sizes,
+        .threads = o.threads, .n_threads = o.n_threads,
+        .epochs = o.epochs, .seed = o.experiment.seed, .data_dir = dir, .json = o.json,
+    };
+    return bench_recipes_run(&request, &machine);
 }

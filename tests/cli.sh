@@ -411,9 +411,58 @@ done
 check_usage_error bench --sizes ""
 expect_in "$work/err" "--sizes: empty list"
 expect_status 0 "bench --help" -- "$prog" bench --help
-for option in --threads --sizes --precision --epochs --warmup --data --json; do
+for option in --threads --sizes --precision --epochs --warmup --recipe --seed --list-recipes \
+              --data --json; do
     expect_in "$work/out" "^ .*$option"
 done
+
+# --- bench --recipe: README's recipes through the trainer, timed and profiled
+expect_status 0 "bench --list-recipes" -- "$prog" bench --list-recipes
+[ "$(cut -d ' ' -f 1 "$work/out" | tr '\n' ' ')" = "a b c fast " ] ||
+    fail "bench --list-recipes names: $(cut -d ' ' -f 1 "$work/out" | tr '\n' ' ')"
+expect_in "$work/out" '^a --train-size all --test-size all --loss xent --hidden 128 '
+check_usage_error bench --recipe d
+expect_in "$work/err" "--recipe: no recipe 'd' (the recipes: a, b, c, fast)"
+check_usage_error bench --recipe a,,c
+expect_in "$work/err" "--recipe: empty item in the list"
+check_usage_error bench --recipe ""
+for option in "--hidden 64" "--batch 10" "--warmup 1"; do
+    # shellcheck disable=SC2086
+    check_usage_error bench --recipe a $option
+    expect_in "$work/err" "${option% *} does not go with --recipe"
+done
+check_usage_error bench --recipe a --sizes 60001
+check_usage_error bench --recipe a --seed x
+check_usage_error bench --recipe a --epochs 0
+# Every recipe at two thread counts, a tiny run: the last epoch profiled
+# kernel by kernel, the first layer marked dense-equivalent.
+expect_status 0 "bench --recipe" -- "$prog" bench --recipe a,b,c,fast --sizes 300 --epochs 2 \
+    --threads 1,2
+expect_in "$work/out" '^mnist-omp bench: recipes on '
+[ "$(grep -c '^recipe ' "$work/out")" -eq 8 ] || fail "bench --recipe: runs"
+expect_in "$work/out" '^recipe b: 784-512-512-10, f32, N = 300, 2 threads, 2 epochs; FMA peak '
+expect_in "$work/out" '^  s/epoch [0-9.]* \[[0-9.]* - [0-9.]*\] of 1 epoch, training [0-9.]* s'
+expect_in "$work/out" '^  test accuracy [0-9.]*% ([0-9]* of 10000); the last epoch, [0-9.]* s, profiled:'
+[ "$(grep -c -E '^  0 784x[0-9]+\* +(forward|weight gradient) ' "$work/out")" -eq 16 ] ||
+    fail "bench --recipe: the first layer's kernels"
+[ "$(grep -c -E '^  [12] [0-9]+x[0-9]+ +(forward|weight gradient|input gradient) ' \
+    "$work/out")" -eq 30 ] || fail "bench --recipe: the other layers' kernels"
+[ "$(grep -c -E '^ +(other|idle or serial) +[0-9.]+ +[0-9.]+%$' "$work/out")" -eq 16 ] ||
+    fail "bench --recipe: other and idle"
+expect_in "$work/out" '^  mnist-omp .* --hidden 256 .*--nesterov .*--epochs 2 --seed 1337 --precision f32 --threads 1$'
+# The JSON run trains what its command line trains, to the same bits.
+expect_status 0 "bench --recipe --json" -- "$prog" bench --recipe fast --sizes 500 --epochs 1 \
+    --threads 2 --seed 7 --precision f64 --json
+expect_in "$work/out" '"recipe": "fast", '
+expect_in "$work/out" '"network": "784-256-10", "precision": "f64", "size": 500, "threads": 2, "epochs": 1, "seed": 7,'
+expect_in "$work/out" '"layer": 0, "n_in": 784, "n_out": 256, "kernel": "weight_gradient", "dense_equivalent": true, '
+expect_in "$work/out" '"layer": 1, "n_in": 256, "n_out": 10, "kernel": "input_gradient", "dense_equivalent": false, '
+expect_in "$work/out" '"steps": 4, "images": 500,'
+correct=$(sed -n 's/.*"test_correct": \([0-9]*\),.*/\1/p' "$work/out")
+command=$(sed -n 's/.*"command": "mnist-omp \([^"]*\)".*/\1/p' "$work/out")
+# shellcheck disable=SC2086
+expect_status 0 "the command of bench --recipe" -- "$prog" $command --quiet
+expect_in "$work/out" "^Test Set Accuracy = .* (${correct:-none} of 10000)"
 expect_status 0 "predict --help" -- "$prog" predict --help
 expect_in "$work/out" '^Usage: mnist-omp predict'
 check_usage_error predict --bogus
