@@ -1,10 +1,12 @@
 """Shared driver for the NumPy and PyTorch baselines of `make bench`.
 
-Both scripts time the same full-batch training step as `mnist-omp bench`
-(784-32-10 MLP, MSE loss, lr 0.8) on the same data and initial weights, so
-that their speed and first-epoch loss can be set beside ours.  This module
-imports no NumPy at load time: the environment must be settled (OpenBLAS
-kernel, thread counts) before the array library loads its BLAS.
+numpy_step.py and torch_step.py time the same full-batch training step as
+`mnist-omp bench` (784-32-10 MLP, MSE loss, lr 0.8) on the same data and
+initial weights, so that their speed and first-epoch loss can be set beside
+ours.  The environment handling here (the OpenBLAS kernel, thread counts,
+what BLAS is loaded, the report) also serves the recipes' baselines
+(recipe_driver.py).  This module imports no NumPy at load time: the
+environment must be settled before the array library loads its BLAS.
 """
 
 import argparse
@@ -88,21 +90,25 @@ def parse_args(tool):
     return args
 
 
-def start(tool):
+def start(tool, parse=None, order=None, print_table=None):
     """Parses the options and settles the environment before NumPy or torch
     is imported.  Returns (args, notes, limit_threads): limit_threads(T) is
     a context manager capping the BLAS and OpenMP threads to T.  Without
     threadpoolctl, the thread counts are run as child processes instead; in
-    the parent this prints their merged report and exits."""
-    args = parse_args(tool)
+    the parent this prints their merged report and exits.
+
+    parse(tool), order(result) (the sort key of the merged results) and
+    print_table(report) are the training step's unless given: the recipes
+    (recipe_driver.py) pass their own."""
+    args = (parse or parse_args)(tool)
     settle_environment(args)
     try:
         from threadpoolctl import threadpool_limits
         return args, [], lambda threads: threadpool_limits(limits=threads)
     except ImportError:
-        report = run_per_thread_count(args)
+        report = run_per_thread_count(args, order or step_order)
         if report is not None:
-            emit(report, args.json)
+            emit(report, args.json, print_table)
             sys.exit(0)
         return args, [LIMITS_NOTE], lambda threads: contextlib.nullcontext()
 
@@ -148,10 +154,15 @@ def kernel_notes(libs):
     return notes
 
 
-def run_per_thread_count(args):
+def step_order(result):
+    return (result["size"], result["precision"], result["threads"])
+
+
+def run_per_thread_count(args, order):
     """Without threadpoolctl: one run of this script per thread count, its
     BLAS and OpenMP thread counts set through the environment.  Returns the
-    merged report, or None in such a run itself."""
+    merged report, its results sorted by order(result), or None in such a
+    run itself."""
     if CHILD_ENV in os.environ:
         return None
     report = None
@@ -168,8 +179,7 @@ def run_per_thread_count(args):
             report = part
         else:
             report["results"] += part["results"]
-    report["results"].sort(key=lambda r: (r["size"], r["precision"],
-                                          r["threads"]))
+    report["results"].sort(key=order)
     return report
 
 
@@ -290,18 +300,28 @@ def _library_kind(path):
     return "unknown"
 
 
-def emit(report, as_json):
+def emit(report, as_json, print_table=None):
+    """Prints the report as JSON, or its notes (on standard error) and its
+    table, the training step's unless print_table is given."""
     if as_json:
         json.dump(report, sys.stdout, indent=2)
         print()
         return
     for note in report["notes"]:
         print("note: " + note, file=sys.stderr)
-    blas = "; ".join(
+    (print_table or print_step_table)(report)
+
+
+def blas_summary(report):
+    return "; ".join(
         " ".join(str(lib[key]) for key in ("internal_api", "version",
                                            "architecture") if key in lib)
         for lib in report["blas"]["libraries"]) or "none found"
-    print("%s %s (BLAS: %s)" % (report["tool"], report["version"], blas))
+
+
+def print_step_table(report):
+    print("%s %s (BLAS: %s)" % (report["tool"], report["version"],
+                                blas_summary(report)))
     print("%7s %4s %7s %11s %21s %11s %19s" % (
         "size", "prec", "threads", "ms/epoch", "(min - max)", "samples/s",
         "first loss"))

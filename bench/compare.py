@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """`make bench`: mnist-omp against NumPy and PyTorch, in one run.
 
-Runs `mnist-omp bench --json`, then the same training step in NumPy
-(numpy_step.py) and PyTorch (torch_step.py) at the same sizes, precisions and
-thread counts, and prints our speed as a ratio to each (their ms/epoch divided
-by ours: above 1 means mnist-omp is faster).  A baseline whose library is not
-installed is reported as skipped.
+First the reference experiment's step: runs `mnist-omp bench --json`, then
+the same training step in NumPy (numpy_step.py) and PyTorch (torch_step.py)
+at the same sizes, precisions and thread counts.  Then the recipes: runs
+`mnist-omp bench --recipe ... --json` and the same recipes, from the same
+weights over the same batches, in NumPy (numpy_recipe.py) and PyTorch
+(torch_recipe.py), float32, at 2 threads (1 on one core), for a few epochs
+each (--recipe-epochs; --full: each recipe's own).  Prints our speed as a
+ratio to each (their seconds per epoch divided by ours: above 1 means
+mnist-omp is faster).  A baseline whose library is not installed is reported
+as skipped.
 """
 
 import argparse
@@ -15,6 +20,7 @@ import subprocess
 import sys
 
 from common import SKIPPED
+from recipe_driver import list_recipes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -33,16 +39,48 @@ def by_key(report):
     return {(r["size"], r["precision"], r["threads"]): r for r in report["results"]}
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist-omp", default="./mnist-omp")
-    parser.add_argument("--sizes", default="6000,60000")
-    parser.add_argument("--precisions", default="f32,f64")
-    parser.add_argument("--threads", default=None)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--sizes", default="6000,60000",
+                        help="the step's training-set sizes (6000,60000)")
+    parser.add_argument("--precisions", default="f32,f64",
+                        help="the step's precisions (f32,f64)")
+    parser.add_argument("--threads", default=None,
+                        help="the step's thread counts (mnist-omp's default)")
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="the step's timed epochs (10)")
+    parser.add_argument("--warmup", type=int, default=2,
+                        help="the step's untimed epochs (2)")
+    parser.add_argument("--recipes", default=None,
+                        help="recipes to compare, comma-separated, or none "
+                             "(default: all of `mnist-omp bench --list-recipes`)")
+    parser.add_argument("--recipe-threads",
+                        default="2" if (os.cpu_count() or 1) >= 2 else "1",
+                        help="the recipes' thread counts (2, or 1 on one core)")
+    parser.add_argument("--recipe-epochs", type=int, default=4,
+                        help="epochs of each recipe (4; the schedule spans them)")
+    parser.add_argument("--full", action="store_true",
+                        help="train each recipe for its own epochs")
+    parser.add_argument("--recipe-size", type=int, default=None,
+                        help="training images of each recipe (its own: all)")
+    parser.add_argument("--skip-step", action="store_true",
+                        help="compare the recipes only")
     args = parser.parse_args()
+    if args.recipe_epochs < 1:
+        parser.error("--recipe-epochs must be at least 1")
+    return args
 
+
+def main():
+    args = parse_args()
+    if not args.skip_step:
+        compare_step(args)
+    if args.recipes != "none":
+        compare_recipes(args)
+
+
+def compare_step(args):
     ours_cmd = [args.mnist_omp, "bench", "--json", "--sizes", args.sizes,
                 "--precision", args.precisions, "--epochs", str(args.epochs),
                 "--warmup", str(args.warmup)]
@@ -62,16 +100,7 @@ def main():
         print("$ " + " ".join(cmd), file=sys.stderr)
         baselines[tool] = run_json(cmd)
 
-    print("mnist-omp %s on %s (%s kernels, %d cores)"
-          % (ours["version"], ours["cpu"], ours["kernels"], ours["cores"]))
-    for tool, report in baselines.items():
-        if report is None:
-            print("%s: skipped (not installed)" % tool)
-            continue
-        print("%s %s, BLAS: %s" % (tool, report.get("version", "?"),
-                                   json.dumps(report.get("blas", {}))))
-        for note in report.get("notes", []):
-            print("  note: " + note)
+    print_versions(ours, baselines)
     print()
     header = ("prec", "N", "thr", "ms/epoch", "GFLOP/s", "%peak", "speedup",
               "numpy ms", "x numpy", "torch ms", "x torch")
@@ -92,6 +121,87 @@ def main():
                  r["gflops"], 100 * r["fraction_of_peak"], r["speedup"], " ".join(cells)))
     print("\nms/epoch: median of %d timed epochs after %d warm-up epochs; "
           "x numpy / x torch: their ms/epoch divided by ours." % (args.epochs, args.warmup))
+
+
+def print_versions(ours, baselines):
+    print("mnist-omp %s on %s (%s kernels, %d cores)"
+          % (ours["version"], ours["cpu"], ours["kernels"], ours["cores"]))
+    for tool, report in baselines.items():
+        if report is None:
+            print("%s: skipped (not installed)" % tool)
+            continue
+        print("%s %s, BLAS: %s" % (tool, report.get("version", "?"),
+                                   json.dumps(report.get("blas", {}))))
+        for note in report.get("notes", []):
+            print("  note: " + note)
+
+
+def kernel_peaks(result):
+    """Our kernels' %peak, layer by layer: "0:52/93 1:16/13/17" (forward,
+    weight gradient, input gradient)."""
+    layers = {}
+    for k in result["kernels"]:
+        layers.setdefault(k["layer"], []).append(
+            "%.0f" % (100 * k["fraction_of_peak"]))
+    return " ".join("%d:%s" % (layer, "/".join(cells))
+                    for layer, cells in sorted(layers.items()))
+
+
+def compare_recipes(args):
+    names = args.recipes or ",".join(list_recipes(args.mnist_omp))
+    common = ["--recipe", names, "--json", "--threads", args.recipe_threads]
+    if not args.full:
+        common += ["--epochs", str(args.recipe_epochs)]
+    size = ["--sizes", str(args.recipe_size)] if args.recipe_size else []
+    ours_cmd = [args.mnist_omp, "bench"] + common + size
+    print("$ " + " ".join(ours_cmd), file=sys.stderr)
+    ours = run_json(ours_cmd)
+    baselines = {}
+    for tool in ("numpy", "torch"):
+        cmd = [sys.executable, os.path.join(HERE, tool + "_recipe.py"),
+               "--mnist-omp", args.mnist_omp] + common
+        if args.recipe_size:
+            cmd += ["--size", str(args.recipe_size)]
+        print("$ " + " ".join(cmd), file=sys.stderr)
+        baselines[tool] = run_json(cmd)
+
+    print("\nThe recipes, float32, %s, the same initial weights and batches in "
+          "all three:" % ("each recipe's own epochs" if args.full
+                          else "%d epochs each" % args.recipe_epochs))
+    if args.skip_step:
+        print_versions(ours, baselines)
+    tables = {tool: {(r["recipe"], r["threads"]): r for r in report["results"]}
+              for tool, report in baselines.items() if report}
+    print("%-6s %3s %6s %8s %8s %7s %8s %7s %8s %8s %8s  %s" % (
+        "recipe", "thr", "epochs", "s/epoch", "numpy s", "x numpy", "torch s",
+        "x torch", "acc", "numpy", "torch", "%peak (layer:F/W/I)"))
+    for r in ours["results"]:
+        speed, accuracy = [], []
+        for tool in ("numpy", "torch"):
+            theirs = tables.get(tool, {}).get((r["recipe"], r["threads"]))
+            if theirs:
+                s = theirs["s_per_epoch_median"]
+                speed += ["%8.4f" % s, "%6.1fx" % (s / r["s_per_epoch_median"])]
+                accuracy.append("%7.2f%%" % (100 * theirs["test_accuracy"]))
+            else:
+                speed += ["%8s" % "-", "%7s" % "-"]
+                accuracy.append("%8s" % "-")
+        print("%-6s %3d %6d %8.4f %s %7.2f%% %s  %s" % (
+            r["recipe"], r["threads"], r["epochs"], r["s_per_epoch_median"],
+            " ".join(speed), 100 * r["test_accuracy"], " ".join(accuracy),
+            kernel_peaks(r)))
+    trained = ("each recipe's own epochs" if args.full else
+               "%d epochs, not the recipe's whole run (--full trains that)"
+               % args.recipe_epochs)
+    print("\ns/epoch: median over the epochs (mnist-omp's: all but the last, "
+          "which it profiles).\nx numpy, x torch: their s/epoch divided by "
+          "ours.  acc, numpy, torch: the test\naccuracy of mnist-omp, NumPy "
+          "and PyTorch on %d test images after\n%s.\n%%peak: the rate of each "
+          "of our kernels as a share of the FMA peak, layer by\nlayer: "
+          "forward / weight gradient / input gradient (layer 0 skips the zero\n"
+          "pixels: its rate counts the dense-equivalent work)."
+          % (ours["results"][0]["test_count"] if ours["results"] else 0,
+             trained))
 
 
 if __name__ == "__main__":

@@ -340,7 +340,9 @@ def widths_arg(text):
     return [positive(int)(width) for width in text.split(",")]
 
 
-def parse_args():
+def parse_args(argv=None):
+    """The options of argv (default: the command line's); bench/'s baselines
+    read mnist-omp's recipes with it."""
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(
         description="SPEC's trainer in NumPy float64: prints every epoch's "
@@ -374,7 +376,7 @@ def parse_args():
                    or os.path.normpath(os.path.join(here, os.pardir, os.pardir, "data")),
                    help="folder of the MNIST IDX(.gz) files (default: "
                         "$MNIST_OMP_DATA, else data/ of the repository)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.nesterov and not args.momentum > 0:
         p.error("--nesterov needs --momentum above 0")
     if args.schedule == "step" and (args.step_epochs is None or args.step_gamma is None):
