@@ -271,6 +271,7 @@ static void batch_pairs_fill(const struct engine *e, size_t slice)
 #define KERNEL_ISA portable
 #define KERNEL_ROWS 4
 #define KERNEL_COLUMN_BYTES 32
+#define KERNEL_SPARSE_BYTES 128
 #include "kernels_isa.h"
 
 #ifdef HAVE_X86_KERNELS
@@ -278,12 +279,14 @@ static void batch_pairs_fill(const struct engine *e, size_t slice)
 #define KERNEL_ISA avx2
 #define KERNEL_ROWS 6
 #define KERNEL_COLUMN_BYTES 64
+#define KERNEL_SPARSE_BYTES 128
 #include "kernels_isa.h"
 
 #define KERNEL_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
 #define KERNEL_ISA avx512
 #define KERNEL_ROWS 8
 #define KERNEL_COLUMN_BYTES 128
+#define KERNEL_SPARSE_BYTES 512
 #include "kernels_isa.h"
 #endif
 

@@ -14,14 +14,16 @@
 #define ROWS ((size_t)KERNEL_ROWS)
 #undef COLUMNS
 #define COLUMNS (KERNEL_COLUMN_BYTES / sizeof(REAL))
-/* The first layer's tiles: 32 accumulators per image in the forward pass
- * (the reference network's whole row: its pixel pairs are read once), 128
- * bytes per pair of weight rows in the weight gradient (two rows' tiles
- * stay in registers on any SIMD). */
+/* The first layer's tiles: in the forward pass, eight vectors of
+ * accumulators per image (each pixel pair adds two terms to each in turn,
+ * so eight independent chains hide the adds' latency; 32 on the portable
+ * build, the reference network's whole row), cut into powers of two at the
+ * edge; in the weight gradient, KERNEL_SPARSE_BYTES per row of a pair of
+ * weight rows (both rows' tiles stay in registers), cut likewise. */
 #undef FORWARD_COLUMNS
-#define FORWARD_COLUMNS ((size_t)32)
+#define FORWARD_COLUMNS (4 * KERNEL_COLUMN_BYTES / sizeof(REAL))
 #undef SPARSE_COLUMNS
-#define SPARSE_COLUMNS (128 / sizeof(REAL))
+#define SPARSE_COLUMNS (KERNEL_SPARSE_BYTES / sizeof(REAL))
 #undef PROBE_LANES
 #define PROBE_LANES (12 * 64 / sizeof(REAL))
 
@@ -217,7 +219,7 @@ static size_t FN(product_tile_count)(const struct product *p)
 /* The pre-activations of one image's columns [0, columns) of the first
  * layer: the sum over its nonzero pixel pairs, in ascending pixel order, of
  * x_low * W[2p] + x_high * W[2p + 1], from zero. */
-static KERNEL_TARGET inline void FN(sparse_row)(REAL *restrict out, const REAL *restrict w,
+static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_row)(REAL *restrict out, const REAL *restrict w,
                                                 size_t wrs, const REAL *restrict zero,
                                                 const REAL *restrict pixel_value,
                                                 const struct pixel_pairs *px, size_t image,
@@ -298,17 +300,28 @@ static KERNEL_TARGET void FN(sparse_forward_block)(const struct engine *e, const
                                                    size_t first, size_t end, size_t j0)
 {
     const size_t columns = p->columns - j0 < FORWARD_COLUMNS ? p->columns - j0 : FORWARD_COLUMNS;
-    const REAL *w = (const REAL *)p->b + j0;
     REAL *c = (REAL *)p->c + first * p->crs + j0;
     for (size_t n = first; n < end; n++) {
         const size_t image = batch_image(e, n);
         REAL *row = c + (n - first) * p->crs;
-        if (columns == FORWARD_COLUMNS)
-            FN(sparse_row)(row, w, p->brs, e->zero_row, e->pixel_value, &e->pixels, image,
-                           FORWARD_COLUMNS);
-        else
-            FN(sparse_row)(row, w, p->brs, e->zero_row, e->pixel_value, &e->pixels, image,
-                           columns);
+        for (size_t j = 0, w; j < columns; j += w) {
+            w = columns - j == FORWARD_COLUMNS ? FORWARD_COLUMNS
+                                               : FN(floor_power_of_two)(columns - j);
+#undef SPARSE_ROW
+#define SPARSE_ROW(W)                                                                        \
+    FN(sparse_row)(row + j, (const REAL *)p->b + j0 + j, p->brs, e->zero_row, e->pixel_value, \
+                   &e->pixels, image, W)
+            if (w == FORWARD_COLUMNS)
+                SPARSE_ROW(FORWARD_COLUMNS);
+            else if (w == FORWARD_COLUMNS / 2)
+                SPARSE_ROW(FORWARD_COLUMNS / 2);
+            else if (w == FORWARD_COLUMNS / 4)
+                SPARSE_ROW(FORWARD_COLUMNS / 4);
+            else if (w == FORWARD_COLUMNS / 8)
+                SPARSE_ROW(FORWARD_COLUMNS / 8);
+            else
+                SPARSE_ROW(w);
+        }
     }
     FN(finish_tile)(p, c, first, j0, end - first, columns);
 }
@@ -339,7 +352,7 @@ static void FN(forward_rows)(const struct engine *e, size_t first, size_t end, b
  * weight gradient: x_low * g and x_high * g summed over the slice's images
  * that have pair p, in ascending order, from zero (the others add exact
  * zeros). */
-static KERNEL_TARGET inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
+static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
                                                           REAL *restrict dw_high,
                                                           const REAL *restrict dz, size_t dzrs,
                                                           const REAL *restrict pixel_value,
@@ -348,7 +361,7 @@ static KERNEL_TARGET inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
                                                           size_t columns)
 {
     /* From an explicit zero, as in the micro-kernel. */
-    REAL low[128 / sizeof(REAL)], high[128 / sizeof(REAL)];
+    REAL low[SPARSE_COLUMNS], high[SPARSE_COLUMNS];
     for (size_t e = begin; e < end; e++) {
         const REAL x_low = pixel_value[bp->entry_low[e]];
         const REAL x_high = pixel_value[bp->entry_high[e]];
@@ -387,15 +400,24 @@ static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const
     const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
     const size_t *starts = e->batch_pairs.pair_entries + slice * (px->pairs + 1);
     for (size_t pair = pair0; pair < pair_end; pair++) {
-        REAL *low = (REAL *)p->c + 2 * pair * p->crs + j0;
-        REAL *high = 2 * pair + 1 < px->width ? low + p->crs : NULL;
-        if (columns == SPARSE_COLUMNS)
-            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
-                                     &e->batch_pairs, starts[pair], starts[pair + 1],
-                                     SPARSE_COLUMNS);
-        else
-            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
-                                     &e->batch_pairs, starts[pair], starts[pair + 1], columns);
+        for (size_t j = 0, w; j < columns; j += w) {
+            w = columns - j == SPARSE_COLUMNS ? SPARSE_COLUMNS
+                                              : FN(floor_power_of_two)(columns - j);
+            REAL *low = (REAL *)p->c + 2 * pair * p->crs + j0 + j;
+            REAL *high = 2 * pair + 1 < px->width ? low + p->crs : NULL;
+#undef SPARSE_PAIR
+#define SPARSE_PAIR(W)                                                                          \
+    FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0 + j, p->brs, e->pixel_value,    \
+                             &e->batch_pairs, starts[pair], starts[pair + 1], W)
+            if (w == SPARSE_COLUMNS)
+                SPARSE_PAIR(SPARSE_COLUMNS);
+            else if (w == SPARSE_COLUMNS / 2)
+                SPARSE_PAIR(SPARSE_COLUMNS / 2);
+            else if (w == SPARSE_COLUMNS / 4)
+                SPARSE_PAIR(SPARSE_COLUMNS / 4);
+            else
+                SPARSE_PAIR(w);
+        }
     }
 }
 
