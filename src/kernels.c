@@ -23,7 +23,8 @@
  * slice holds at least MIN_SLICE_SAMPLES samples so that small batches are
  * not summed in slivers (their parallelism comes from the tiles).  The
  * reduction and the update work on blocks of BLOCK parameters; the forward
- * pass's items are FORWARD_ROWS images through every layer, the first
+ * pass's items are blocks of at least FORWARD_ROWS images (enough that a
+ * pair's weight rows serve several) through every layer, the first
  * layer's weight gradient's SPARSE_PAIRS pairs of weight rows;
  * transposes go TRANSPOSE_ROWS rows at a time.  Each thread takes items
  * CHUNKS_PER_THREAD times in a step's phase (dynamic scheduling: threads that
@@ -33,15 +34,17 @@ enum {
     MIN_SLICE_SAMPLES = 128,
     BLOCK = 1024,
     ALIGNMENT = 64,
-    FORWARD_ROWS = 16,
+    FORWARD_ROWS = 32,
+    MAX_BLOCK_ROWS = 256,  /* batch_pairs' rows are bytes */
+    BLOCKS_PER_SLICE = 8,
     SPARSE_PAIRS = 4,
     TRANSPOSE_ROWS = 64,
     CHUNKS_PER_THREAD = 8,
     /* a backward phase: a weight and a bias gradient per slice, an input gradient */
     MAX_JOBS = 2 * MAX_SLICES + 1,
 };
-/* The first forward phase: the batch's structure, a transpose per layer
- * but the first, the first layer. */
+/* The first forward phase: a transpose per layer but the first, the
+ * forward pass. */
 _Static_assert(MAX_JOBS >= MLP_MAX_LAYERS + 1, "room for the first forward phase's jobs");
 
 /* The images' nonzero pixels, built once per engine: for each image, in
@@ -58,15 +61,19 @@ struct pixel_pairs {
     uint8_t *entry_low, *entry_high;
 };
 
-/* The same entries turned around for a batch's weight gradient: for each
- * slice of the batch and each pair, the batch rows that have that pair, in
- * ascending order.  Built from pixel_pairs in time proportional to the
- * batch's entries; kept for the whole dataset in order (batch NULL). */
+/* The same entries turned around for a batch: for each block of
+ * FORWARD_ROWS rows of the batch and each pair, the block's rows that have
+ * that pair, in ascending order.  Each block's forward item builds its
+ * lists from pixel_pairs, in time proportional to its entries, then runs
+ * down them, so that a pair's two rows of W are read once for the block;
+ * the weight gradient runs down the same lists, block after block.  Kept
+ * for the whole dataset in order (batch NULL). */
 struct batch_pairs {
     size_t capacity;             /* entries allocated */
-    size_t *slice_first;         /* MAX_SLICES + 1: first entry of each slice */
-    size_t *pair_entries;        /* per slice, pairs + 1: first entry of each pair */
-    uint32_t *entry_row;
+    size_t *block_first;         /* blocks + 1: first entry of each block */
+    uint32_t *pair_offsets;      /* per block, pairs + 1: first entry of each pair,
+                                    counted from the block's first */
+    uint8_t *entry_row;          /* the row within its block */
     uint8_t *entry_low, *entry_high;
     size_t whole;                /* built for batch NULL of this many images; 0: not */
 };
@@ -90,7 +97,7 @@ struct product {
 
 /* A piece of a step, cut into items that threads share out.  The forward
  * pass takes its layers' products from the engine (forward) and its items
- * are blocks of FORWARD_ROWS rows through every layer (slice: whether it
+ * are blocks of block_rows() rows through every layer (slice: whether it
  * works out the loss); the sparse gradient uses product's c, b, crs, brs
  * and columns (a is the pixels); a transpose has c = W^T, a = W, rows x
  * columns = n_in x n_out. */
@@ -99,7 +106,6 @@ enum job_kind {
     JOB_FORWARD,
     JOB_SPARSE_GRADIENT,
     JOB_TRANSPOSE,
-    JOB_BATCH_PAIRS,
     JOB_SUM_PARTIALS,
 };
 struct job {
@@ -141,6 +147,8 @@ struct engine {
     double *row_loss;         /* each batch row's loss */
     const size_t *batch;      /* the current batch (NULL: ds in order) */
     size_t count;             /* its images */
+    size_t block_rows;        /* rows of a block of the batch (block_rows()) */
+    bool fill_pairs;          /* whether the forward pass builds batch_pairs */
     union {
         float f32[256];
         double f64[256];
@@ -204,41 +212,67 @@ static inline double profile_mark(const struct engine *e)
     return e->profile ? clock_seconds() : 0;
 }
 
-/* Builds slice s's lists of batch_pairs, whose entry range is already
- * planned (batch_pairs_plan). */
-static void batch_pairs_fill(const struct engine *e, size_t slice)
+/* The rows of a block of a batch of n: FORWARD_ROWS, or more in a batch
+ * big enough to keep a slice to some BLOCKS_PER_SLICE blocks, so that the
+ * weight gradient runs down long lists (a function of n alone; no sum
+ * depends on it). */
+static size_t block_rows(size_t n)
+{
+    const size_t rows = n / engine_slice_count(n) / BLOCKS_PER_SLICE;
+    return rows < FORWARD_ROWS ? FORWARD_ROWS : rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : rows;
+}
+
+static size_t block_count(const struct engine *e)
+{
+    return (e->count + e->block_rows - 1) / e->block_rows;
+}
+
+/* Builds a block's lists of batch_pairs, whose entry range is already
+ * planned (batch_pairs_plan): a count of each pair's rows, their running
+ * sum, then each entry in its place. */
+static void batch_pairs_fill(const struct engine *e, size_t block)
 {
     const struct pixel_pairs *px = &e->pixels;
     const struct batch_pairs *bp = &e->batch_pairs;
-    const size_t slices = engine_slice_count(e->count), pairs = px->pairs;
-    const size_t first = slice * e->count / slices, end = (slice + 1) * e->count / slices;
-    size_t *starts = bp->pair_entries + slice * (pairs + 1);
+    const size_t pairs = px->pairs, first = block * e->block_rows;
+    const size_t end = e->count - first < e->block_rows ? e->count : first + e->block_rows;
+    const size_t base = bp->block_first[block];
+    const size_t *restrict image_entries = px->image_entries;
+    const uint16_t *restrict entry_pair = px->entry_pair;
+    const uint8_t *restrict entry_low = px->entry_low, *restrict entry_high = px->entry_high;
+    uint8_t *restrict row = bp->entry_row + base, *restrict low = bp->entry_low + base,
+                      *restrict high = bp->entry_high + base;
+    uint32_t *restrict starts = bp->pair_offsets + block * (pairs + 1);
 
     memset(starts, 0, (pairs + 1) * sizeof *starts);
     for (size_t n = first; n < end; n++) {
         const size_t image = batch_image(e, n);
-        for (size_t i = px->image_entries[image]; i < px->image_entries[image + 1]; i++)
-            starts[px->entry_pair[i]]++;
+        /* The batch's images lie anywhere in memory: ask early for the next one's pairs. */
+        if (n + 1 < end) {
+            const size_t next = image_entries[batch_image(e, n + 1)];
+            __builtin_prefetch(entry_pair + next);
+            __builtin_prefetch(entry_pair + next + 32);
+            __builtin_prefetch(entry_pair + next + 64);
+            __builtin_prefetch(entry_low + next);
+            __builtin_prefetch(entry_high + next);
+        }
+        for (size_t i = image_entries[image]; i < image_entries[image + 1]; i++)
+            starts[entry_pair[i] + 1]++;
     }
-    size_t running = bp->slice_first[slice];
-    for (size_t p = 0; p < pairs; p++) {
-        const size_t in_pair = starts[p];
-        starts[p] = running;
-        running += in_pair;
-    }
+    for (size_t p = 0; p < pairs; p++)
+        starts[p + 1] += starts[p];
+    /* Each pair's start moves on as its entries go in, to the next's. */
     for (size_t n = first; n < end; n++) {
         const size_t image = batch_image(e, n);
-        for (size_t i = px->image_entries[image]; i < px->image_entries[image + 1]; i++) {
-            const size_t at = starts[px->entry_pair[i]]++;
-            bp->entry_row[at] = (uint32_t)n;
-            bp->entry_low[at] = px->entry_low[i];
-            bp->entry_high[at] = px->entry_high[i];
+        for (size_t i = image_entries[image]; i < image_entries[image + 1]; i++) {
+            const size_t at = starts[entry_pair[i]]++;
+            row[at] = (uint8_t)(n - first);
+            low[at] = entry_low[i];
+            high[at] = entry_high[i];
         }
     }
-    /* Each start has moved to the next pair's: move them back. */
-    for (size_t p = pairs; p > 0; p--)
-        starts[p] = starts[p - 1];
-    starts[0] = bp->slice_first[slice];
+    memmove(starts + 1, starts, pairs * sizeof *starts);
+    starts[0] = 0;
 }
 
 /* GCC keeps the probe's accumulators in registers only when it unrolls the
@@ -456,7 +490,7 @@ static int batch_pairs_reserve(struct batch_pairs *bp, size_t entries)
 {
     if (entries <= bp->capacity && bp->entry_row)
         return 0;
-    uint32_t *row = realloc(bp->entry_row, (entries + 1) * sizeof *row);
+    uint8_t *row = realloc(bp->entry_row, entries + 1);
     if (row)
         bp->entry_row = row;
     uint8_t *low = realloc(bp->entry_low, entries + 1);
@@ -471,19 +505,31 @@ static int batch_pairs_reserve(struct batch_pairs *bp, size_t entries)
     return 0;
 }
 
-/* Where each slice's entries of the current batch go. */
-static int batch_pairs_plan(struct engine *e, size_t slices)
+/* Where each block's entries of the current batch go, unless the whole
+ * dataset's lists are already built; sets fill_pairs.  -1: out of memory
+ * (a batch that repeats images may have more entries than the dataset). */
+static int batch_pairs_plan(struct engine *e)
 {
     struct batch_pairs *bp = &e->batch_pairs;
     const size_t *starts = e->pixels.image_entries;
-    bp->slice_first[0] = 0;
-    for (size_t s = 0; s < slices; s++) {
-        size_t entries = bp->slice_first[s];
-        for (size_t n = s * e->count / slices; n < (s + 1) * e->count / slices; n++)
+    e->block_rows = block_rows(e->count);
+    e->fill_pairs = e->batch || bp->whole != e->count;
+    if (!e->fill_pairs)
+        return 0;
+    bp->whole = 0;
+    bp->block_first[0] = 0;
+    for (size_t block = 0, n = 0; n < e->count; block++) {
+        size_t entries = bp->block_first[block];
+        for (const size_t end = n + e->block_rows < e->count ? n + e->block_rows : e->count;
+             n < end; n++)
             entries += starts[batch_image(e, n) + 1] - starts[batch_image(e, n)];
-        bp->slice_first[s + 1] = entries;
+        bp->block_first[block + 1] = entries;
     }
-    return batch_pairs_reserve(bp, bp->slice_first[slices]);
+    if (batch_pairs_reserve(bp, bp->block_first[block_count(e)]) < 0)
+        return -1;
+    if (!e->batch)
+        bp->whole = e->count;
+    return 0;
 }
 
 void engine_destroy(struct engine *e)
@@ -491,8 +537,8 @@ void engine_destroy(struct engine *e)
     if (!e)
         return;
     pixel_pairs_free(&e->pixels);
-    free(e->batch_pairs.slice_first);
-    free(e->batch_pairs.pair_entries);
+    free(e->batch_pairs.block_first);
+    free(e->batch_pairs.pair_offsets);
     free(e->batch_pairs.entry_row);
     free(e->batch_pairs.entry_low);
     free(e->batch_pairs.entry_high);
@@ -557,14 +603,13 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
             ok = ok && (e->transposed[l] = aligned_array(m->widths[l], m->widths[l + 1],
                                                          real)) != NULL;
         ok = ok && (e->row_loss = calloc(capacity, sizeof *e->row_loss)) != NULL;
-        ok = ok && (e->batch_pairs.slice_first =
-                        calloc(MAX_SLICES + 1, sizeof *e->batch_pairs.slice_first)) != NULL;
-        ok = ok && (e->batch_pairs.pair_entries =
-                        calloc(MAX_SLICES * (e->pixels.pairs + 1),
-                               sizeof *e->batch_pairs.pair_entries)) != NULL;
-        ok = ok && batch_pairs_reserve(&e->batch_pairs,
-                                       e->pixels.image_entries[ds->count]) == 0;
     }
+    const size_t blocks = (capacity + FORWARD_ROWS - 1) / FORWARD_ROWS;
+    ok = ok && (e->batch_pairs.block_first = calloc(blocks + 1, sizeof(size_t))) != NULL;
+    ok = ok && (e->batch_pairs.pair_offsets =
+                    aligned_array(blocks, e->pixels.pairs + 1, sizeof(uint32_t))) != NULL;
+    ok = ok && batch_pairs_reserve(&e->batch_pairs,
+                                   e->pixels.image_entries[training ? ds->count : 0]) == 0;
     if (!ok) {
         engine_destroy(e);
         return error_set(err, "out of memory for the engine's buffers (%zu images of a "
@@ -803,17 +848,9 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
     }
     e->batch = batch;
     e->count = count;
-    /* The batch's pixel structure (kept for the whole dataset) and W^T,
-     * beside the first layer's forward pass. */
-    if (batch || e->batch_pairs.whole != count) {
-        e->batch_pairs.whole = 0;
-        if (batch_pairs_plan(e, slices) < 0)
-            return NAN;
-        jobs[n++] =
-            (struct job){.kind = JOB_BATCH_PAIRS, .slice = slices, .profile_slot = PROFILE_OTHER};
-        if (!batch)
-            e->batch_pairs.whole = count;
-    }
+    if (batch_pairs_plan(e) < 0)
+        return NAN;
+    /* W^T beside the forward pass. */
     for (size_t l = 1; l < L; l++) {
         const struct mlp_layer layer = mlp_layer(m, l);
         jobs[n++] = (struct job){
@@ -884,6 +921,10 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
         for (size_t i = 0; i < e->count; i++)
             rows[i] = first + i;
         e->batch = rows;
+        if (batch_pairs_plan(e) < 0) {
+            engine_destroy(e);
+            return error_set(err, "out of memory for the pixels of %zu images", e->count);
+        }
         struct job job;
         engine_forward(e, m, &job, 0, false);
         for (size_t k = 0; k < e->count * O; k++)

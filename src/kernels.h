@@ -21,9 +21,11 @@
  *
  * The first layer skips the exact zeros of the input: at engine_create
  * each image gets the list of its pixel pairs that are not both zero; the
- * forward pass runs along it, and each batch turns it around into, per
- * slice and per pair, the batch rows that have the pair, in time
- * proportional to the batch's nonzeros, for the weight gradient.  Skipping
+ * forward pass turns the lists of each block of the batch's rows around
+ * into, per pair, the block's rows that have the pair (in time
+ * proportional to the block's nonzeros), then runs down them, so that a
+ * pair's two rows of W serve all of them at once; the weight gradient
+ * runs down the same lists, block after block.  Skipping
  * exact zeros leaves every sum bitwise unchanged (while the weights are
  * finite), since an accumulator that starts at +0 is never -0 and adding
  * +-0 to it is exact. */

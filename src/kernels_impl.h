@@ -216,38 +216,6 @@ static size_t FN(product_tile_count)(const struct product *p)
     return FN(tiles)(p->rows, ROWS) * FN(tiles)(p->columns, COLUMNS);
 }
 
-/* The pre-activations of one image's columns [0, columns) of the first
- * layer: the sum over its nonzero pixel pairs, in ascending pixel order, of
- * x_low * W[2p] + x_high * W[2p + 1], from zero. */
-static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_row)(REAL *restrict out, const REAL *restrict w,
-                                                size_t wrs, const REAL *restrict zero,
-                                                const REAL *restrict pixel_value,
-                                                const struct pixel_pairs *px, size_t image,
-                                                size_t columns)
-{
-    /* From an explicit zero, as in the micro-kernel. */
-    REAL acc[FORWARD_COLUMNS];
-    const size_t begin = px->image_entries[image], end = px->image_entries[image + 1];
-    for (size_t e = begin; e < end; e++) {
-        const size_t column = 2 * (size_t)px->entry_pair[e];
-        const REAL x_low = pixel_value[px->entry_low[e]];
-        const REAL x_high = pixel_value[px->entry_high[e]];
-        const REAL *restrict low = w + column * wrs;
-        const REAL *restrict high = column + 1 < px->width ? low + wrs : zero;
-        if (e == begin) {
-#pragma omp simd
-            for (size_t j = 0; j < columns; j++)
-                acc[j] = (REAL)0 + x_low * low[j] + x_high * high[j];
-        } else {
-#pragma omp simd
-            for (size_t j = 0; j < columns; j++)
-                acc[j] = acc[j] + x_low * low[j] + x_high * high[j];
-        }
-    }
-    for (size_t j = 0; j < columns; j++)
-        out[j] = end > begin ? acc[j] : 0;
-}
-
 /* The loss of the images [first, end) of the batch, from their logits,
  * which become the gradient of the loss (SPEC part 2): returns the sum over
  * those images, in ascending order, of each image's loss (MSE: its sum of
@@ -293,48 +261,80 @@ static double FN(loss_rows)(const struct engine *e, const struct mlp *m, size_t 
     return sum;
 }
 
-/* The first layer's forward pass for the rows [first, end) of the batch,
- * FORWARD_COLUMNS outputs from j0 on, finished as p says (bias,
- * activation). */
+/* Columns [0, columns) of the first layer's pre-activations for the rows
+ * of a block: each row's sum over its nonzero pixel pairs, in ascending
+ * pixel order, of x_low * W[2p] + x_high * W[2p + 1], from zero.  The sums
+ * run pair by pair down the block's lists (batch_pairs), so that a pair's
+ * two rows of W, read once, serve all of the block's rows that have it. */
+static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_rows)(
+    REAL *restrict out, size_t crs, size_t rows, const REAL *restrict w, size_t wrs,
+    const REAL *restrict zero, const REAL *restrict pixel_value, const struct batch_pairs *bp,
+    size_t block, size_t pairs, size_t width, size_t columns)
+{
+    const uint32_t *starts = bp->pair_offsets + block * (pairs + 1);
+    const size_t base = bp->block_first[block];
+    for (size_t r = 0; r < rows; r++)
+#pragma omp simd
+        for (size_t j = 0; j < columns; j++)
+            out[r * crs + j] = 0;
+    for (size_t pair = 0; pair < pairs; pair++) {
+        const REAL *restrict low = w + 2 * pair * wrs;
+        const REAL *restrict high = 2 * pair + 1 < width ? low + wrs : zero;
+        for (size_t e = base + starts[pair]; e < base + starts[pair + 1]; e++) {
+            const REAL x_low = pixel_value[bp->entry_low[e]];
+            const REAL x_high = pixel_value[bp->entry_high[e]];
+            REAL *restrict o = out + (size_t)bp->entry_row[e] * crs;
+#pragma omp simd
+            for (size_t j = 0; j < columns; j++)
+                o[j] = o[j] + x_low * low[j] + x_high * high[j];
+        }
+    }
+}
+
+/* The first layer's forward pass for a block of the batch's rows,
+ * FORWARD_COLUMNS outputs from j0 on (cut into powers of two at the edge,
+ * each a constant shape), finished as p says (bias, activation). */
 static KERNEL_TARGET void FN(sparse_forward_block)(const struct engine *e, const struct product *p,
-                                                   size_t first, size_t end, size_t j0)
+                                                   size_t block, size_t first, size_t end,
+                                                   size_t j0)
 {
     const size_t columns = p->columns - j0 < FORWARD_COLUMNS ? p->columns - j0 : FORWARD_COLUMNS;
     REAL *c = (REAL *)p->c + first * p->crs + j0;
-    for (size_t n = first; n < end; n++) {
-        const size_t image = batch_image(e, n);
-        REAL *row = c + (n - first) * p->crs;
-        for (size_t j = 0, w; j < columns; j += w) {
-            w = columns - j == FORWARD_COLUMNS ? FORWARD_COLUMNS
-                                               : FN(floor_power_of_two)(columns - j);
-#undef SPARSE_ROW
-#define SPARSE_ROW(W)                                                                        \
-    FN(sparse_row)(row + j, (const REAL *)p->b + j0 + j, p->brs, e->zero_row, e->pixel_value, \
-                   &e->pixels, image, W)
-            if (w == FORWARD_COLUMNS)
-                SPARSE_ROW(FORWARD_COLUMNS);
-            else if (w == FORWARD_COLUMNS / 2)
-                SPARSE_ROW(FORWARD_COLUMNS / 2);
-            else if (w == FORWARD_COLUMNS / 4)
-                SPARSE_ROW(FORWARD_COLUMNS / 4);
-            else if (w == FORWARD_COLUMNS / 8)
-                SPARSE_ROW(FORWARD_COLUMNS / 8);
-            else
-                SPARSE_ROW(w);
-        }
+    for (size_t j = 0, w; j < columns; j += w) {
+        w = columns - j == FORWARD_COLUMNS ? FORWARD_COLUMNS : FN(floor_power_of_two)(columns - j);
+#undef SPARSE_ROWS
+#define SPARSE_ROWS(W)                                                                         \
+    FN(sparse_rows)(c + j, p->crs, end - first, (const REAL *)p->b + j0 + j, p->brs, e->zero_row, \
+                    e->pixel_value, &e->batch_pairs, block, e->pixels.pairs, e->pixels.width, W)
+        if (w == FORWARD_COLUMNS)
+            SPARSE_ROWS(FORWARD_COLUMNS);
+        else if (w == FORWARD_COLUMNS / 2)
+            SPARSE_ROWS(FORWARD_COLUMNS / 2);
+        else if (w == FORWARD_COLUMNS / 4)
+            SPARSE_ROWS(FORWARD_COLUMNS / 4);
+        else if (w == FORWARD_COLUMNS / 8)
+            SPARSE_ROWS(FORWARD_COLUMNS / 8);
+        else
+            SPARSE_ROWS(w);
     }
     FN(finish_tile)(p, c, first, j0, end - first, columns);
 }
 
-/* The forward pass of the rows [first, end) of the batch through every
- * layer (each row's outputs depend on that row alone), and with_loss, each
- * row's loss and the loss's gradient. */
-static void FN(forward_rows)(const struct engine *e, size_t first, size_t end, bool with_loss,
-                             double *mark)
+/* The forward pass of a block of the batch's rows through every layer
+ * (each row's outputs depend on that row alone), its pixel pairs' lists
+ * first where the step builds them, and with_loss, each row's loss and
+ * the loss's gradient. */
+static void FN(forward_rows)(const struct engine *e, size_t block, bool with_loss, double *mark)
 {
     const struct mlp *m = &e->shape;
+    const size_t first = block * e->block_rows;
+    const size_t end = e->count - first < e->block_rows ? e->count : first + e->block_rows;
+    if (e->fill_pairs) {
+        batch_pairs_fill(e, block);
+        profile_charge(e, PROFILE_OTHER, mark);
+    }
     for (size_t j0 = 0; j0 < e->forward[0].columns; j0 += FORWARD_COLUMNS)
-        FN(sparse_forward_block)(e, &e->forward[0], first, end, j0);
+        FN(sparse_forward_block)(e, &e->forward[0], block, first, end, j0);
     profile_charge(e, profile_slot(0, ENGINE_FORWARD), mark);
     for (size_t l = 1; l < m->n_layers; l++) {
         const struct product *p = &e->forward[l];
@@ -348,31 +348,35 @@ static void FN(forward_rows)(const struct engine *e, size_t first, size_t end, b
         e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
 }
 
-/* Rows 2p and 2p + 1, columns [0, columns), of a slice's first-layer
- * weight gradient: x_low * g and x_high * g summed over the slice's images
- * that have pair p, in ascending order, from zero (the others add exact
- * zeros). */
-static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
-                                                          REAL *restrict dw_high,
-                                                          const REAL *restrict dz, size_t dzrs,
-                                                          const REAL *restrict pixel_value,
-                                                          const struct batch_pairs *bp,
-                                                          size_t begin, size_t end,
-                                                          size_t columns)
+/* Rows 2p and 2p + 1, columns [0, columns), of the first-layer weight
+ * gradient of the batch rows [first, end) (a slice): x_low * g and
+ * x_high * g summed over those rows that have pair p, in ascending order
+ * (down the lists of the blocks they lie in, block after block; a slice's
+ * edges may cut a block's list, whose rows ascend), from zero (the others
+ * add exact zeros). */
+static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
+    REAL *restrict dw_low, REAL *restrict dw_high, const REAL *restrict dz, size_t dzrs,
+    const REAL *restrict pixel_value, const struct batch_pairs *bp, size_t block_rows,
+    size_t pair, size_t pairs, size_t first, size_t end, size_t columns)
 {
-    /* From an explicit zero, as in the micro-kernel. */
+    /* Each accumulator starts at +0, as the micro-kernel's sums do. */
     REAL low[SPARSE_COLUMNS], high[SPARSE_COLUMNS];
-    for (size_t e = begin; e < end; e++) {
-        const REAL x_low = pixel_value[bp->entry_low[e]];
-        const REAL x_high = pixel_value[bp->entry_high[e]];
-        const REAL *restrict g = dz + (size_t)bp->entry_row[e] * dzrs;
-        if (e == begin) {
 #pragma omp simd
-            for (size_t j = 0; j < columns; j++) {
-                low[j] = (REAL)0 + x_low * g[j];
-                high[j] = (REAL)0 + x_high * g[j];
-            }
-        } else {
+    for (size_t j = 0; j < columns; j++)
+        low[j] = high[j] = 0;
+    for (size_t block = first / block_rows; block * block_rows < end; block++) {
+        const uint32_t *starts = bp->pair_offsets + block * (pairs + 1);
+        const size_t base = bp->block_first[block], block_first = block * block_rows;
+        const uint8_t *restrict rows = bp->entry_row;
+        size_t e = base + starts[pair], e_end = base + starts[pair + 1];
+        while (e < e_end && block_first + rows[e] < first)
+            e++;
+        while (e_end > e && block_first + rows[e_end - 1] >= end)
+            e_end--;
+        for (; e < e_end; e++) {
+            const REAL x_low = pixel_value[bp->entry_low[e]];
+            const REAL x_high = pixel_value[bp->entry_high[e]];
+            const REAL *restrict g = dz + (block_first + rows[e]) * dzrs;
 #pragma omp simd
             for (size_t j = 0; j < columns; j++) {
                 low[j] += x_low * g[j];
@@ -380,11 +384,13 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(REAL *re
             }
         }
     }
+#pragma omp simd
     for (size_t j = 0; j < columns; j++)
-        dw_low[j] = end > begin ? low[j] : 0;
+        dw_low[j] = low[j];
     if (dw_high)
+#pragma omp simd
         for (size_t j = 0; j < columns; j++)
-            dw_high[j] = end > begin ? high[j] : 0;
+            dw_high[j] = high[j];
 }
 
 /* A tile of SPARSE_PAIRS pairs of rows by SPARSE_COLUMNS columns of slice
@@ -398,7 +404,8 @@ static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const
     const size_t pair0 = tile / across * SPARSE_PAIRS, j0 = tile % across * SPARSE_COLUMNS;
     const size_t pair_end = pair0 + SPARSE_PAIRS < px->pairs ? pair0 + SPARSE_PAIRS : px->pairs;
     const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
-    const size_t *starts = e->batch_pairs.pair_entries + slice * (px->pairs + 1);
+    const size_t slices = engine_slice_count(e->count);
+    const size_t first = slice * e->count / slices, end = (slice + 1) * e->count / slices;
     for (size_t pair = pair0; pair < pair_end; pair++) {
         for (size_t j = 0, w; j < columns; j += w) {
             w = columns - j == SPARSE_COLUMNS ? SPARSE_COLUMNS
@@ -408,7 +415,7 @@ static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const
 #undef SPARSE_PAIR
 #define SPARSE_PAIR(W)                                                                          \
     FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0 + j, p->brs, e->pixel_value,    \
-                             &e->batch_pairs, starts[pair], starts[pair + 1], W)
+                             &e->batch_pairs, e->block_rows, pair, px->pairs, first, end, W)
             if (w == SPARSE_COLUMNS)
                 SPARSE_PAIR(SPARSE_COLUMNS);
             else if (w == SPARSE_COLUMNS / 2)
@@ -498,12 +505,9 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
     case JOB_PRODUCT:
         FN(product_tile)(&job->product, item);
         break;
-    case JOB_FORWARD: {
-        const size_t first = item * FORWARD_ROWS;
-        FN(forward_rows)(e, first, e->count - first < FORWARD_ROWS ? e->count : first + FORWARD_ROWS,
-                         job->slice, mark);
+    case JOB_FORWARD:
+        FN(forward_rows)(e, item, job->slice, mark);
         break;
-    }
     case JOB_SPARSE_GRADIENT:
         FN(sparse_gradient_tile)(e, &job->product, job->slice, item);
         break;
@@ -513,9 +517,6 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
                            first + TRANSPOSE_ROWS < n_in ? first + TRANSPOSE_ROWS : n_in);
         break;
     }
-    case JOB_BATCH_PAIRS:
-        batch_pairs_fill(e, item);
-        break;
     case JOB_SUM_PARTIALS: {
         const size_t first = item * BLOCK, total = e->n_params;
         FN(sum_partials)(e, job->slice, first, total - first < BLOCK ? total - first : BLOCK);
@@ -530,13 +531,11 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
     case JOB_PRODUCT:
         return FN(product_tile_count)(&job->product);
     case JOB_FORWARD:
-        return FN(tiles)(e->count, FORWARD_ROWS);
+        return block_count(e);
     case JOB_SPARSE_GRADIENT:
         return FN(sparse_gradient_tile_count)(&job->product, e->pixels.pairs);
     case JOB_TRANSPOSE:
         return FN(tiles)(job->product.rows, TRANSPOSE_ROWS);
-    case JOB_BATCH_PAIRS:
-        return job->slice;
     case JOB_SUM_PARTIALS:
         return FN(tiles)(e->n_params, BLOCK);
     }
