@@ -9,11 +9,19 @@
  * functions, called outside any `simd` loop.  kernels.c cuts the work into
  * items and hands them to threads. */
 
-/* The dense micro-kernel's tile: ROWS rows of COLUMNS accumulators. */
+/* The dense micro-kernel's tile: ROWS rows of COLUMNS accumulators.  A
+ * product's item is a tile of TILE_ROWS rows (several micro-tiles) by
+ * COLUMNS, summed DEPTH_CHUNK terms at a time for all its micro-tiles in
+ * turn, so that the chunk of b they share (16 KiB) stays in L1 while they
+ * use it. */
 #undef ROWS
 #define ROWS ((size_t)KERNEL_ROWS)
 #undef COLUMNS
 #define COLUMNS (KERNEL_COLUMN_BYTES / sizeof(REAL))
+#undef TILE_ROWS
+#define TILE_ROWS (4 * ROWS)
+#undef DEPTH_CHUNK
+#define DEPTH_CHUNK ((size_t)16384 / KERNEL_COLUMN_BYTES)
 /* The first layer's tiles: in the forward pass, eight vectors of
  * accumulators per image (each pixel pair adds two terms to each in turn,
  * so eight independent chains hide the adds' latency; 32 on the portable
@@ -35,18 +43,20 @@ static inline size_t FN(tiles)(size_t n, size_t tile)
 /* c[i][j] = sum over k < depth, ascending, of a(i, k) * b[k][j] for a tile
  * of rows x columns (at most ROWS x COLUMNS), where a(i, k) is
  * a[i * ars + k * aks] (the strides make it A or A^T) and b's rows are
- * brs apart.  Always called with a constant shape, so that the tile's
- * accumulators live in registers. */
+ * brs apart; with `more`, the sum goes on from c's (a sum of earlier
+ * terms: a float stored and loaded again is the same float).  Always
+ * called with a constant shape, so that the tile's accumulators live in
+ * registers. */
 static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
     REAL *restrict c, size_t crs, const REAL *restrict a, size_t ars, size_t aks,
-    const REAL *restrict b, size_t brs, size_t depth, size_t rows, size_t columns)
+    const REAL *restrict b, size_t brs, size_t depth, size_t rows, size_t columns, bool more)
 {
-    /* The first term is added to an explicit zero (the same bits as
-     * clearing the tile first, which GCC would make a call of memset that
-     * leaves the tile in memory). */
+    /* A new sum's first term is added to an explicit zero (the same bits
+     * as clearing the tile first, which GCC would make a call of memset
+     * that leaves the tile in memory). */
     REAL acc[KERNEL_ROWS][KERNEL_COLUMN_BYTES / sizeof(REAL)];
     if (!depth) {
-        for (size_t i = 0; i < rows; i++)
+        for (size_t i = 0; i < rows && !more; i++)
             for (size_t j = 0; j < columns; j++)
                 c[i * crs + j] = 0;
         return;
@@ -54,9 +64,15 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
     UNROLL_ROWS
     for (size_t i = 0; i < rows; i++) {
         const REAL x = a[i * ars];
+        if (more) {
 #pragma omp simd
-        for (size_t j = 0; j < columns; j++)
-            acc[i][j] = (REAL)0 + x * b[j];
+            for (size_t j = 0; j < columns; j++)
+                acc[i][j] = c[i * crs + j] + x * b[j];
+        } else {
+#pragma omp simd
+            for (size_t j = 0; j < columns; j++)
+                acc[i][j] = (REAL)0 + x * b[j];
+        }
     }
     for (size_t k = 1; k < depth; k++) {
         const REAL *restrict bk = b + k * brs;
@@ -77,7 +93,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
 /* The micro-kernel for rows (ROWS, 4, 2 or 1) x columns (COLUMNS or a
  * smaller power of two), each shape its own constant copy. */
 #undef MICRO
-#define MICRO(R, C) FN(micro_kernel)(c, crs, a, ars, aks, b, brs, depth, R, C)
+#define MICRO(R, C) FN(micro_kernel)(c, crs, a, ars, aks, b, brs, depth, R, C, more)
 #undef MICRO_COLUMNS
 #define MICRO_COLUMNS(R)                                                                     \
     do {                                                                                     \
@@ -97,7 +113,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
 static KERNEL_TARGET void FN(shaped_kernel)(REAL *restrict c, size_t crs, const REAL *restrict a,
                                             size_t ars, size_t aks, const REAL *restrict b,
                                             size_t brs, size_t depth, size_t rows,
-                                            size_t columns)
+                                            size_t columns, bool more)
 {
     if (rows == ROWS)
         MICRO_COLUMNS(ROWS);
@@ -183,21 +199,28 @@ static KERNEL_TARGET void FN(finish_tile)(const struct product *p, REAL *restric
 }
 
 /* The block of a product's outputs rows [i0, i0 + rows) x columns
- * [j0, j0 + columns) (at most ROWS x COLUMNS), cut into constant shapes at
- * its edges, and finished. */
+ * [j0, j0 + columns) (at most COLUMNS), cut into micro-tiles of constant
+ * shapes (powers of two at the edges), summed a chunk of the depth at a
+ * time for all of them in turn, and finished. */
 static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, size_t rows,
                                             size_t j0, size_t columns)
 {
     REAL *c = (REAL *)p->c + i0 * p->crs + j0;
     const REAL *a = (const REAL *)p->a + i0 * p->ars, *b = (const REAL *)p->b + j0;
-    for (size_t i = 0, r; i < rows; i += r) {
-        r = rows - i == ROWS ? ROWS : FN(floor_power_of_two)(rows - i);
-        for (size_t j = 0, w; j < columns; j += w) {
-            w = columns - j == COLUMNS ? COLUMNS : FN(floor_power_of_two)(columns - j);
-            FN(shaped_kernel)(c + i * p->crs + j, p->crs, a + i * p->ars, p->ars, p->aks, b + j,
-                              p->brs, p->depth, r, w);
+    size_t k0 = 0;
+    do {
+        const size_t depth = p->depth - k0 < DEPTH_CHUNK ? p->depth - k0 : DEPTH_CHUNK;
+        for (size_t i = 0, r; i < rows; i += r) {
+            r = rows - i >= ROWS ? ROWS : FN(floor_power_of_two)(rows - i);
+            for (size_t j = 0, w; j < columns; j += w) {
+                w = columns - j == COLUMNS ? COLUMNS : FN(floor_power_of_two)(columns - j);
+                FN(shaped_kernel)(c + i * p->crs + j, p->crs, a + i * p->ars + k0 * p->aks,
+                                  p->ars, p->aks, b + j + k0 * p->brs, p->brs, depth, r, w,
+                                  k0 > 0);
+            }
         }
-    }
+        k0 += depth;
+    } while (k0 < p->depth);
     FN(finish_tile)(p, c, i0, j0, rows, columns);
 }
 
@@ -206,14 +229,14 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
 static void FN(product_tile)(const struct product *p, size_t tile)
 {
     const size_t across = FN(tiles)(p->columns, COLUMNS);
-    const size_t i0 = tile / across * ROWS, j0 = tile % across * COLUMNS;
-    FN(product_block)(p, i0, p->rows - i0 < ROWS ? p->rows - i0 : ROWS, j0,
+    const size_t i0 = tile / across * TILE_ROWS, j0 = tile % across * COLUMNS;
+    FN(product_block)(p, i0, p->rows - i0 < TILE_ROWS ? p->rows - i0 : TILE_ROWS, j0,
                       p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
 }
 
 static size_t FN(product_tile_count)(const struct product *p)
 {
-    return FN(tiles)(p->rows, ROWS) * FN(tiles)(p->columns, COLUMNS);
+    return FN(tiles)(p->rows, TILE_ROWS) * FN(tiles)(p->columns, COLUMNS);
 }
 
 /* The loss of the images [first, end) of the batch, from their logits,
@@ -339,9 +362,8 @@ static void FN(forward_rows)(const struct engine *e, size_t block, bool with_los
     for (size_t l = 1; l < m->n_layers; l++) {
         const struct product *p = &e->forward[l];
         for (size_t j0 = 0; j0 < p->columns; j0 += COLUMNS)
-            for (size_t i0 = first; i0 < end; i0 += ROWS)
-                FN(product_block)(p, i0, end - i0 < ROWS ? end - i0 : ROWS, j0,
-                                  p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
+            FN(product_block)(p, first, end - first, j0,
+                              p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
         profile_charge(e, profile_slot(l, ENGINE_FORWARD), mark);
     }
     for (size_t n = first; with_loss && n < end; n++)
