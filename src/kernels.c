@@ -768,8 +768,8 @@ void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
     const size_t P = e->n_params, blocks = (P + BLOCK - 1) / BLOCK;
 #pragma omp parallel for num_threads(e->threads) if (e->threads > 1) schedule(static)
     for (size_t b = 0; b < blocks; b++)
-        optimizer_apply(o, step, s, m->precision, m->params, e->grad, b * BLOCK,
-                        P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
+        optimizer_apply(o, step, s, m->precision, engine_isa(e), m->params, e->grad,
+                        b * BLOCK, P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
 }
 
 int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
