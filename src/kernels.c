@@ -894,8 +894,8 @@ void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
 #pragma omp parallel for num_threads(e->threads) if (e->threads > 1) schedule(static)
     for (size_t b = 0; b < blocks; b++) {
         double mark = profile_mark(e);
-        optimizer_apply(o, step, s, m->precision, m->params, e->grad, b * BLOCK,
-                        P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
+        optimizer_apply(o, step, s, m->precision, engine_isa(e), m->params, e->grad,
+                        b * BLOCK, P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
         profile_charge(e, PROFILE_OTHER, &mark);
     }
 }
