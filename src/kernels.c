@@ -107,13 +107,31 @@ enum job_kind {
     JOB_SPARSE_GRADIENT,
     JOB_TRANSPOSE,
     JOB_SUM_PARTIALS,
+    JOB_UPDATE,
 };
 struct job {
     enum job_kind kind;
     struct product product;
     size_t slice;  /* JOB_SPARSE_GRADIENT: the slice; JOB_FORWARD: with the loss;
+                      JOB_UPDATE: the slices' partials it first sums (1: none);
                       the others: the batch's slices */
     size_t profile_slot;  /* where a profile charges its time (profile_slot()) */
+};
+
+/* A phase of a step: jobs whose items the threads share out in any order
+ * (no two write the same element), then a wait for all of them. */
+struct phase {
+    size_t n_jobs, items, chunk;  /* chunk: items a thread takes at a time */
+    struct job jobs[MAX_JOBS];
+    size_t first[MAX_JOBS + 1];   /* each job's first item */
+};
+
+/* What the update applies, for the items of JOB_UPDATE. */
+struct update {
+    const struct optimizer *optimizer;
+    const struct optimizer_step *step;
+    const struct optimizer_state *state;
+    void *params;
 };
 
 struct engine;
@@ -148,6 +166,9 @@ struct engine {
     const size_t *batch;      /* the current batch (NULL: ds in order) */
     size_t count;             /* its images */
     size_t block_rows;        /* rows of a block of the batch (block_rows()) */
+    struct phase *phases;     /* a step's: the forward pass, a backward pass per layer, the
+                                 update */
+    struct update update;
     bool fill_pairs;          /* whether the forward pass builds batch_pairs */
     union {
         float f32[256];
@@ -274,6 +295,8 @@ static void batch_pairs_fill(const struct engine *e, size_t block)
     memmove(starts + 1, starts, pairs * sizeof *starts);
     starts[0] = 0;
 }
+
+static void update_params(const struct engine *e, size_t first, size_t count);
 
 /* GCC keeps the probe's accumulators in registers only when it unrolls the
  * lane loop completely, which it does at -O3. */
@@ -553,6 +576,7 @@ void engine_destroy(struct engine *e)
     free(e->zero_row);
     free(e->row_loss);
     free(e->profile);
+    free(e->phases);
     free(e);
 }
 
@@ -603,6 +627,7 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
             ok = ok && (e->transposed[l] = aligned_array(m->widths[l], m->widths[l + 1],
                                                          real)) != NULL;
         ok = ok && (e->row_loss = calloc(capacity, sizeof *e->row_loss)) != NULL;
+        ok = ok && (e->phases = malloc((L + 2) * sizeof *e->phases)) != NULL;
     }
     const size_t blocks = (capacity + FORWARD_ROWS - 1) / FORWARD_ROWS;
     ok = ok && (e->batch_pairs.block_first = calloc(blocks + 1, sizeof(size_t))) != NULL;
@@ -682,30 +707,36 @@ const char *engine_best_isa(void)
     return isa ? isa->name : "none";
 }
 
-/* Runs the items of every job, shared out among the engine's threads in
- * any order: no two items write the same element.  Threads take items in
- * chunks, a few per thread, so that the cheap items of a small layer cost
- * little scheduling; each thread finds an item's job from the job of its
- * previous item. */
-static void run_jobs(const struct engine *e, const struct job *jobs, size_t n_jobs)
+/* Counts a phase's items and sets the chunks threads take them in: a few
+ * per thread, so that the cheap items of a small layer cost little
+ * scheduling while threads that finish early take more. */
+static void phase_seal(const struct engine *e, struct phase *p)
 {
-    size_t first[MAX_JOBS + 1];
-    first[0] = 0;
-    for (size_t j = 0; j < n_jobs; j++)
-        first[j + 1] = first[j] + e->kernels->item_count(e, &jobs[j]);
-    const size_t items = first[n_jobs];
+    p->first[0] = 0;
+    for (size_t j = 0; j < p->n_jobs; j++)
+        p->first[j + 1] = p->first[j] + e->kernels->item_count(e, &p->jobs[j]);
+    p->items = p->first[p->n_jobs];
+    p->chunk = p->items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1;
+}
+
+/* Runs the phases in order in one parallel region (the threads wait for
+ * each other between phases, and start once a step); each thread finds an
+ * item's job from the job of its previous item. */
+static void run_phases(const struct engine *e, const struct phase *phases, size_t n_phases)
+{
 #pragma omp parallel num_threads(e->threads) if (e->threads > 1)
-    {
+    for (size_t ph = 0; ph < n_phases; ph++) {
+        const struct phase *p = &phases[ph];
         size_t j = 0;
         double mark = profile_mark(e);
-#pragma omp for schedule(dynamic, items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1)
-        for (size_t t = 0; t < items; t++) {
-            if (t < first[j])
+#pragma omp for schedule(dynamic, p->chunk)
+        for (size_t t = 0; t < p->items; t++) {
+            if (t < p->first[j])
                 j = 0;
-            while (t >= first[j + 1])
+            while (t >= p->first[j + 1])
                 j++;
-            e->kernels->run_item(e, &jobs[j], t - first[j], &mark);
-            profile_charge(e, jobs[j].profile_slot, &mark);
+            e->kernels->run_item(e, &p->jobs[j], t - p->first[j], &mark);
+            profile_charge(e, p->jobs[j].profile_slot, &mark);
         }
     }
 }
@@ -720,15 +751,13 @@ static const void *layer_bias(const struct mlp *m, size_t l)
     return (const char *)m->params + mlp_layer(m, l).bias * precision_size(m->precision);
 }
 
-/* The current batch through the network, a block of rows at a time
- * through every layer (a row's outputs depend on that row alone, so a
+/* Adds to p the current batch through the network, a block of rows at a
+ * time through every layer (a row's outputs depend on that row alone, so a
  * step waits for the threads once for the whole forward pass): each
  * layer's outputs in activations[l + 1], the last the logits, which
  * with_loss turns into the loss's gradient, each row's loss in row_loss.
- * The forward pass shares its threads with the n_others jobs `others`
- * (which must not depend on it). */
-static void engine_forward(struct engine *e, const struct mlp *m, struct job *others,
-                           size_t n_others, bool with_loss)
+ * The phase's other jobs must not depend on it. */
+static void plan_forward(struct engine *e, const struct mlp *m, struct phase *p, bool with_loss)
 {
     const size_t L = m->n_layers;
     for (size_t l = 0; l < L; l++) {
@@ -750,9 +779,8 @@ static void engine_forward(struct engine *e, const struct mlp *m, struct job *ot
         };
     }
     /* The layers charge their own time; what is left of an item, the loss. */
-    others[n_others] =
+    p->jobs[p->n_jobs++] =
         (struct job){.kind = JOB_FORWARD, .slice = with_loss, .profile_slot = PROFILE_OTHER};
-    run_jobs(e, others, n_others + 1);
 }
 
 /* The gradient of the loss with respect to layer l's outputs (its
@@ -763,15 +791,16 @@ static void *output_gradient(const struct engine *e, size_t l)
     return l + 1 == e->shape.n_layers ? e->activations[l + 1] : e->deltas[l % 2];
 }
 
-/* Layer l's weight and bias gradients for every slice (its partials) and,
- * but for the first layer, the gradient of its inputs' pre-activations. */
-static void engine_backward_layer(const struct engine *e, const struct mlp *m, size_t l,
-                                  size_t slices)
+/* The phase of layer l's weight and bias gradients for every slice (its
+ * partials) and, but for the first layer, the gradient of its inputs'
+ * pre-activations. */
+static void plan_backward_layer(const struct engine *e, const struct mlp *m, size_t l,
+                                size_t slices, struct phase *p)
 {
     const struct mlp_layer layer = mlp_layer(m, l);
     const size_t real = precision_size(m->precision);
     const char *dz = output_gradient(e, l);
-    struct job jobs[MAX_JOBS];
+    struct job *jobs = p->jobs;
     size_t n = 0;
 
     for (size_t s = 0; s < slices; s++) {
@@ -830,18 +859,22 @@ static void engine_backward_layer(const struct engine *e, const struct mlp *m, s
         jobs[n++] =
             (struct job){JOB_PRODUCT, inputs, slices, profile_slot(l, ENGINE_INPUT_GRADIENT)};
     }
-    run_jobs(e, jobs, n);
+    p->n_jobs = n;
 }
 
-double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
-                             size_t count)
+/* Plans the phases of a step on the images batch[0 .. count): the forward
+ * pass beside the transposes of W, the backward pass layer by layer, then
+ * the update of the update phase (a phase of its own that first sums the
+ * slices' partials, block by block) or, without one, the sum of the
+ * partials.  Returns the number of phases, 0 when memory runs out. */
+static size_t plan_step(struct engine *e, const struct mlp *m, const size_t *batch, size_t count,
+                        bool update)
 {
     const size_t L = m->n_layers, slices = engine_slice_count(count);
-    struct job jobs[MAX_JOBS];
-    size_t n = 0;
+    struct phase *phases = e->phases;
 
     if (count > e->capacity)
-        return NAN;
+        return 0;
     if (e->profile) {
         e->profile_steps++;
         e->profile_images += count;
@@ -849,37 +882,57 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
     e->batch = batch;
     e->count = count;
     if (batch_pairs_plan(e) < 0)
-        return NAN;
-    /* W^T beside the forward pass. */
+        return 0;
+    phases[0].n_jobs = 0;
     for (size_t l = 1; l < L; l++) {
         const struct mlp_layer layer = mlp_layer(m, l);
-        jobs[n++] = (struct job){
+        phases[0].jobs[phases[0].n_jobs++] = (struct job){
             .kind = JOB_TRANSPOSE,
             .product = {.c = e->transposed[l], .a = layer_weights(m, l), .rows = layer.n_in,
                         .columns = layer.n_out},
             .profile_slot = PROFILE_OTHER,
         };
     }
-    engine_forward(e, m, jobs, n, true);
+    plan_forward(e, m, &phases[0], true);
     for (size_t l = L; l-- > 0;)
-        engine_backward_layer(e, m, l, slices);
-    if (slices > 1) {
-        const struct job sum = {
-            .kind = JOB_SUM_PARTIALS, .slice = slices, .profile_slot = PROFILE_OTHER};
-        run_jobs(e, &sum, 1);
+        plan_backward_layer(e, m, l, slices, &phases[L - l]);
+    size_t n = L + 1;
+    if (update || slices > 1) {
+        phases[n].n_jobs = 1;
+        phases[n++].jobs[0] =
+            (struct job){.kind = update ? JOB_UPDATE : JOB_SUM_PARTIALS,
+                         .slice = slices, .profile_slot = PROFILE_OTHER};
     }
+    for (size_t ph = 0; ph < n; ph++)
+        phase_seal(e, &phases[ph]);
+    return n;
+}
 
-    /* Each slice's sum over its rows, in order, then the slices' in order. */
+/* The batch's loss: each slice's sum over its rows, in order, then the
+ * slices' in order. */
+static double batch_loss(const struct engine *e, const struct mlp *m)
+{
+    const size_t slices = engine_slice_count(e->count);
     double total = 0;
     for (size_t s = 0; s < slices; s++) {
         double slice_loss = 0;
-        for (size_t n = s * count / slices; n < (s + 1) * count / slices; n++)
+        for (size_t n = s * e->count / slices; n < (s + 1) * e->count / slices; n++)
             slice_loss += e->row_loss[n];
         total += slice_loss;
     }
     if (m->loss == LOSS_MSE)
-        return total / ((double)count * (double)mlp_outputs(m));
-    return (1.0 / (double)count) * total;
+        return total / ((double)e->count * (double)mlp_outputs(m));
+    return (1.0 / (double)e->count) * total;
+}
+
+double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
+                             size_t count)
+{
+    const size_t phases = plan_step(e, m, batch, count, false);
+    if (!phases)
+        return NAN;
+    run_phases(e, e->phases, phases);
+    return batch_loss(e, m);
 }
 
 const void *engine_gradient(const struct engine *e)
@@ -887,17 +940,41 @@ const void *engine_gradient(const struct engine *e)
     return e->grad;
 }
 
+static void set_update(struct engine *e, struct mlp *m, const struct optimizer *o,
+                       const struct optimizer_step *step, const struct optimizer_state *s)
+{
+    e->update = (struct update){.optimizer = o, .step = step, .state = s, .params = m->params};
+}
+
 void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
                    const struct optimizer_step *step, const struct optimizer_state *s)
 {
-    const size_t P = e->n_params, blocks = (P + BLOCK - 1) / BLOCK;
-#pragma omp parallel for num_threads(e->threads) if (e->threads > 1) schedule(static)
-    for (size_t b = 0; b < blocks; b++) {
-        double mark = profile_mark(e);
-        optimizer_apply(o, step, s, m->precision, engine_isa(e), m->params, e->grad,
-                        b * BLOCK, P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
-        profile_charge(e, PROFILE_OTHER, &mark);
-    }
+    struct phase *update = &e->phases[0];
+    set_update(e, m, o, step, s);
+    update->n_jobs = 1;
+    update->jobs[0] = (struct job){.kind = JOB_UPDATE, .slice = 1, .profile_slot = PROFILE_OTHER};
+    phase_seal(e, update);
+    run_phases(e, update, 1);
+}
+
+double engine_train_step(struct engine *e, struct mlp *m, const size_t *batch, size_t count,
+                         const struct optimizer *o, const struct optimizer_step *step,
+                         const struct optimizer_state *s)
+{
+    const size_t phases = plan_step(e, m, batch, count, true);
+    if (!phases)
+        return NAN;
+    set_update(e, m, o, step, s);
+    run_phases(e, e->phases, phases);
+    return batch_loss(e, m);
+}
+
+/* Updates the parameters [first, first + count) (JOB_UPDATE). */
+static void update_params(const struct engine *e, size_t first, size_t count)
+{
+    const struct update *u = &e->update;
+    optimizer_apply(u->optimizer, u->step, u->state, e->shape.precision, engine_isa(e), u->params,
+                    e->grad, first, count);
 }
 
 int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
@@ -925,8 +1002,10 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
             engine_destroy(e);
             return error_set(err, "out of memory for the pixels of %zu images", e->count);
         }
-        struct job job;
-        engine_forward(e, m, &job, 0, false);
+        struct phase forward = {0};
+        plan_forward(e, m, &forward, false);
+        phase_seal(e, &forward);
+        run_phases(e, &forward, 1);
         for (size_t k = 0; k < e->count * O; k++)
             logits[first * O + k] = m->precision == PRECISION_F64
                                         ? ((const double *)e->activations[m->n_layers])[k]

@@ -539,9 +539,13 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
                            first + TRANSPOSE_ROWS < n_in ? first + TRANSPOSE_ROWS : n_in);
         break;
     }
-    case JOB_SUM_PARTIALS: {
+    case JOB_SUM_PARTIALS:
+    case JOB_UPDATE: {
         const size_t first = item * BLOCK, total = e->n_params;
-        FN(sum_partials)(e, job->slice, first, total - first < BLOCK ? total - first : BLOCK);
+        const size_t count = total - first < BLOCK ? total - first : BLOCK;
+        FN(sum_partials)(e, job->slice, first, count);
+        if (job->kind == JOB_UPDATE)
+            update_params(e, first, count);
         break;
     }
     }
@@ -559,6 +563,7 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
     case JOB_TRANSPOSE:
         return FN(tiles)(job->product.rows, TRANSPOSE_ROWS);
     case JOB_SUM_PARTIALS:
+    case JOB_UPDATE:
         return FN(tiles)(e->n_params, BLOCK);
     }
     return 0;

@@ -90,9 +90,7 @@ static double trainer_step(struct trainer *t, struct mlp *m, const size_t *batch
                         reference_gradient(t->reference), 0, mlp_param_count(m));
         return loss;
     }
-    const double loss = engine_batch_gradient(t->omp, m, batch, count);
-    engine_update(t->omp, m, o, &step, s);
-    return loss;
+    return engine_train_step(t->omp, m, batch, count, o, &step, s);
 }
 
 double trainer_epoch(struct trainer *t, struct mlp *m)
