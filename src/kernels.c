@@ -53,13 +53,41 @@ _Static_assert(MAX_JOBS >= MLP_MAX_LAYERS + 1, "room for the first forward phase
  * Skipping the all-zero pairs leaves every sum bitwise unchanged (while the
  * weights are finite): an accumulator that starts at +0 never becomes -0,
  * and adding +-0 to it is exact.  Pairs halve the loads of weight rows per
- * nonzero pixel (neighbouring pixels of a digit are mostly both ink). */
+ * nonzero pixel (neighbouring pixels of a digit are mostly both ink).  An
+ * entry is one word, read with one load: the pair, then the two pixels
+ * (entry_pack). */
 struct pixel_pairs {
     size_t width, pairs;      /* pixels per image, pairs per image */
     size_t *image_entries;    /* count + 1: first entry of each image */
-    uint16_t *entry_pair;
-    uint8_t *entry_low, *entry_high;
+    uint32_t *entries;        /* key: the pair */
 };
+
+/* An entry: a key (a pair of pixels, or a row of a block of the batch) in
+ * the high half, the two pixels in the low. */
+static inline uint32_t entry_pack(size_t key, uint32_t pixels)
+{
+    return (uint32_t)key << 16 | pixels;
+}
+
+static inline size_t entry_key(uint32_t entry)
+{
+    return entry >> 16;
+}
+
+static inline uint32_t entry_pixels(uint32_t entry)
+{
+    return entry & 0xffff;
+}
+
+static inline size_t entry_low(uint32_t entry)
+{
+    return entry & 0xff;
+}
+
+static inline size_t entry_high(uint32_t entry)
+{
+    return entry >> 8 & 0xff;
+}
 
 /* The same entries turned around for a batch: for each block of
  * FORWARD_ROWS rows of the batch and each pair, the block's rows that have
@@ -73,8 +101,7 @@ struct batch_pairs {
     size_t *block_first;         /* blocks + 1: first entry of each block */
     uint32_t *pair_offsets;      /* per block, pairs + 1: first entry of each pair,
                                     counted from the block's first */
-    uint8_t *entry_row;          /* the row within its block */
-    uint8_t *entry_low, *entry_high;
+    uint32_t *entries;           /* key: the row within its block */
     size_t whole;                /* built for batch NULL of this many images; 0: not */
 };
 
@@ -259,10 +286,8 @@ static void batch_pairs_fill(const struct engine *e, size_t block)
     const size_t end = e->count - first < e->block_rows ? e->count : first + e->block_rows;
     const size_t base = bp->block_first[block];
     const size_t *restrict image_entries = px->image_entries;
-    const uint16_t *restrict entry_pair = px->entry_pair;
-    const uint8_t *restrict entry_low = px->entry_low, *restrict entry_high = px->entry_high;
-    uint8_t *restrict row = bp->entry_row + base, *restrict low = bp->entry_low + base,
-                      *restrict high = bp->entry_high + base;
+    const uint32_t *restrict in = px->entries;
+    uint32_t *restrict out = bp->entries + base;
     uint32_t *restrict starts = bp->pair_offsets + block * (pairs + 1);
 
     memset(starts, 0, (pairs + 1) * sizeof *starts);
@@ -271,14 +296,11 @@ static void batch_pairs_fill(const struct engine *e, size_t block)
         /* The batch's images lie anywhere in memory: ask early for the next one's pairs. */
         if (n + 1 < end) {
             const size_t next = image_entries[batch_image(e, n + 1)];
-            __builtin_prefetch(entry_pair + next);
-            __builtin_prefetch(entry_pair + next + 32);
-            __builtin_prefetch(entry_pair + next + 64);
-            __builtin_prefetch(entry_low + next);
-            __builtin_prefetch(entry_high + next);
+            for (size_t line = 0; line < 6; line++)
+                __builtin_prefetch(in + next + 16 * line);
         }
         for (size_t i = image_entries[image]; i < image_entries[image + 1]; i++)
-            starts[entry_pair[i] + 1]++;
+            starts[entry_key(in[i]) + 1]++;
     }
     for (size_t p = 0; p < pairs; p++)
         starts[p + 1] += starts[p];
@@ -286,10 +308,7 @@ static void batch_pairs_fill(const struct engine *e, size_t block)
     for (size_t n = first; n < end; n++) {
         const size_t image = batch_image(e, n);
         for (size_t i = image_entries[image]; i < image_entries[image + 1]; i++) {
-            const size_t at = starts[entry_pair[i]]++;
-            row[at] = (uint8_t)(n - first);
-            low[at] = entry_low[i];
-            high[at] = entry_high[i];
+            out[starts[entry_key(in[i])]++] = entry_pack(n - first, entry_pixels(in[i]));
         }
     }
     memmove(starts + 1, starts, pairs * sizeof *starts);
@@ -455,9 +474,7 @@ static void *aligned_array(size_t count, size_t size, size_t element_size)
 static void pixel_pairs_free(struct pixel_pairs *px)
 {
     free(px->image_entries);
-    free(px->entry_pair);
-    free(px->entry_low);
-    free(px->entry_high);
+    free(px->entries);
     memset(px, 0, sizeof *px);
 }
 
@@ -486,10 +503,8 @@ static int pixel_pairs_build(struct pixel_pairs *px, const struct dataset *ds, s
     px->width = width;
     px->pairs = pairs;
     px->image_entries = malloc((ds->count + 1) * sizeof *px->image_entries);
-    px->entry_pair = malloc((entries + 1) * sizeof *px->entry_pair);
-    px->entry_low = malloc(entries + 1);
-    px->entry_high = malloc(entries + 1);
-    if (!px->image_entries || !px->entry_pair || !px->entry_low || !px->entry_high) {
+    px->entries = malloc((entries + 1) * sizeof *px->entries);
+    if (!px->image_entries || !px->entries) {
         pixel_pairs_free(px);
         return error_set(err, "out of memory for the pixels of %zu images", ds->count);
     }
@@ -498,10 +513,7 @@ static int pixel_pairs_build(struct pixel_pairs *px, const struct dataset *ds, s
         px->image_entries[n] = entries;
         for (size_t p = 0; p < pairs; p++)
             if (pair_pixels(ds->pixels + n * width, width, p, &low, &high)) {
-                px->entry_pair[entries] = (uint16_t)p;
-                px->entry_low[entries] = low;
-                px->entry_high[entries] = high;
-                entries++;
+                px->entries[entries++] = entry_pack(p, (uint32_t)high << 8 | low);
             }
     }
     px->image_entries[ds->count] = entries;
@@ -511,19 +523,12 @@ static int pixel_pairs_build(struct pixel_pairs *px, const struct dataset *ds, s
 /* Room for `entries` entries of batch pairs. */
 static int batch_pairs_reserve(struct batch_pairs *bp, size_t entries)
 {
-    if (entries <= bp->capacity && bp->entry_row)
+    if (entries <= bp->capacity && bp->entries)
         return 0;
-    uint8_t *row = realloc(bp->entry_row, entries + 1);
-    if (row)
-        bp->entry_row = row;
-    uint8_t *low = realloc(bp->entry_low, entries + 1);
-    if (low)
-        bp->entry_low = low;
-    uint8_t *high = realloc(bp->entry_high, entries + 1);
-    if (high)
-        bp->entry_high = high;
-    if (!row || !low || !high)
+    uint32_t *grown = realloc(bp->entries, (entries + 1) * sizeof *grown);
+    if (!grown)
         return -1;
+    bp->entries = grown;
     bp->capacity = entries;
     return 0;
 }
@@ -562,9 +567,7 @@ void engine_destroy(struct engine *e)
     pixel_pairs_free(&e->pixels);
     free(e->batch_pairs.block_first);
     free(e->batch_pairs.pair_offsets);
-    free(e->batch_pairs.entry_row);
-    free(e->batch_pairs.entry_low);
-    free(e->batch_pairs.entry_high);
+    free(e->batch_pairs.entries);
     free(e->grad);
     free(e->partials);
     for (size_t l = 0; l <= MLP_MAX_LAYERS; l++)

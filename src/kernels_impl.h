@@ -304,9 +304,10 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_rows)(
         const REAL *restrict low = w + 2 * pair * wrs;
         const REAL *restrict high = 2 * pair + 1 < width ? low + wrs : zero;
         for (size_t e = base + starts[pair]; e < base + starts[pair + 1]; e++) {
-            const REAL x_low = pixel_value[bp->entry_low[e]];
-            const REAL x_high = pixel_value[bp->entry_high[e]];
-            REAL *restrict o = out + (size_t)bp->entry_row[e] * crs;
+            const uint32_t entry = bp->entries[e];
+            const REAL x_low = pixel_value[entry_low(entry)];
+            const REAL x_high = pixel_value[entry_high(entry)];
+            REAL *restrict o = out + entry_key(entry) * crs;
 #pragma omp simd
             for (size_t j = 0; j < columns; j++)
                 o[j] = o[j] + x_low * low[j] + x_high * high[j];
@@ -389,16 +390,16 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
     for (size_t block = first / block_rows; block * block_rows < end; block++) {
         const uint32_t *starts = bp->pair_offsets + block * (pairs + 1);
         const size_t base = bp->block_first[block], block_first = block * block_rows;
-        const uint8_t *restrict rows = bp->entry_row;
+        const uint32_t *restrict entries = bp->entries;
         size_t e = base + starts[pair], e_end = base + starts[pair + 1];
-        while (e < e_end && block_first + rows[e] < first)
+        while (e < e_end && block_first + entry_key(entries[e]) < first)
             e++;
-        while (e_end > e && block_first + rows[e_end - 1] >= end)
+        while (e_end > e && block_first + entry_key(entries[e_end - 1]) >= end)
             e_end--;
         for (; e < e_end; e++) {
-            const REAL x_low = pixel_value[bp->entry_low[e]];
-            const REAL x_high = pixel_value[bp->entry_high[e]];
-            const REAL *restrict g = dz + (block_first + rows[e]) * dzrs;
+            const REAL x_low = pixel_value[entry_low(entries[e])];
+            const REAL x_high = pixel_value[entry_high(entries[e])];
+            const REAL *restrict g = dz + (block_first + entry_key(entries[e])) * dzrs;
 #pragma omp simd
             for (size_t j = 0; j < columns; j++) {
                 low[j] += x_low * g[j];
