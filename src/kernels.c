@@ -23,7 +23,8 @@
  * slice holds at least MIN_SLICE_SAMPLES samples so that small batches are
  * not summed in slivers (their parallelism comes from the tiles).  The
  * reduction and the update work on blocks of BLOCK parameters; the forward
- * pass's items are FORWARD_ROWS images through every layer, the first
+ * pass's items are blocks of at least FORWARD_ROWS images (enough that a
+ * pair's weight rows serve several) through every layer, the first
  * layer's weight gradient's SPARSE_PAIRS pairs of weight rows;
  * transposes go TRANSPOSE_ROWS rows at a time.  Each thread takes items
  * CHUNKS_PER_THREAD times in a step's phase (dynamic scheduling: threads that
@@ -33,15 +34,17 @@ enum {
     MIN_SLICE_SAMPLES = 128,
     BLOCK = 1024,
     ALIGNMENT = 64,
-    FORWARD_ROWS = 16,
+    FORWARD_ROWS = 32,
+    MAX_BLOCK_ROWS = 256,  /* batch_pairs' rows are bytes */
+    BLOCKS_PER_SLICE = 8,
     SPARSE_PAIRS = 4,
     TRANSPOSE_ROWS = 64,
     CHUNKS_PER_THREAD = 8,
     /* a backward phase: a weight and a bias gradient per slice, an input gradient */
     MAX_JOBS = 2 * MAX_SLICES + 1,
 };
-/* The first forward phase: the batch's structure, a transpose per layer
- * but the first, the first layer. */
+/* The first forward phase: a transpose per layer but the first, the
+ * forward pass. */
 _Static_assert(MAX_JOBS >= MLP_MAX_LAYERS + 1, "room for the first forward phase's jobs");
 
 /* The images' nonzero pixels, built once per engine: for each image, in
@@ -50,24 +53,55 @@ _Static_assert(MAX_JOBS >= MLP_MAX_LAYERS + 1, "room for the first forward phase
  * Skipping the all-zero pairs leaves every sum bitwise unchanged (while the
  * weights are finite): an accumulator that starts at +0 never becomes -0,
  * and adding +-0 to it is exact.  Pairs halve the loads of weight rows per
- * nonzero pixel (neighbouring pixels of a digit are mostly both ink). */
+ * nonzero pixel (neighbouring pixels of a digit are mostly both ink).  An
+ * entry is one word, read with one load: the pair, then the two pixels
+ * (entry_pack). */
 struct pixel_pairs {
     size_t width, pairs;      /* pixels per image, pairs per image */
     size_t *image_entries;    /* count + 1: first entry of each image */
-    uint16_t *entry_pair;
-    uint8_t *entry_low, *entry_high;
+    uint32_t *entries;        /* key: the pair */
 };
 
-/* The same entries turned around for a batch's weight gradient: for each
- * slice of the batch and each pair, the batch rows that have that pair, in
- * ascending order.  Built from pixel_pairs in time proportional to the
- * batch's entries; kept for the whole dataset in order (batch NULL). */
+/* An entry: a key (a pair of pixels, or a row of a block of the batch) in
+ * the high half, the two pixels in the low. */
+static inline uint32_t entry_pack(size_t key, uint32_t pixels)
+{
+    return (uint32_t)key << 16 | pixels;
+}
+
+static inline size_t entry_key(uint32_t entry)
+{
+    return entry >> 16;
+}
+
+static inline uint32_t entry_pixels(uint32_t entry)
+{
+    return entry & 0xffff;
+}
+
+static inline size_t entry_low(uint32_t entry)
+{
+    return entry & 0xff;
+}
+
+static inline size_t entry_high(uint32_t entry)
+{
+    return entry >> 8 & 0xff;
+}
+
+/* The same entries turned around for a batch: for each block of
+ * FORWARD_ROWS rows of the batch and each pair, the block's rows that have
+ * that pair, in ascending order.  Each block's forward item builds its
+ * lists from pixel_pairs, in time proportional to its entries, then runs
+ * down them, so that a pair's two rows of W are read once for the block;
+ * the weight gradient runs down the same lists, block after block.  Kept
+ * for the whole dataset in order (batch NULL). */
 struct batch_pairs {
     size_t capacity;             /* entries allocated */
-    size_t *slice_first;         /* MAX_SLICES + 1: first entry of each slice */
-    size_t *pair_entries;        /* per slice, pairs + 1: first entry of each pair */
-    uint32_t *entry_row;
-    uint8_t *entry_low, *entry_high;
+    size_t *block_first;         /* blocks + 1: first entry of each block */
+    uint32_t *pair_offsets;      /* per block, pairs + 1: first entry of each pair,
+                                    counted from the block's first */
+    uint32_t *entries;           /* key: the row within its block */
     size_t whole;                /* built for batch NULL of this many images; 0: not */
 };
 
@@ -90,7 +124,7 @@ struct product {
 
 /* A piece of a step, cut into items that threads share out.  The forward
  * pass takes its layers' products from the engine (forward) and its items
- * are blocks of FORWARD_ROWS rows through every layer (slice: whether it
+ * are blocks of block_rows() rows through every layer (slice: whether it
  * works out the loss); the sparse gradient uses product's c, b, crs, brs
  * and columns (a is the pixels); a transpose has c = W^T, a = W, rows x
  * columns = n_in x n_out. */
@@ -99,15 +133,32 @@ enum job_kind {
     JOB_FORWARD,
     JOB_SPARSE_GRADIENT,
     JOB_TRANSPOSE,
-    JOB_BATCH_PAIRS,
     JOB_SUM_PARTIALS,
+    JOB_UPDATE,
 };
 struct job {
     enum job_kind kind;
     struct product product;
     size_t slice;  /* JOB_SPARSE_GRADIENT: the slice; JOB_FORWARD: with the loss;
+                      JOB_UPDATE: the slices' partials it first sums (1: none);
                       the others: the batch's slices */
     size_t profile_slot;  /* where a profile charges its time (profile_slot()) */
+};
+
+/* A phase of a step: jobs whose items the threads share out in any order
+ * (no two write the same element), then a wait for all of them. */
+struct phase {
+    size_t n_jobs, items, chunk;  /* chunk: items a thread takes at a time */
+    struct job jobs[MAX_JOBS];
+    size_t first[MAX_JOBS + 1];   /* each job's first item */
+};
+
+/* What the update applies, for the items of JOB_UPDATE. */
+struct update {
+    const struct optimizer *optimizer;
+    const struct optimizer_step *step;
+    const struct optimizer_state *state;
+    void *params;
 };
 
 struct engine;
@@ -141,6 +192,11 @@ struct engine {
     double *row_loss;         /* each batch row's loss */
     const size_t *batch;      /* the current batch (NULL: ds in order) */
     size_t count;             /* its images */
+    size_t block_rows;        /* rows of a block of the batch (block_rows()) */
+    struct phase *phases;     /* a step's: the forward pass, a backward pass per layer, the
+                                 update */
+    struct update update;
+    bool fill_pairs;          /* whether the forward pass builds batch_pairs */
     union {
         float f32[256];
         double f64[256];
@@ -204,42 +260,62 @@ static inline double profile_mark(const struct engine *e)
     return e->profile ? clock_seconds() : 0;
 }
 
-/* Builds slice s's lists of batch_pairs, whose entry range is already
- * planned (batch_pairs_plan). */
-static void batch_pairs_fill(const struct engine *e, size_t slice)
+/* The rows of a block of a batch of n: FORWARD_ROWS, or more in a batch
+ * big enough to keep a slice to some BLOCKS_PER_SLICE blocks, so that the
+ * weight gradient runs down long lists (a function of n alone; no sum
+ * depends on it). */
+static size_t block_rows(size_t n)
+{
+    const size_t rows = n / engine_slice_count(n) / BLOCKS_PER_SLICE;
+    return rows < FORWARD_ROWS ? FORWARD_ROWS : rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : rows;
+}
+
+static size_t block_count(const struct engine *e)
+{
+    return (e->count + e->block_rows - 1) / e->block_rows;
+}
+
+/* Builds a block's lists of batch_pairs, whose entry range is already
+ * planned (batch_pairs_plan): a count of each pair's rows, their running
+ * sum, then each entry in its place. */
+static void batch_pairs_fill(const struct engine *e, size_t block)
 {
     const struct pixel_pairs *px = &e->pixels;
     const struct batch_pairs *bp = &e->batch_pairs;
-    const size_t slices = engine_slice_count(e->count), pairs = px->pairs;
-    const size_t first = slice * e->count / slices, end = (slice + 1) * e->count / slices;
-    size_t *starts = bp->pair_entries + slice * (pairs + 1);
+    const size_t pairs = px->pairs, first = block * e->block_rows;
+    const size_t end = e->count - first < e->block_rows ? e->count : first + e->block_rows;
+    const size_t base = bp->block_first[block];
+    const size_t *restrict image_entries = px->image_entries;
+    const uint32_t *restrict in = px->entries;
+    uint32_t *restrict out = bp->entries + base;
+    uint32_t *restrict starts = bp->pair_offsets + block * (pairs + 1);
 
     memset(starts, 0, (pairs + 1) * sizeof *starts);
     for (size_t n = first; n < end; n++) {
         const size_t image = batch_image(e, n);
-        for (size_t i = px->image_entries[image]; i < px->image_entries[image + 1]; i++)
-            starts[px->entry_pair[i]]++;
+        /* The batch's images lie anywhere in memory: ask early for the next one's pairs. */
+        if (n + 1 < end) {
+            const size_t next = image_entries[batch_image(e, n + 1)];
+            for (size_t line = 0; line < 6; line++)
+                __builtin_prefetch(in + next + 16 * line);
+        }
+        for (size_t i = image_entries[image]; i < image_entries[image + 1]; i++)
+            starts[entry_key(in[i]) + 1]++;
     }
-    size_t running = bp->slice_first[slice];
-    for (size_t p = 0; p < pairs; p++) {
-        const size_t in_pair = starts[p];
-        starts[p] = running;
-        running += in_pair;
-    }
+    for (size_t p = 0; p < pairs; p++)
+        starts[p + 1] += starts[p];
+    /* Each pair's start moves on as its entries go in, to the next's. */
     for (size_t n = first; n < end; n++) {
         const size_t image = batch_image(e, n);
-        for (size_t i = px->image_entries[image]; i < px->image_entries[image + 1]; i++) {
-            const size_t at = starts[px->entry_pair[i]]++;
-            bp->entry_row[at] = (uint32_t)n;
-            bp->entry_low[at] = px->entry_low[i];
-            bp->entry_high[at] = px->entry_high[i];
+        for (size_t i = image_entries[image]; i < image_entries[image + 1]; i++) {
+            out[starts[entry_key(in[i])]++] = entry_pack(n - first, entry_pixels(in[i]));
         }
     }
-    /* Each start has moved to the next pair's: move them back. */
-    for (size_t p = pairs; p > 0; p--)
-        starts[p] = starts[p - 1];
-    starts[0] = bp->slice_first[slice];
+    memmove(starts + 1, starts, pairs * sizeof *starts);
+    starts[0] = 0;
 }
+
+static void update_params(const struct engine *e, size_t first, size_t count);
 
 /* GCC keeps the probe's accumulators in registers only when it unrolls the
  * lane loop completely, which it does at -O3. */
@@ -271,6 +347,7 @@ static void batch_pairs_fill(const struct engine *e, size_t slice)
 #define KERNEL_ISA portable
 #define KERNEL_ROWS 4
 #define KERNEL_COLUMN_BYTES 32
+#define KERNEL_SPARSE_BYTES 128
 #include "kernels_isa.h"
 
 #ifdef HAVE_X86_KERNELS
@@ -278,12 +355,14 @@ static void batch_pairs_fill(const struct engine *e, size_t slice)
 #define KERNEL_ISA avx2
 #define KERNEL_ROWS 6
 #define KERNEL_COLUMN_BYTES 64
+#define KERNEL_SPARSE_BYTES 128
 #include "kernels_isa.h"
 
 #define KERNEL_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
 #define KERNEL_ISA avx512
 #define KERNEL_ROWS 8
 #define KERNEL_COLUMN_BYTES 128
+#define KERNEL_SPARSE_BYTES 512
 #include "kernels_isa.h"
 #endif
 
@@ -395,9 +474,7 @@ static void *aligned_array(size_t count, size_t size, size_t element_size)
 static void pixel_pairs_free(struct pixel_pairs *px)
 {
     free(px->image_entries);
-    free(px->entry_pair);
-    free(px->entry_low);
-    free(px->entry_high);
+    free(px->entries);
     memset(px, 0, sizeof *px);
 }
 
@@ -426,10 +503,8 @@ static int pixel_pairs_build(struct pixel_pairs *px, const struct dataset *ds, s
     px->width = width;
     px->pairs = pairs;
     px->image_entries = malloc((ds->count + 1) * sizeof *px->image_entries);
-    px->entry_pair = malloc((entries + 1) * sizeof *px->entry_pair);
-    px->entry_low = malloc(entries + 1);
-    px->entry_high = malloc(entries + 1);
-    if (!px->image_entries || !px->entry_pair || !px->entry_low || !px->entry_high) {
+    px->entries = malloc((entries + 1) * sizeof *px->entries);
+    if (!px->image_entries || !px->entries) {
         pixel_pairs_free(px);
         return error_set(err, "out of memory for the pixels of %zu images", ds->count);
     }
@@ -438,10 +513,7 @@ static int pixel_pairs_build(struct pixel_pairs *px, const struct dataset *ds, s
         px->image_entries[n] = entries;
         for (size_t p = 0; p < pairs; p++)
             if (pair_pixels(ds->pixels + n * width, width, p, &low, &high)) {
-                px->entry_pair[entries] = (uint16_t)p;
-                px->entry_low[entries] = low;
-                px->entry_high[entries] = high;
-                entries++;
+                px->entries[entries++] = entry_pack(p, (uint32_t)high << 8 | low);
             }
     }
     px->image_entries[ds->count] = entries;
@@ -451,36 +523,41 @@ static int pixel_pairs_build(struct pixel_pairs *px, const struct dataset *ds, s
 /* Room for `entries` entries of batch pairs. */
 static int batch_pairs_reserve(struct batch_pairs *bp, size_t entries)
 {
-    if (entries <= bp->capacity && bp->entry_row)
+    if (entries <= bp->capacity && bp->entries)
         return 0;
-    uint32_t *row = realloc(bp->entry_row, (entries + 1) * sizeof *row);
-    if (row)
-        bp->entry_row = row;
-    uint8_t *low = realloc(bp->entry_low, entries + 1);
-    if (low)
-        bp->entry_low = low;
-    uint8_t *high = realloc(bp->entry_high, entries + 1);
-    if (high)
-        bp->entry_high = high;
-    if (!row || !low || !high)
+    uint32_t *grown = realloc(bp->entries, (entries + 1) * sizeof *grown);
+    if (!grown)
         return -1;
+    bp->entries = grown;
     bp->capacity = entries;
     return 0;
 }
 
-/* Where each slice's entries of the current batch go. */
-static int batch_pairs_plan(struct engine *e, size_t slices)
+/* Where each block's entries of the current batch go, unless the whole
+ * dataset's lists are already built; sets fill_pairs.  -1: out of memory
+ * (a batch that repeats images may have more entries than the dataset). */
+static int batch_pairs_plan(struct engine *e)
 {
     struct batch_pairs *bp = &e->batch_pairs;
     const size_t *starts = e->pixels.image_entries;
-    bp->slice_first[0] = 0;
-    for (size_t s = 0; s < slices; s++) {
-        size_t entries = bp->slice_first[s];
-        for (size_t n = s * e->count / slices; n < (s + 1) * e->count / slices; n++)
+    e->block_rows = block_rows(e->count);
+    e->fill_pairs = e->batch || bp->whole != e->count;
+    if (!e->fill_pairs)
+        return 0;
+    bp->whole = 0;
+    bp->block_first[0] = 0;
+    for (size_t block = 0, n = 0; n < e->count; block++) {
+        size_t entries = bp->block_first[block];
+        for (const size_t end = n + e->block_rows < e->count ? n + e->block_rows : e->count;
+             n < end; n++)
             entries += starts[batch_image(e, n) + 1] - starts[batch_image(e, n)];
-        bp->slice_first[s + 1] = entries;
+        bp->block_first[block + 1] = entries;
     }
-    return batch_pairs_reserve(bp, bp->slice_first[slices]);
+    if (batch_pairs_reserve(bp, bp->block_first[block_count(e)]) < 0)
+        return -1;
+    if (!e->batch)
+        bp->whole = e->count;
+    return 0;
 }
 
 void engine_destroy(struct engine *e)
@@ -488,11 +565,9 @@ void engine_destroy(struct engine *e)
     if (!e)
         return;
     pixel_pairs_free(&e->pixels);
-    free(e->batch_pairs.slice_first);
-    free(e->batch_pairs.pair_entries);
-    free(e->batch_pairs.entry_row);
-    free(e->batch_pairs.entry_low);
-    free(e->batch_pairs.entry_high);
+    free(e->batch_pairs.block_first);
+    free(e->batch_pairs.pair_offsets);
+    free(e->batch_pairs.entries);
     free(e->grad);
     free(e->partials);
     for (size_t l = 0; l <= MLP_MAX_LAYERS; l++)
@@ -504,6 +579,7 @@ void engine_destroy(struct engine *e)
     free(e->zero_row);
     free(e->row_loss);
     free(e->profile);
+    free(e->phases);
     free(e);
 }
 
@@ -554,14 +630,14 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
             ok = ok && (e->transposed[l] = aligned_array(m->widths[l], m->widths[l + 1],
                                                          real)) != NULL;
         ok = ok && (e->row_loss = calloc(capacity, sizeof *e->row_loss)) != NULL;
-        ok = ok && (e->batch_pairs.slice_first =
-                        calloc(MAX_SLICES + 1, sizeof *e->batch_pairs.slice_first)) != NULL;
-        ok = ok && (e->batch_pairs.pair_entries =
-                        calloc(MAX_SLICES * (e->pixels.pairs + 1),
-                               sizeof *e->batch_pairs.pair_entries)) != NULL;
-        ok = ok && batch_pairs_reserve(&e->batch_pairs,
-                                       e->pixels.image_entries[ds->count]) == 0;
+        ok = ok && (e->phases = malloc((L + 2) * sizeof *e->phases)) != NULL;
     }
+    const size_t blocks = (capacity + FORWARD_ROWS - 1) / FORWARD_ROWS;
+    ok = ok && (e->batch_pairs.block_first = calloc(blocks + 1, sizeof(size_t))) != NULL;
+    ok = ok && (e->batch_pairs.pair_offsets =
+                    aligned_array(blocks, e->pixels.pairs + 1, sizeof(uint32_t))) != NULL;
+    ok = ok && batch_pairs_reserve(&e->batch_pairs,
+                                   e->pixels.image_entries[training ? ds->count : 0]) == 0;
     if (!ok) {
         engine_destroy(e);
         return error_set(err, "out of memory for the engine's buffers (%zu images of a "
@@ -634,30 +710,36 @@ const char *engine_best_isa(void)
     return isa ? isa->name : "none";
 }
 
-/* Runs the items of every job, shared out among the engine's threads in
- * any order: no two items write the same element.  Threads take items in
- * chunks, a few per thread, so that the cheap items of a small layer cost
- * little scheduling; each thread finds an item's job from the job of its
- * previous item. */
-static void run_jobs(const struct engine *e, const struct job *jobs, size_t n_jobs)
+/* Counts a phase's items and sets the chunks threads take them in: a few
+ * per thread, so that the cheap items of a small layer cost little
+ * scheduling while threads that finish early take more. */
+static void phase_seal(const struct engine *e, struct phase *p)
 {
-    size_t first[MAX_JOBS + 1];
-    first[0] = 0;
-    for (size_t j = 0; j < n_jobs; j++)
-        first[j + 1] = first[j] + e->kernels->item_count(e, &jobs[j]);
-    const size_t items = first[n_jobs];
+    p->first[0] = 0;
+    for (size_t j = 0; j < p->n_jobs; j++)
+        p->first[j + 1] = p->first[j] + e->kernels->item_count(e, &p->jobs[j]);
+    p->items = p->first[p->n_jobs];
+    p->chunk = p->items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1;
+}
+
+/* Runs the phases in order in one parallel region (the threads wait for
+ * each other between phases, and start once a step); each thread finds an
+ * item's job from the job of its previous item. */
+static void run_phases(const struct engine *e, const struct phase *phases, size_t n_phases)
+{
 #pragma omp parallel num_threads(e->threads) if (e->threads > 1)
-    {
+    for (size_t ph = 0; ph < n_phases; ph++) {
+        const struct phase *p = &phases[ph];
         size_t j = 0;
         double mark = profile_mark(e);
-#pragma omp for schedule(dynamic, items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1)
-        for (size_t t = 0; t < items; t++) {
-            if (t < first[j])
+#pragma omp for schedule(dynamic, p->chunk)
+        for (size_t t = 0; t < p->items; t++) {
+            if (t < p->first[j])
                 j = 0;
-            while (t >= first[j + 1])
+            while (t >= p->first[j + 1])
                 j++;
-            e->kernels->run_item(e, &jobs[j], t - first[j], &mark);
-            profile_charge(e, jobs[j].profile_slot, &mark);
+            e->kernels->run_item(e, &p->jobs[j], t - p->first[j], &mark);
+            profile_charge(e, p->jobs[j].profile_slot, &mark);
         }
     }
 }
@@ -672,15 +754,13 @@ static const void *layer_bias(const struct mlp *m, size_t l)
     return (const char *)m->params + mlp_layer(m, l).bias * precision_size(m->precision);
 }
 
-/* The current batch through the network, a block of rows at a time
- * through every layer (a row's outputs depend on that row alone, so a
+/* Adds to p the current batch through the network, a block of rows at a
+ * time through every layer (a row's outputs depend on that row alone, so a
  * step waits for the threads once for the whole forward pass): each
  * layer's outputs in activations[l + 1], the last the logits, which
  * with_loss turns into the loss's gradient, each row's loss in row_loss.
- * The forward pass shares its threads with the n_others jobs `others`
- * (which must not depend on it). */
-static void engine_forward(struct engine *e, const struct mlp *m, struct job *others,
-                           size_t n_others, bool with_loss)
+ * The phase's other jobs must not depend on it. */
+static void plan_forward(struct engine *e, const struct mlp *m, struct phase *p, bool with_loss)
 {
     const size_t L = m->n_layers;
     for (size_t l = 0; l < L; l++) {
@@ -702,9 +782,8 @@ static void engine_forward(struct engine *e, const struct mlp *m, struct job *ot
         };
     }
     /* The layers charge their own time; what is left of an item, the loss. */
-    others[n_others] =
+    p->jobs[p->n_jobs++] =
         (struct job){.kind = JOB_FORWARD, .slice = with_loss, .profile_slot = PROFILE_OTHER};
-    run_jobs(e, others, n_others + 1);
 }
 
 /* The gradient of the loss with respect to layer l's outputs (its
@@ -715,15 +794,16 @@ static void *output_gradient(const struct engine *e, size_t l)
     return l + 1 == e->shape.n_layers ? e->activations[l + 1] : e->deltas[l % 2];
 }
 
-/* Layer l's weight and bias gradients for every slice (its partials) and,
- * but for the first layer, the gradient of its inputs' pre-activations. */
-static void engine_backward_layer(const struct engine *e, const struct mlp *m, size_t l,
-                                  size_t slices)
+/* The phase of layer l's weight and bias gradients for every slice (its
+ * partials) and, but for the first layer, the gradient of its inputs'
+ * pre-activations. */
+static void plan_backward_layer(const struct engine *e, const struct mlp *m, size_t l,
+                                size_t slices, struct phase *p)
 {
     const struct mlp_layer layer = mlp_layer(m, l);
     const size_t real = precision_size(m->precision);
     const char *dz = output_gradient(e, l);
-    struct job jobs[MAX_JOBS];
+    struct job *jobs = p->jobs;
     size_t n = 0;
 
     for (size_t s = 0; s < slices; s++) {
@@ -782,64 +862,80 @@ static void engine_backward_layer(const struct engine *e, const struct mlp *m, s
         jobs[n++] =
             (struct job){JOB_PRODUCT, inputs, slices, profile_slot(l, ENGINE_INPUT_GRADIENT)};
     }
-    run_jobs(e, jobs, n);
+    p->n_jobs = n;
 }
 
-double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
-                             size_t count)
+/* Plans the phases of a step on the images batch[0 .. count): the forward
+ * pass beside the transposes of W, the backward pass layer by layer, then
+ * the update of the update phase (a phase of its own that first sums the
+ * slices' partials, block by block) or, without one, the sum of the
+ * partials.  Returns the number of phases, 0 when memory runs out. */
+static size_t plan_step(struct engine *e, const struct mlp *m, const size_t *batch, size_t count,
+                        bool update)
 {
     const size_t L = m->n_layers, slices = engine_slice_count(count);
-    struct job jobs[MAX_JOBS];
-    size_t n = 0;
+    struct phase *phases = e->phases;
 
     if (count > e->capacity)
-        return NAN;
+        return 0;
     if (e->profile) {
         e->profile_steps++;
         e->profile_images += count;
     }
     e->batch = batch;
     e->count = count;
-    /* The batch's pixel structure (kept for the whole dataset) and W^T,
-     * beside the first layer's forward pass. */
-    if (batch || e->batch_pairs.whole != count) {
-        e->batch_pairs.whole = 0;
-        if (batch_pairs_plan(e, slices) < 0)
-            return NAN;
-        jobs[n++] =
-            (struct job){.kind = JOB_BATCH_PAIRS, .slice = slices, .profile_slot = PROFILE_OTHER};
-        if (!batch)
-            e->batch_pairs.whole = count;
-    }
+    if (batch_pairs_plan(e) < 0)
+        return 0;
+    phases[0].n_jobs = 0;
     for (size_t l = 1; l < L; l++) {
         const struct mlp_layer layer = mlp_layer(m, l);
-        jobs[n++] = (struct job){
+        phases[0].jobs[phases[0].n_jobs++] = (struct job){
             .kind = JOB_TRANSPOSE,
             .product = {.c = e->transposed[l], .a = layer_weights(m, l), .rows = layer.n_in,
                         .columns = layer.n_out},
             .profile_slot = PROFILE_OTHER,
         };
     }
-    engine_forward(e, m, jobs, n, true);
+    plan_forward(e, m, &phases[0], true);
     for (size_t l = L; l-- > 0;)
-        engine_backward_layer(e, m, l, slices);
-    if (slices > 1) {
-        const struct job sum = {
-            .kind = JOB_SUM_PARTIALS, .slice = slices, .profile_slot = PROFILE_OTHER};
-        run_jobs(e, &sum, 1);
+        plan_backward_layer(e, m, l, slices, &phases[L - l]);
+    size_t n = L + 1;
+    if (update || slices > 1) {
+        phases[n].n_jobs = 1;
+        phases[n++].jobs[0] =
+            (struct job){.kind = update ? JOB_UPDATE : JOB_SUM_PARTIALS,
+                         .slice = slices, .profile_slot = PROFILE_OTHER};
     }
+    for (size_t ph = 0; ph < n; ph++)
+        phase_seal(e, &phases[ph]);
+    return n;
+}
 
-    /* Each slice's sum over its rows, in order, then the slices' in order. */
+/* The batch's loss: each slice's sum over its rows, in order, then the
+ * slices' in order. */
+static double batch_loss(const struct engine *e, const struct mlp *m)
+{
+    const size_t slices = engine_slice_count(e->count);
     double total = 0;
     for (size_t s = 0; s < slices; s++) {
         double slice_loss = 0;
-        for (size_t n = s * count / slices; n < (s + 1) * count / slices; n++)
+        for (size_t n = s * e->count / slices; n < (s + 1) * e->count / slices; n++)
             slice_loss += e->row_loss[n];
         total += slice_loss;
     }
     if (m->loss == LOSS_MSE)
-        return total / ((double)count * (double)mlp_outputs(m));
-    return (1.0 / (double)count) * total;
+        return total / ((double)e->count * (double)mlp_outputs(m));
+    return (1.0 / (double)e->count) * total;
+}
+
+double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
+                             size_t count)
+{
+    const size_t phases = plan_step(e, m, batch, count, false);
+    if (!phases)
+        return NAN;
+    run_phases(e, e->phases, phases);
+    return batch_loss(e, m);
 }
 
 const void *engine_gradient(const struct engine *e)
@@ -847,17 +943,41 @@ const void *engine_gradient(const struct engine *e)
     return e->grad;
 }
 
+static void set_update(struct engine *e, struct mlp *m, const struct optimizer *o,
+                       const struct optimizer_step *step, const struct optimizer_state *s)
+{
+    e->update = (struct update){.optimizer = o, .step = step, .state = s, .params = m->params};
+}
+
 void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
                    const struct optimizer_step *step, const struct optimizer_state *s)
 {
-    const size_t P = e->n_params, blocks = (P + BLOCK - 1) / BLOCK;
-#pragma omp parallel for num_threads(e->threads) if (e->threads > 1) schedule(static)
-    for (size_t b = 0; b < blocks; b++) {
-        double mark = profile_mark(e);
-        optimizer_apply(o, step, s, m->precision, m->params, e->grad, b * BLOCK,
-                        P - b * BLOCK < BLOCK ? P - b * BLOCK : BLOCK);
-        profile_charge(e, PROFILE_OTHER, &mark);
-    }
+    struct phase *update = &e->phases[0];
+    set_update(e, m, o, step, s);
+    update->n_jobs = 1;
+    update->jobs[0] = (struct job){.kind = JOB_UPDATE, .slice = 1, .profile_slot = PROFILE_OTHER};
+    phase_seal(e, update);
+    run_phases(e, update, 1);
+}
+
+double engine_train_step(struct engine *e, struct mlp *m, const size_t *batch, size_t count,
+                         const struct optimizer *o, const struct optimizer_step *step,
+                         const struct optimizer_state *s)
+{
+    const size_t phases = plan_step(e, m, batch, count, true);
+    if (!phases)
+        return NAN;
+    set_update(e, m, o, step, s);
+    run_phases(e, e->phases, phases);
+    return batch_loss(e, m);
+}
+
+/* Updates the parameters [first, first + count) (JOB_UPDATE). */
+static void update_params(const struct engine *e, size_t first, size_t count)
+{
+    const struct update *u = &e->update;
+    optimizer_apply(u->optimizer, u->step, u->state, e->shape.precision, engine_isa(e), u->params,
+                    e->grad, first, count);
 }
 
 int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
@@ -881,8 +1001,14 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
         for (size_t i = 0; i < e->count; i++)
             rows[i] = first + i;
         e->batch = rows;
-        struct job job;
-        engine_forward(e, m, &job, 0, false);
+        if (batch_pairs_plan(e) < 0) {
+            engine_destroy(e);
+            return error_set(err, "out of memory for the pixels of %zu images", e->count);
+        }
+        struct phase forward = {0};
+        plan_forward(e, m, &forward, false);
+        phase_seal(e, &forward);
+        run_phases(e, &forward, 1);
         for (size_t k = 0; k < e->count * O; k++)
             logits[first * O + k] = m->precision == PRECISION_F64
                                         ? ((const double *)e->activations[m->n_layers])[k]

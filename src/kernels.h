@@ -21,9 +21,11 @@
  *
  * The first layer skips the exact zeros of the input: at engine_create
  * each image gets the list of its pixel pairs that are not both zero; the
- * forward pass runs along it, and each batch turns it around into, per
- * slice and per pair, the batch rows that have the pair, in time
- * proportional to the batch's nonzeros, for the weight gradient.  Skipping
+ * forward pass turns the lists of each block of the batch's rows around
+ * into, per pair, the block's rows that have the pair (in time
+ * proportional to the block's nonzeros), then runs down them, so that a
+ * pair's two rows of W serve all of them at once; the weight gradient
+ * runs down the same lists, block after block.  Skipping
  * exact zeros leaves every sum bitwise unchanged (while the weights are
  * finite), since an accumulator that starts at +0 is never -0 and adding
  * +-0 to it is exact. */
@@ -79,7 +81,8 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
 const void *engine_gradient(const struct engine *e);
 
 /* The one shared update: optimizer_apply over the whole arena, cut among the
- * engine's threads, with the gradient of the last engine_batch_gradient. */
+ * engine's threads, with the gradient of the last engine_batch_gradient,
+ * and the engine's instruction set. */
 void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
                    const struct optimizer_step *step, const struct optimizer_state *s);
 
@@ -104,6 +107,14 @@ struct engine_profile {
 int engine_profile_start(struct engine *e);
 /* The profile of the steps since engine_profile_start (all zero before it). */
 void engine_profile_read(const struct engine *e, struct engine_profile *out);
+
+/* engine_batch_gradient then engine_update, to the bit, with the threads
+ * started once (a training step waits for them once per layer and pass,
+ * no more); the update sums the slices' partials block by block as it
+ * goes.  Returns the batch's loss (NaN: out of memory). */
+double engine_train_step(struct engine *e, struct mlp *m, const size_t *batch, size_t count,
+                         const struct optimizer *o, const struct optimizer_step *step,
+                         const struct optimizer_state *s);
 
 /* The number of slices a batch of n samples is cut into. */
 size_t engine_slice_count(size_t n);

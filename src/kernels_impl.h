@@ -9,19 +9,29 @@
  * functions, called outside any `simd` loop.  kernels.c cuts the work into
  * items and hands them to threads. */
 
-/* The dense micro-kernel's tile: ROWS rows of COLUMNS accumulators. */
+/* The dense micro-kernel's tile: ROWS rows of COLUMNS accumulators.  A
+ * product's item is a tile of TILE_ROWS rows (several micro-tiles) by
+ * COLUMNS, summed DEPTH_CHUNK terms at a time for all its micro-tiles in
+ * turn, so that the chunk of b they share (16 KiB) stays in L1 while they
+ * use it. */
 #undef ROWS
 #define ROWS ((size_t)KERNEL_ROWS)
 #undef COLUMNS
 #define COLUMNS (KERNEL_COLUMN_BYTES / sizeof(REAL))
-/* The first layer's tiles: 32 accumulators per image in the forward pass
- * (the reference network's whole row: its pixel pairs are read once), 128
- * bytes per pair of weight rows in the weight gradient (two rows' tiles
- * stay in registers on any SIMD). */
+#undef TILE_ROWS
+#define TILE_ROWS (4 * ROWS)
+#undef DEPTH_CHUNK
+#define DEPTH_CHUNK ((size_t)16384 / KERNEL_COLUMN_BYTES)
+/* The first layer's tiles: in the forward pass, eight vectors of
+ * accumulators per image (each pixel pair adds two terms to each in turn,
+ * so eight independent chains hide the adds' latency; 32 on the portable
+ * build, the reference network's whole row), cut into powers of two at the
+ * edge; in the weight gradient, KERNEL_SPARSE_BYTES per row of a pair of
+ * weight rows (both rows' tiles stay in registers), cut likewise. */
 #undef FORWARD_COLUMNS
-#define FORWARD_COLUMNS ((size_t)32)
+#define FORWARD_COLUMNS (4 * KERNEL_COLUMN_BYTES / sizeof(REAL))
 #undef SPARSE_COLUMNS
-#define SPARSE_COLUMNS (128 / sizeof(REAL))
+#define SPARSE_COLUMNS (KERNEL_SPARSE_BYTES / sizeof(REAL))
 #undef PROBE_LANES
 #define PROBE_LANES (12 * 64 / sizeof(REAL))
 
@@ -33,18 +43,20 @@ static inline size_t FN(tiles)(size_t n, size_t tile)
 /* c[i][j] = sum over k < depth, ascending, of a(i, k) * b[k][j] for a tile
  * of rows x columns (at most ROWS x COLUMNS), where a(i, k) is
  * a[i * ars + k * aks] (the strides make it A or A^T) and b's rows are
- * brs apart.  Always called with a constant shape, so that the tile's
- * accumulators live in registers. */
+ * brs apart; with `more`, the sum goes on from c's (a sum of earlier
+ * terms: a float stored and loaded again is the same float).  Always
+ * called with a constant shape, so that the tile's accumulators live in
+ * registers. */
 static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
     REAL *restrict c, size_t crs, const REAL *restrict a, size_t ars, size_t aks,
-    const REAL *restrict b, size_t brs, size_t depth, size_t rows, size_t columns)
+    const REAL *restrict b, size_t brs, size_t depth, size_t rows, size_t columns, bool more)
 {
-    /* The first term is added to an explicit zero (the same bits as
-     * clearing the tile first, which GCC would make a call of memset that
-     * leaves the tile in memory). */
+    /* A new sum's first term is added to an explicit zero (the same bits
+     * as clearing the tile first, which GCC would make a call of memset
+     * that leaves the tile in memory). */
     REAL acc[KERNEL_ROWS][KERNEL_COLUMN_BYTES / sizeof(REAL)];
     if (!depth) {
-        for (size_t i = 0; i < rows; i++)
+        for (size_t i = 0; i < rows && !more; i++)
             for (size_t j = 0; j < columns; j++)
                 c[i * crs + j] = 0;
         return;
@@ -52,9 +64,15 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
     UNROLL_ROWS
     for (size_t i = 0; i < rows; i++) {
         const REAL x = a[i * ars];
+        if (more) {
 #pragma omp simd
-        for (size_t j = 0; j < columns; j++)
-            acc[i][j] = (REAL)0 + x * b[j];
+            for (size_t j = 0; j < columns; j++)
+                acc[i][j] = c[i * crs + j] + x * b[j];
+        } else {
+#pragma omp simd
+            for (size_t j = 0; j < columns; j++)
+                acc[i][j] = (REAL)0 + x * b[j];
+        }
     }
     for (size_t k = 1; k < depth; k++) {
         const REAL *restrict bk = b + k * brs;
@@ -75,7 +93,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
 /* The micro-kernel for rows (ROWS, 4, 2 or 1) x columns (COLUMNS or a
  * smaller power of two), each shape its own constant copy. */
 #undef MICRO
-#define MICRO(R, C) FN(micro_kernel)(c, crs, a, ars, aks, b, brs, depth, R, C)
+#define MICRO(R, C) FN(micro_kernel)(c, crs, a, ars, aks, b, brs, depth, R, C, more)
 #undef MICRO_COLUMNS
 #define MICRO_COLUMNS(R)                                                                     \
     do {                                                                                     \
@@ -95,7 +113,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(micro_kernel)(
 static KERNEL_TARGET void FN(shaped_kernel)(REAL *restrict c, size_t crs, const REAL *restrict a,
                                             size_t ars, size_t aks, const REAL *restrict b,
                                             size_t brs, size_t depth, size_t rows,
-                                            size_t columns)
+                                            size_t columns, bool more)
 {
     if (rows == ROWS)
         MICRO_COLUMNS(ROWS);
@@ -181,21 +199,28 @@ static KERNEL_TARGET void FN(finish_tile)(const struct product *p, REAL *restric
 }
 
 /* The block of a product's outputs rows [i0, i0 + rows) x columns
- * [j0, j0 + columns) (at most ROWS x COLUMNS), cut into constant shapes at
- * its edges, and finished. */
+ * [j0, j0 + columns) (at most COLUMNS), cut into micro-tiles of constant
+ * shapes (powers of two at the edges), summed a chunk of the depth at a
+ * time for all of them in turn, and finished. */
 static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, size_t rows,
                                             size_t j0, size_t columns)
 {
     REAL *c = (REAL *)p->c + i0 * p->crs + j0;
     const REAL *a = (const REAL *)p->a + i0 * p->ars, *b = (const REAL *)p->b + j0;
-    for (size_t i = 0, r; i < rows; i += r) {
-        r = rows - i == ROWS ? ROWS : FN(floor_power_of_two)(rows - i);
-        for (size_t j = 0, w; j < columns; j += w) {
-            w = columns - j == COLUMNS ? COLUMNS : FN(floor_power_of_two)(columns - j);
-            FN(shaped_kernel)(c + i * p->crs + j, p->crs, a + i * p->ars, p->ars, p->aks, b + j,
-                              p->brs, p->depth, r, w);
+    size_t k0 = 0;
+    do {
+        const size_t depth = p->depth - k0 < DEPTH_CHUNK ? p->depth - k0 : DEPTH_CHUNK;
+        for (size_t i = 0, r; i < rows; i += r) {
+            r = rows - i >= ROWS ? ROWS : FN(floor_power_of_two)(rows - i);
+            for (size_t j = 0, w; j < columns; j += w) {
+                w = columns - j == COLUMNS ? COLUMNS : FN(floor_power_of_two)(columns - j);
+                FN(shaped_kernel)(c + i * p->crs + j, p->crs, a + i * p->ars + k0 * p->aks,
+                                  p->ars, p->aks, b + j + k0 * p->brs, p->brs, depth, r, w,
+                                  k0 > 0);
+            }
         }
-    }
+        k0 += depth;
+    } while (k0 < p->depth);
     FN(finish_tile)(p, c, i0, j0, rows, columns);
 }
 
@@ -204,46 +229,14 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
 static void FN(product_tile)(const struct product *p, size_t tile)
 {
     const size_t across = FN(tiles)(p->columns, COLUMNS);
-    const size_t i0 = tile / across * ROWS, j0 = tile % across * COLUMNS;
-    FN(product_block)(p, i0, p->rows - i0 < ROWS ? p->rows - i0 : ROWS, j0,
+    const size_t i0 = tile / across * TILE_ROWS, j0 = tile % across * COLUMNS;
+    FN(product_block)(p, i0, p->rows - i0 < TILE_ROWS ? p->rows - i0 : TILE_ROWS, j0,
                       p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
 }
 
 static size_t FN(product_tile_count)(const struct product *p)
 {
-    return FN(tiles)(p->rows, ROWS) * FN(tiles)(p->columns, COLUMNS);
-}
-
-/* The pre-activations of one image's columns [0, columns) of the first
- * layer: the sum over its nonzero pixel pairs, in ascending pixel order, of
- * x_low * W[2p] + x_high * W[2p + 1], from zero. */
-static KERNEL_TARGET inline void FN(sparse_row)(REAL *restrict out, const REAL *restrict w,
-                                                size_t wrs, const REAL *restrict zero,
-                                                const REAL *restrict pixel_value,
-                                                const struct pixel_pairs *px, size_t image,
-                                                size_t columns)
-{
-    /* From an explicit zero, as in the micro-kernel. */
-    REAL acc[FORWARD_COLUMNS];
-    const size_t begin = px->image_entries[image], end = px->image_entries[image + 1];
-    for (size_t e = begin; e < end; e++) {
-        const size_t column = 2 * (size_t)px->entry_pair[e];
-        const REAL x_low = pixel_value[px->entry_low[e]];
-        const REAL x_high = pixel_value[px->entry_high[e]];
-        const REAL *restrict low = w + column * wrs;
-        const REAL *restrict high = column + 1 < px->width ? low + wrs : zero;
-        if (e == begin) {
-#pragma omp simd
-            for (size_t j = 0; j < columns; j++)
-                acc[j] = (REAL)0 + x_low * low[j] + x_high * high[j];
-        } else {
-#pragma omp simd
-            for (size_t j = 0; j < columns; j++)
-                acc[j] = acc[j] + x_low * low[j] + x_high * high[j];
-        }
-    }
-    for (size_t j = 0; j < columns; j++)
-        out[j] = end > begin ? acc[j] : 0;
+    return FN(tiles)(p->rows, TILE_ROWS) * FN(tiles)(p->columns, COLUMNS);
 }
 
 /* The loss of the images [first, end) of the batch, from their logits,
@@ -291,75 +284,122 @@ static double FN(loss_rows)(const struct engine *e, const struct mlp *m, size_t 
     return sum;
 }
 
-/* The first layer's forward pass for the rows [first, end) of the batch,
- * FORWARD_COLUMNS outputs from j0 on, finished as p says (bias,
- * activation). */
+/* Columns [0, columns) of the first layer's pre-activations for the rows
+ * of a block: each row's sum over its nonzero pixel pairs, in ascending
+ * pixel order, of x_low * W[2p] + x_high * W[2p + 1], from zero.  The sums
+ * run pair by pair down the block's lists (batch_pairs), so that a pair's
+ * two rows of W, read once, serve all of the block's rows that have it. */
+static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_rows)(
+    REAL *restrict out, size_t crs, size_t rows, const REAL *restrict w, size_t wrs,
+    const REAL *restrict zero, const REAL *restrict pixel_value, const struct batch_pairs *bp,
+    size_t block, size_t pairs, size_t width, size_t columns)
+{
+    const uint32_t *starts = bp->pair_offsets + block * (pairs + 1);
+    const size_t base = bp->block_first[block];
+    for (size_t r = 0; r < rows; r++)
+#pragma omp simd
+        for (size_t j = 0; j < columns; j++)
+            out[r * crs + j] = 0;
+    for (size_t pair = 0; pair < pairs; pair++) {
+        const REAL *restrict low = w + 2 * pair * wrs;
+        const REAL *restrict high = 2 * pair + 1 < width ? low + wrs : zero;
+        for (size_t e = base + starts[pair]; e < base + starts[pair + 1]; e++) {
+            const uint32_t entry = bp->entries[e];
+            const REAL x_low = pixel_value[entry_low(entry)];
+            const REAL x_high = pixel_value[entry_high(entry)];
+            REAL *restrict o = out + entry_key(entry) * crs;
+#pragma omp simd
+            for (size_t j = 0; j < columns; j++)
+                o[j] = o[j] + x_low * low[j] + x_high * high[j];
+        }
+    }
+}
+
+/* The first layer's forward pass for a block of the batch's rows,
+ * FORWARD_COLUMNS outputs from j0 on (cut into powers of two at the edge,
+ * each a constant shape), finished as p says (bias, activation). */
 static KERNEL_TARGET void FN(sparse_forward_block)(const struct engine *e, const struct product *p,
-                                                   size_t first, size_t end, size_t j0)
+                                                   size_t block, size_t first, size_t end,
+                                                   size_t j0)
 {
     const size_t columns = p->columns - j0 < FORWARD_COLUMNS ? p->columns - j0 : FORWARD_COLUMNS;
-    const REAL *w = (const REAL *)p->b + j0;
     REAL *c = (REAL *)p->c + first * p->crs + j0;
-    for (size_t n = first; n < end; n++) {
-        const size_t image = batch_image(e, n);
-        REAL *row = c + (n - first) * p->crs;
-        if (columns == FORWARD_COLUMNS)
-            FN(sparse_row)(row, w, p->brs, e->zero_row, e->pixel_value, &e->pixels, image,
-                           FORWARD_COLUMNS);
+    for (size_t j = 0, w; j < columns; j += w) {
+        w = columns - j == FORWARD_COLUMNS ? FORWARD_COLUMNS : FN(floor_power_of_two)(columns - j);
+#undef SPARSE_ROWS
+#define SPARSE_ROWS(W)                                                                         \
+    FN(sparse_rows)(c + j, p->crs, end - first, (const REAL *)p->b + j0 + j, p->brs, e->zero_row, \
+                    e->pixel_value, &e->batch_pairs, block, e->pixels.pairs, e->pixels.width, W)
+        if (w == FORWARD_COLUMNS)
+            SPARSE_ROWS(FORWARD_COLUMNS);
+        else if (w == FORWARD_COLUMNS / 2)
+            SPARSE_ROWS(FORWARD_COLUMNS / 2);
+        else if (w == FORWARD_COLUMNS / 4)
+            SPARSE_ROWS(FORWARD_COLUMNS / 4);
+        else if (w == FORWARD_COLUMNS / 8)
+            SPARSE_ROWS(FORWARD_COLUMNS / 8);
         else
-            FN(sparse_row)(row, w, p->brs, e->zero_row, e->pixel_value, &e->pixels, image,
-                           columns);
+            SPARSE_ROWS(w);
     }
     FN(finish_tile)(p, c, first, j0, end - first, columns);
 }
 
-/* The forward pass of the rows [first, end) of the batch through every
- * layer (each row's outputs depend on that row alone), and with_loss, each
- * row's loss and the loss's gradient. */
-static void FN(forward_rows)(const struct engine *e, size_t first, size_t end, bool with_loss,
-                             double *mark)
+/* The forward pass of a block of the batch's rows through every layer
+ * (each row's outputs depend on that row alone), its pixel pairs' lists
+ * first where the step builds them, and with_loss, each row's loss and
+ * the loss's gradient. */
+static void FN(forward_rows)(const struct engine *e, size_t block, bool with_loss, double *mark)
 {
     const struct mlp *m = &e->shape;
+    const size_t first = block * e->block_rows;
+    const size_t end = e->count - first < e->block_rows ? e->count : first + e->block_rows;
+    if (e->fill_pairs) {
+        batch_pairs_fill(e, block);
+        profile_charge(e, PROFILE_OTHER, mark);
+    }
     for (size_t j0 = 0; j0 < e->forward[0].columns; j0 += FORWARD_COLUMNS)
-        FN(sparse_forward_block)(e, &e->forward[0], first, end, j0);
+        FN(sparse_forward_block)(e, &e->forward[0], block, first, end, j0);
     profile_charge(e, profile_slot(0, ENGINE_FORWARD), mark);
     for (size_t l = 1; l < m->n_layers; l++) {
         const struct product *p = &e->forward[l];
         for (size_t j0 = 0; j0 < p->columns; j0 += COLUMNS)
-            for (size_t i0 = first; i0 < end; i0 += ROWS)
-                FN(product_block)(p, i0, end - i0 < ROWS ? end - i0 : ROWS, j0,
-                                  p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
+            FN(product_block)(p, first, end - first, j0,
+                              p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
         profile_charge(e, profile_slot(l, ENGINE_FORWARD), mark);
     }
     for (size_t n = first; with_loss && n < end; n++)
         e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
 }
 
-/* Rows 2p and 2p + 1, columns [0, columns), of a slice's first-layer
- * weight gradient: x_low * g and x_high * g summed over the slice's images
- * that have pair p, in ascending order, from zero (the others add exact
- * zeros). */
-static KERNEL_TARGET inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
-                                                          REAL *restrict dw_high,
-                                                          const REAL *restrict dz, size_t dzrs,
-                                                          const REAL *restrict pixel_value,
-                                                          const struct batch_pairs *bp,
-                                                          size_t begin, size_t end,
-                                                          size_t columns)
+/* Rows 2p and 2p + 1, columns [0, columns), of the first-layer weight
+ * gradient of the batch rows [first, end) (a slice): x_low * g and
+ * x_high * g summed over those rows that have pair p, in ascending order
+ * (down the lists of the blocks they lie in, block after block; a slice's
+ * edges may cut a block's list, whose rows ascend), from zero (the others
+ * add exact zeros). */
+static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
+    REAL *restrict dw_low, REAL *restrict dw_high, const REAL *restrict dz, size_t dzrs,
+    const REAL *restrict pixel_value, const struct batch_pairs *bp, size_t block_rows,
+    size_t pair, size_t pairs, size_t first, size_t end, size_t columns)
 {
-    /* From an explicit zero, as in the micro-kernel. */
-    REAL low[128 / sizeof(REAL)], high[128 / sizeof(REAL)];
-    for (size_t e = begin; e < end; e++) {
-        const REAL x_low = pixel_value[bp->entry_low[e]];
-        const REAL x_high = pixel_value[bp->entry_high[e]];
-        const REAL *restrict g = dz + (size_t)bp->entry_row[e] * dzrs;
-        if (e == begin) {
+    /* Each accumulator starts at +0, as the micro-kernel's sums do. */
+    REAL low[SPARSE_COLUMNS], high[SPARSE_COLUMNS];
 #pragma omp simd
-            for (size_t j = 0; j < columns; j++) {
-                low[j] = (REAL)0 + x_low * g[j];
-                high[j] = (REAL)0 + x_high * g[j];
-            }
-        } else {
+    for (size_t j = 0; j < columns; j++)
+        low[j] = high[j] = 0;
+    for (size_t block = first / block_rows; block * block_rows < end; block++) {
+        const uint32_t *starts = bp->pair_offsets + block * (pairs + 1);
+        const size_t base = bp->block_first[block], block_first = block * block_rows;
+        const uint32_t *restrict entries = bp->entries;
+        size_t e = base + starts[pair], e_end = base + starts[pair + 1];
+        while (e < e_end && block_first + entry_key(entries[e]) < first)
+            e++;
+        while (e_end > e && block_first + entry_key(entries[e_end - 1]) >= end)
+            e_end--;
+        for (; e < e_end; e++) {
+            const REAL x_low = pixel_value[entry_low(entries[e])];
+            const REAL x_high = pixel_value[entry_high(entries[e])];
+            const REAL *restrict g = dz + (block_first + entry_key(entries[e])) * dzrs;
 #pragma omp simd
             for (size_t j = 0; j < columns; j++) {
                 low[j] += x_low * g[j];
@@ -367,11 +407,13 @@ static KERNEL_TARGET inline void FN(sparse_gradient_pair)(REAL *restrict dw_low,
             }
         }
     }
+#pragma omp simd
     for (size_t j = 0; j < columns; j++)
-        dw_low[j] = end > begin ? low[j] : 0;
+        dw_low[j] = low[j];
     if (dw_high)
+#pragma omp simd
         for (size_t j = 0; j < columns; j++)
-            dw_high[j] = end > begin ? high[j] : 0;
+            dw_high[j] = high[j];
 }
 
 /* A tile of SPARSE_PAIRS pairs of rows by SPARSE_COLUMNS columns of slice
@@ -385,17 +427,27 @@ static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const
     const size_t pair0 = tile / across * SPARSE_PAIRS, j0 = tile % across * SPARSE_COLUMNS;
     const size_t pair_end = pair0 + SPARSE_PAIRS < px->pairs ? pair0 + SPARSE_PAIRS : px->pairs;
     const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
-    const size_t *starts = e->batch_pairs.pair_entries + slice * (px->pairs + 1);
+    const size_t slices = engine_slice_count(e->count);
+    const size_t first = slice * e->count / slices, end = (slice + 1) * e->count / slices;
     for (size_t pair = pair0; pair < pair_end; pair++) {
-        REAL *low = (REAL *)p->c + 2 * pair * p->crs + j0;
-        REAL *high = 2 * pair + 1 < px->width ? low + p->crs : NULL;
-        if (columns == SPARSE_COLUMNS)
-            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
-                                     &e->batch_pairs, starts[pair], starts[pair + 1],
-                                     SPARSE_COLUMNS);
-        else
-            FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0, p->brs, e->pixel_value,
-                                     &e->batch_pairs, starts[pair], starts[pair + 1], columns);
+        for (size_t j = 0, w; j < columns; j += w) {
+            w = columns - j == SPARSE_COLUMNS ? SPARSE_COLUMNS
+                                              : FN(floor_power_of_two)(columns - j);
+            REAL *low = (REAL *)p->c + 2 * pair * p->crs + j0 + j;
+            REAL *high = 2 * pair + 1 < px->width ? low + p->crs : NULL;
+#undef SPARSE_PAIR
+#define SPARSE_PAIR(W)                                                                          \
+    FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0 + j, p->brs, e->pixel_value,    \
+                             &e->batch_pairs, e->block_rows, pair, px->pairs, first, end, W)
+            if (w == SPARSE_COLUMNS)
+                SPARSE_PAIR(SPARSE_COLUMNS);
+            else if (w == SPARSE_COLUMNS / 2)
+                SPARSE_PAIR(SPARSE_COLUMNS / 2);
+            else if (w == SPARSE_COLUMNS / 4)
+                SPARSE_PAIR(SPARSE_COLUMNS / 4);
+            else
+                SPARSE_PAIR(w);
+        }
     }
 }
 
@@ -476,12 +528,9 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
     case JOB_PRODUCT:
         FN(product_tile)(&job->product, item);
         break;
-    case JOB_FORWARD: {
-        const size_t first = item * FORWARD_ROWS;
-        FN(forward_rows)(e, first, e->count - first < FORWARD_ROWS ? e->count : first + FORWARD_ROWS,
-                         job->slice, mark);
+    case JOB_FORWARD:
+        FN(forward_rows)(e, item, job->slice, mark);
         break;
-    }
     case JOB_SPARSE_GRADIENT:
         FN(sparse_gradient_tile)(e, &job->product, job->slice, item);
         break;
@@ -491,12 +540,13 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
                            first + TRANSPOSE_ROWS < n_in ? first + TRANSPOSE_ROWS : n_in);
         break;
     }
-    case JOB_BATCH_PAIRS:
-        batch_pairs_fill(e, item);
-        break;
-    case JOB_SUM_PARTIALS: {
+    case JOB_SUM_PARTIALS:
+    case JOB_UPDATE: {
         const size_t first = item * BLOCK, total = e->n_params;
-        FN(sum_partials)(e, job->slice, first, total - first < BLOCK ? total - first : BLOCK);
+        const size_t count = total - first < BLOCK ? total - first : BLOCK;
+        FN(sum_partials)(e, job->slice, first, count);
+        if (job->kind == JOB_UPDATE)
+            update_params(e, first, count);
         break;
     }
     }
@@ -508,14 +558,13 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
     case JOB_PRODUCT:
         return FN(product_tile_count)(&job->product);
     case JOB_FORWARD:
-        return FN(tiles)(e->count, FORWARD_ROWS);
+        return block_count(e);
     case JOB_SPARSE_GRADIENT:
         return FN(sparse_gradient_tile_count)(&job->product, e->pixels.pairs);
     case JOB_TRANSPOSE:
         return FN(tiles)(job->product.rows, TRANSPOSE_ROWS);
-    case JOB_BATCH_PAIRS:
-        return job->slice;
     case JOB_SUM_PARTIALS:
+    case JOB_UPDATE:
         return FN(tiles)(e->n_params, BLOCK);
     }
     return 0;

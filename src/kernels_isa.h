@@ -1,7 +1,8 @@
 /* Instantiates kernels_impl.h in both precisions for one instruction set:
  * kernels.c defines KERNEL_ISA (a name), KERNEL_TARGET (a function
- * attribute, empty for the portable build) and the dense tile's shape,
- * KERNEL_ROWS rows of KERNEL_COLUMN_BYTES, before each inclusion. */
+ * attribute, empty for the portable build), the dense tile's shape,
+ * KERNEL_ROWS rows of KERNEL_COLUMN_BYTES, and the first layer's weight
+ * gradient's tile width KERNEL_SPARSE_BYTES, before each inclusion. */
 #define KERNEL_ISA_NAME STRING(KERNEL_ISA)
 
 #define REAL float
@@ -37,3 +38,4 @@
 #undef KERNEL_ISA
 #undef KERNEL_ROWS
 #undef KERNEL_COLUMN_BYTES
+#undef KERNEL_SPARSE_BYTES

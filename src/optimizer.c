@@ -25,21 +25,49 @@
 /* The double nearest pi (Python's math.pi), since C11 has no M_PI. */
 static const double PI = 3.141592653589793;
 
-#define REAL float
-#define FN(name) name##_f32
-#define SQRT sqrtf
-#include "optimizer_impl.h"
-#undef REAL
-#undef FN
-#undef SQRT
+/* optimizer_impl.h's loops are inlined into the call of each
+ * configuration, so that its flags are constants there. */
+#ifdef __GNUC__
+#define OPTIMIZER_INLINE __attribute__((always_inline)) inline
+#else
+#define OPTIMIZER_INLINE inline
+#endif
 
-#define REAL double
-#define FN(name) name##_f64
-#define SQRT sqrt
-#include "optimizer_impl.h"
-#undef REAL
-#undef FN
-#undef SQRT
+#define PASTE_(a, b, c) a##b##c
+#define PASTE(a, b, c) PASTE_(a, b, c)
+
+/* The update for each instruction set the engine's kernels are built for
+ * (kernels.c), with the same target attributes. */
+#define OPTIMIZER_TARGET
+#define OPTIMIZER_ISA portable
+#include "optimizer_isa.h"
+
+#ifdef HAVE_X86_KERNELS
+#define OPTIMIZER_TARGET __attribute__((target("avx2,fma")))
+#define OPTIMIZER_ISA avx2
+#include "optimizer_isa.h"
+
+#define OPTIMIZER_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define OPTIMIZER_ISA avx512
+#include "optimizer_isa.h"
+#endif
+
+typedef void optimizer_update(const struct optimizer *o, const struct optimizer_step *step,
+                              const struct optimizer_state *s, void *params, const void *grad,
+                              size_t first, size_t count);
+
+/* Portable last: it serves NULL and any name without an entry of its own. */
+static const struct optimizer_isa {
+    const char *name;
+    optimizer_update *f32, *f64;
+} optimizer_isas[] = {
+#ifdef HAVE_X86_KERNELS
+    {"avx512", optimizer_apply_f32_avx512, optimizer_apply_f64_avx512},
+    {"avx2", optimizer_apply_f32_avx2, optimizer_apply_f64_avx2},
+#endif
+    {"portable", optimizer_apply_f32_portable, optimizer_apply_f64_portable},
+};
+enum { OPTIMIZER_ISA_COUNT = sizeof optimizer_isas / sizeof *optimizer_isas };
 
 static const char *const optimizer_names[] = {"sgd", "adam", "adamw"};
 static const char *const schedule_names[] = {"constant", "cosine", "step"};
@@ -136,12 +164,20 @@ struct optimizer_step optimizer_begin_step(const struct optimizer *o, struct opt
     return (struct optimizer_step){.lr = lr, .c1 = 1 - s->p1, .c2 = 1 - s->p2};
 }
 
-void optimizer_apply(const struct optimizer *o, const struct optimizer_step *step,
-                     const struct optimizer_state *s, enum precision precision, void *params,
-                     const void *grad, size_t first, size_t count)
+/* The update for the instruction set named isa. */
+static const struct optimizer_isa *optimizer_isa(const char *isa)
 {
-    if (precision == PRECISION_F64)
-        optimizer_apply_f64(o, step, s, params, grad, first, count);
-    else
-        optimizer_apply_f32(o, step, s, params, grad, first, count);
+    for (size_t i = 0; isa && i < OPTIMIZER_ISA_COUNT; i++)
+        if (strcmp(optimizer_isas[i].name, isa) == 0)
+            return &optimizer_isas[i];
+    return &optimizer_isas[OPTIMIZER_ISA_COUNT - 1];
+}
+
+void optimizer_apply(const struct optimizer *o, const struct optimizer_step *step,
+                     const struct optimizer_state *s, enum precision precision, const char *isa,
+                     void *params, const void *grad, size_t first, size_t count)
+{
+    const struct optimizer_isa *update = optimizer_isa(isa);
+    (precision == PRECISION_F64 ? update->f64 : update->f32)(o, step, s, params, grad, first,
+                                                             count);
 }

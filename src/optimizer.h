@@ -72,9 +72,12 @@ struct optimizer_step optimizer_begin_step(const struct optimizer *o, struct opt
                                            double lr);
 
 /* Updates params[first, first + count) from grad (the batch gradient, left
- * unchanged) and the moments at the same offsets, in the model's precision. */
+ * unchanged) and the moments at the same offsets, in the model's precision,
+ * with the vector loops of the instruction set isa: a name the engine's
+ * kernels have and this CPU runs (engine_isa), or NULL for the portable
+ * loops.  Every instruction set gives the same bits. */
 void optimizer_apply(const struct optimizer *o, const struct optimizer_step *step,
-                     const struct optimizer_state *s, enum precision precision, void *params,
-                     const void *grad, size_t first, size_t count);
+                     const struct optimizer_state *s, enum precision precision, const char *isa,
+                     void *params, const void *grad, size_t first, size_t count);
 
 #endif

@@ -1,11 +1,18 @@
-/* The optimisers' elementwise update, written once for both precisions
- * (included by optimizer.c with REAL, FN and SQRT defined).
+/* The optimisers' elementwise update, written once for both precisions and
+ * every instruction set (included by optimizer_isa.h with REAL, FN, SQRT
+ * and OPTIMIZER_TARGET defined).
  *
  * Every per-step scalar is worked out in double and rounded to REAL once,
  * before the loop; every operation on an element is in REAL, evaluated as
  * SPEC part 2 writes it, left to right.  A term whose setting is zero is
  * left out rather than computed (no WD*w with WD = 0, no velocity with
- * MU = 0), so that plain SGD is the tutorial's w - lr*g to the bit. */
+ * MU = 0), so that plain SGD is the tutorial's w - lr*g to the bit.
+ *
+ * Each configuration runs a loop of its own with no test inside, so that
+ * the loop is vectorised: the loops below take their configuration as
+ * constant flags and are inlined into one call for each.  The lanes are
+ * separate elements and vector sqrt and division round correctly as the
+ * scalar ones do, so every instruction set gives the same bits. */
 
 /* The step's scalars in the parameters' precision. */
 struct FN(optimizer_scalars) {
@@ -16,8 +23,8 @@ struct FN(optimizer_scalars) {
     REAL shrink;     /* adamw: 1 - lr*WD */
 };
 
-static struct FN(optimizer_scalars) FN(optimizer_scalars)(const struct optimizer *o,
-                                                          const struct optimizer_step *step)
+static OPTIMIZER_TARGET struct FN(optimizer_scalars)
+    FN(optimizer_scalars)(const struct optimizer *o, const struct optimizer_step *step)
 {
     return (struct FN(optimizer_scalars)){
         .lr = (REAL)step->lr,
@@ -34,41 +41,43 @@ static struct FN(optimizer_scalars) FN(optimizer_scalars)(const struct optimizer
     };
 }
 
-/* SGD, with momentum (v != NULL) and Nesterov, weight decay added to g.
- * The scalars come by value and the flags as locals, so that no store
- * through w can change them and the compiler may keep them in registers. */
-static void FN(sgd_apply)(const struct optimizer *o, const struct FN(optimizer_scalars) k,
-                          REAL *restrict w, const REAL *restrict grad, REAL *restrict v,
-                          size_t count)
+/* SGD: weight decay added to g (decay), velocity (momentum), Nesterov's
+ * look-ahead (nesterov, with momentum).  The scalars come by value so that
+ * no store through w can change them and they stay in registers. */
+static OPTIMIZER_TARGET OPTIMIZER_INLINE void FN(sgd_loop)(
+    const struct FN(optimizer_scalars) k, REAL *restrict w, const REAL *restrict grad,
+    REAL *restrict v, size_t count, const bool decay, const bool momentum, const bool nesterov)
 {
-    const bool decay = o->weight_decay != 0, nesterov = o->nesterov;
+#pragma omp simd
     for (size_t i = 0; i < count; i++) {
         REAL g = grad[i];
         if (decay)
             g = g + k.weight_decay * w[i];
-        if (!v) {
+        if (!momentum)
             w[i] = w[i] - k.lr * g;
-            continue;
+        else {
+            v[i] = k.momentum * v[i] + g;
+            if (nesterov)
+                w[i] = w[i] - k.lr * (g + k.momentum * v[i]);
+            else
+                w[i] = w[i] - k.lr * v[i];
         }
-        v[i] = k.momentum * v[i] + g;
-        if (nesterov)
-            w[i] = w[i] - k.lr * (g + k.momentum * v[i]);
-        else
-            w[i] = w[i] - k.lr * v[i];
     }
 }
 
-/* Adam (weight decay added to g) and AdamW (decoupled: w shrunk first). */
-static void FN(adam_apply)(const struct optimizer *o, const struct FN(optimizer_scalars) k,
-                           REAL *restrict w, const REAL *restrict grad, REAL *restrict m,
-                           REAL *restrict v, size_t count)
+/* Adam: weight decay added to g (decay) or, AdamW's, w shrunk first
+ * (decoupled_decay). */
+static OPTIMIZER_TARGET OPTIMIZER_INLINE void FN(adam_loop)(
+    const struct FN(optimizer_scalars) k, REAL *restrict w, const REAL *restrict grad,
+    REAL *restrict m, REAL *restrict v, size_t count, const bool decay,
+    const bool decoupled_decay)
 {
-    const bool decay = o->weight_decay != 0, decoupled = o->kind == OPTIMIZER_ADAMW;
+#pragma omp simd
     for (size_t i = 0; i < count; i++) {
         REAL g = grad[i];
-        if (decay && decoupled)
+        if (decoupled_decay)
             w[i] = w[i] * k.shrink;
-        else if (decay)
+        if (decay)
             g = g + k.weight_decay * w[i];
         m[i] = k.beta1 * m[i] + k.one_minus_beta1 * g;
         v[i] = k.beta2 * v[i] + (k.one_minus_beta2 * g) * g;
@@ -76,15 +85,39 @@ static void FN(adam_apply)(const struct optimizer *o, const struct FN(optimizer_
     }
 }
 
-static void FN(optimizer_apply)(const struct optimizer *o, const struct optimizer_step *step,
-                                const struct optimizer_state *s, REAL *params,
-                                const REAL *grad, size_t first, size_t count)
+/* params[first, first + count), in REAL, with the loop of o's configuration. */
+static OPTIMIZER_TARGET void FN(optimizer_apply)(const struct optimizer *o,
+                                                 const struct optimizer_step *step,
+                                                 const struct optimizer_state *s, void *params,
+                                                 const void *grad, size_t first, size_t count)
 {
     const struct FN(optimizer_scalars) k = FN(optimizer_scalars)(o, step);
-    REAL *v = s->velocity ? (REAL *)s->velocity + first : NULL;
-    if (o->kind == OPTIMIZER_SGD)
-        FN(sgd_apply)(o, k, params + first, grad + first, o->momentum != 0 ? v : NULL, count);
-    else
-        FN(adam_apply)(o, k, params + first, grad + first, (REAL *)s->first_moment + first, v,
-                       count);
+    REAL *const w = (REAL *)params + first;
+    const REAL *const g = (const REAL *)grad + first;
+    REAL *const v = s->velocity ? (REAL *)s->velocity + first : NULL;
+    const bool decay = o->weight_decay != 0;
+    if (o->kind != OPTIMIZER_SGD) {
+        REAL *const m = (REAL *)s->first_moment + first;
+        if (!decay)
+            FN(adam_loop)(k, w, g, m, v, count, false, false);
+        else if (o->kind == OPTIMIZER_ADAMW)
+            FN(adam_loop)(k, w, g, m, v, count, false, true);
+        else
+            FN(adam_loop)(k, w, g, m, v, count, true, false);
+    } else if (o->momentum == 0) {
+        if (decay)
+            FN(sgd_loop)(k, w, g, v, count, true, false, false);
+        else
+            FN(sgd_loop)(k, w, g, v, count, false, false, false);
+    } else if (o->nesterov) {
+        if (decay)
+            FN(sgd_loop)(k, w, g, v, count, true, true, true);
+        else
+            FN(sgd_loop)(k, w, g, v, count, false, true, true);
+    } else {
+        if (decay)
+            FN(sgd_loop)(k, w, g, v, count, true, true, false);
+        else
+            FN(sgd_loop)(k, w, g, v, count, false, true, false);
+    }
 }

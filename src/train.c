@@ -86,13 +86,11 @@ static double trainer_step(struct trainer *t, struct mlp *m, const size_t *batch
     const struct optimizer_step step = optimizer_begin_step(o, s, lr);
     if (t->kind == ENGINE_REFERENCE) {
         const double loss = reference_batch_gradient(t->reference, m, batch, count);
-        optimizer_apply(o, &step, s, m->precision, m->params, reference_gradient(t->reference),
-                        0, mlp_param_count(m));
+        optimizer_apply(o, &step, s, m->precision, NULL, m->params,
+                        reference_gradient(t->reference), 0, mlp_param_count(m));
         return loss;
     }
-    const double loss = engine_batch_gradient(t->omp, m, batch, count);
-    engine_update(t->omp, m, o, &step, s);
-    return loss;
+    return engine_train_step(t->omp, m, batch, count, o, &step, s);
 }
 
 double trainer_epoch(struct trainer *t, struct mlp *m)

@@ -750,6 +750,68 @@ START_TEST(profile_charges_each_kernel_of_each_layer)
 }
 END_TEST
 
+/* A training step in one parallel region (engine_train_step, which sums
+ * the slices' partials inside the update) is the gradient, then the
+ * update, to the bit: same losses, weights, gradients and moments, with
+ * one slice and with three, for SGD with momentum and for Adam. */
+START_TEST(train_step_is_gradient_then_update)
+{
+    const size_t widths[] = {WIDTH, 24, 9, TESTDATA_CLASSES};
+    const struct optimizer optimizers[] = {
+        {.kind = OPTIMIZER_SGD, .momentum = 0.9, .nesterov = true},
+        {.kind = OPTIMIZER_ADAM, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 1e-3},
+    };
+    const size_t batches[] = {100, 390};
+    struct dataset ds;
+    size_t *order = shuffled_order(400, 11);
+    struct error err;
+    make_random_dataset(&ds, 400, 9);
+    for (size_t o = 0; o < 2; o++)
+        for (size_t b = 0; b < 2; b++)
+            for (int precision = 0; precision < 2; precision++) {
+                const enum precision p = precision ? PRECISION_F64 : PRECISION_F32;
+                struct mlp fused, split;
+                struct engine *ef, *es;
+                struct optimizer_state sf, ss;
+                make_network(&fused, 3, widths, ACTIVATION_TANH, LOSS_XENT, p, 3);
+                make_network(&split, 3, widths, ACTIVATION_TANH, LOSS_XENT, p, 3);
+                ck_assert_int_eq(optimizer_state_create(&sf, &optimizers[o],
+                                                        mlp_param_count(&fused), p, &err), 0);
+                ck_assert_int_eq(optimizer_state_create(&ss, &optimizers[o],
+                                                        mlp_param_count(&split), p, &err), 0);
+                ck_assert_msg(engine_create(&ef, &fused, &ds, NULL, 3, &err) == 0, "%s", err.msg);
+                ck_assert_msg(engine_create(&es, &split, &ds, NULL, 2, &err) == 0, "%s", err.msg);
+                for (unsigned step = 0; step < 4; step++) {
+                    const size_t *batch = order + (step % 2) * 10;
+                    const struct optimizer_step kf = optimizer_begin_step(&optimizers[o], &sf, 0.01);
+                    const struct optimizer_step ks = optimizer_begin_step(&optimizers[o], &ss, 0.01);
+                    const double lf =
+                        engine_train_step(ef, &fused, batch, batches[b], &optimizers[o], &kf, &sf);
+                    const double ls = engine_batch_gradient(es, &split, batch, batches[b]);
+                    engine_update(es, &split, &optimizers[o], &ks, &ss);
+                    const size_t bytes = mlp_param_count(&fused) * precision_size(p);
+                    ck_assert_msg(lf == ls, "optimizer %zu batch %zu step %u: loss %.17g, %.17g",
+                                  o, batches[b], step, lf, ls);
+                    ck_assert_msg(memcmp(fused.params, split.params, bytes) == 0,
+                                  "optimizer %zu batch %zu step %u: weights differ", o, batches[b],
+                                  step);
+                    ck_assert(memcmp(engine_gradient(ef), engine_gradient(es), bytes) == 0);
+                    ck_assert(memcmp(sf.velocity, ss.velocity, bytes) == 0);
+                    ck_assert(!sf.first_moment ||
+                              memcmp(sf.first_moment, ss.first_moment, bytes) == 0);
+                }
+                engine_destroy(ef);
+                engine_destroy(es);
+                optimizer_state_free(&sf);
+                optimizer_state_free(&ss);
+                mlp_free(&fused);
+                mlp_free(&split);
+            }
+    dataset_free(&ds);
+    free(order);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -768,6 +830,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, uniform_init_draws_layer_by_layer);
     tcase_add_test(tc, slice_count_depends_only_on_sample_count);
     tcase_add_test(tc, profile_charges_each_kernel_of_each_layer);
+    tcase_add_test(tc, train_step_is_gradient_then_update);
     suite_add_tcase(s, tc);
     return s;
 }

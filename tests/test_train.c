@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "optimizer.h"
 #include "reference.h"
 #include "rng.h"
@@ -131,7 +132,8 @@ START_TEST(test_epoch_is_shuffled_batches_with_weighted_loss)
             const struct optimizer_step step =
                 optimizer_begin_step(&settings.optimizer, &manual_state.optimizer, 0.5);
             optimizer_apply(&settings.optimizer, &step, &manual_state.optimizer, PRECISION_F64,
-                            manual.params, reference_gradient(r), 0, mlp_param_count(&manual));
+                            NULL, manual.params, reference_gradient(r), 0,
+                            mlp_param_count(&manual));
             weighted += batch_loss * (double)count;
         }
         assert_same_double(loss, weighted / 10, "epoch loss", epoch);
@@ -173,7 +175,7 @@ START_TEST(test_whole_batch_draws_nothing)
         const struct optimizer_step step =
             optimizer_begin_step(&settings.optimizer, &manual_state.optimizer, 0.5);
         optimizer_apply(&settings.optimizer, &step, &manual_state.optimizer, PRECISION_F32,
-                        manual.params, reference_gradient(r), 0, mlp_param_count(&manual));
+                        NULL, manual.params, reference_gradient(r), 0, mlp_param_count(&manual));
         assert_same_double(loss, want, "epoch loss", epoch);
         ck_assert_msg(same_params(&m, &manual), "epoch %u: weights differ", epoch);
         ck_assert_msg(memcmp(&t.state.rng, &manual_state.rng, sizeof t.state.rng) == 0,
@@ -311,7 +313,8 @@ START_TEST(test_trainer_follows_the_schedule)
             const struct optimizer_step step =
                 optimizer_begin_step(&settings.optimizer, &manual_state.optimizer, lr);
             optimizer_apply(&settings.optimizer, &step, &manual_state.optimizer, PRECISION_F64,
-                            manual.params, reference_gradient(r), 0, mlp_param_count(&manual));
+                            NULL, manual.params, reference_gradient(r), 0,
+                            mlp_param_count(&manual));
         }
         ck_assert_msg(same_params(&m, &manual), "%s epoch %u: weights differ",
                       schedule_name(settings.schedule.kind), epoch);
@@ -463,8 +466,8 @@ static void take_steps(const struct optimizer *o, enum precision precision, doub
             g64[i] = gradients[k][i];
         }
         const struct optimizer_step step = optimizer_begin_step(o, &s, STEP_RATES[k]);
-        optimizer_apply(o, &step, &s, precision, w, g, 0, 2);
-        optimizer_apply(o, &step, &s, precision, w, g, 2, 4);
+        optimizer_apply(o, &step, &s, precision, NULL, w, g, 0, 2);
+        optimizer_apply(o, &step, &s, precision, NULL, w, g, 2, 4);
     }
     for (size_t i = 0; i < 6; i++)
         out[i] = precision == PRECISION_F64 ? w64[i] : (double)w32[i];
@@ -513,7 +516,7 @@ START_TEST(test_plain_sgd_is_the_tutorial_update)
         g[i] = i % 7 == 0 ? -0.0f : g[i];
     }
     const struct optimizer_step step = optimizer_begin_step(&o, &s, 0.8);
-    optimizer_apply(&o, &step, &s, PRECISION_F32, w, g, 0, 64);
+    optimizer_apply(&o, &step, &s, PRECISION_F32, NULL, w, g, 0, 64);
     for (size_t i = 0; i < 64; i++) {
         want[i] -= (float)0.8 * g[i];
         ck_assert_msg(memcmp(&w[i], &want[i], sizeof w[i]) == 0, "w[%zu] = %a, want %a", i,
@@ -578,6 +581,170 @@ START_TEST(test_names_and_moments)
     ck_assert_uint_eq(optimizer_moment_count(&sgd), 0);
     ck_assert_uint_eq(optimizer_moment_count(&momentum), 1);
     ck_assert_uint_eq(optimizer_moment_count(&adamw), 2);
+}
+END_TEST
+
+/* ------------------------------------------------ every instruction set */
+
+/* Every configuration of each optimiser, each a loop of its own. */
+static const struct optimizer apply_cases[] = {
+    {.kind = OPTIMIZER_SGD},
+    {.kind = OPTIMIZER_SGD, .weight_decay = 0.01},
+    {.kind = OPTIMIZER_SGD, .momentum = 0.9},
+    {.kind = OPTIMIZER_SGD, .momentum = 0.9, .nesterov = true},
+    {.kind = OPTIMIZER_SGD, .momentum = 0.9, .weight_decay = 0.01},
+    {.kind = OPTIMIZER_SGD, .momentum = 0.9, .nesterov = true, .weight_decay = 0.01},
+    {.kind = OPTIMIZER_ADAM, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+    {.kind = OPTIMIZER_ADAM, .weight_decay = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+    {.kind = OPTIMIZER_ADAMW, .weight_decay = 0.3, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-3},
+    {.kind = OPTIMIZER_ADAMW, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+};
+
+/* Ranges around every vector width and the engine's block of 1024, at
+ * offsets that leave them misaligned, inside an arena of APPLY_ARENA. */
+static const size_t apply_counts[] = {1, 2, 3, 7, 15, 16, 17, 31, 33, 63, 65, 1023, 1024, 1025};
+static const size_t apply_firsts[] = {0, 1, 3, 8, 13};
+enum { APPLY_ARENA = 1040, APPLY_STEPS = 3 };
+
+/* x rounded to the precision.  An operation in float32 rounds its exact
+ * result once; for + - * / and sqrt, rounding the double result instead
+ * gives the same float (double carries more than twice float's digits plus
+ * two), so the formulas below, in double, round as float32 would. */
+static double rounded(enum precision precision, double x)
+{
+    return precision == PRECISION_F32 ? (double)(float)x : x;
+}
+
+/* SPEC part 2's update of one element, each operation rounded, left to
+ * right; the step's scalars computed in double and rounded once. */
+static void formula_update(const struct optimizer *o, const struct optimizer_step *step,
+                           enum precision p, double *w, double g, double *m, double *v)
+{
+    const bool decay = o->weight_decay != 0;
+    const double lr = rounded(p, step->lr), wd = rounded(p, o->weight_decay);
+    if (o->kind == OPTIMIZER_SGD) {
+        const double mu = rounded(p, o->momentum);
+        if (decay)
+            g = rounded(p, g + rounded(p, wd * *w));
+        if (o->momentum == 0) {
+            *w = rounded(p, *w - rounded(p, lr * g));
+            return;
+        }
+        *v = rounded(p, rounded(p, mu * *v) + g);
+        const double direction = o->nesterov ? rounded(p, g + rounded(p, mu * *v)) : *v;
+        *w = rounded(p, *w - rounded(p, lr * direction));
+        return;
+    }
+    if (decay && o->kind == OPTIMIZER_ADAMW)
+        *w = rounded(p, *w * rounded(p, 1 - step->lr * o->weight_decay));
+    else if (decay)
+        g = rounded(p, g + rounded(p, wd * *w));
+    const double b1 = rounded(p, o->beta1), b2 = rounded(p, o->beta2);
+    *m = rounded(p, rounded(p, b1 * *m) + rounded(p, rounded(p, 1 - o->beta1) * g));
+    *v = rounded(p, rounded(p, b2 * *v) +
+                        rounded(p, rounded(p, rounded(p, 1 - o->beta2) * g) * g));
+    const double step_size = rounded(p, step->lr / step->c1);
+    const double denominator =
+        rounded(p, rounded(p, rounded(p, sqrt(*v)) / rounded(p, sqrt(step->c2))) +
+                       rounded(p, o->eps));
+    *w = rounded(p, *w - rounded(p, rounded(p, step_size * *m) / denominator));
+}
+
+static double element(enum precision p, const void *array, size_t i)
+{
+    return p == PRECISION_F64 ? ((const double *)array)[i] : (double)((const float *)array)[i];
+}
+
+static void set_element(enum precision p, void *array, size_t i, double x)
+{
+    if (p == PRECISION_F64)
+        ((double *)array)[i] = x;
+    else
+        ((float *)array)[i] = (float)x;
+}
+
+/* Values in [-1, 1) with signed zeros among them, in the precision (second
+ * moments, which are nonnegative, in [0, 1)).  The moments start so, as if
+ * from earlier steps, rather than zero. */
+static void draw_arena(struct py_random *rng, enum precision p, void *array, double *copy,
+                       bool nonnegative)
+{
+    for (size_t i = 0; i < APPLY_ARENA; i++) {
+        double x = py_random_uniform(rng, nonnegative ? 0 : -1, 1);
+        x = i % 11 == 5 ? -0.0 : i % 13 == 6 ? 0.0 : x;
+        copy[i] = rounded(p, nonnegative ? fabs(x) : x);
+        set_element(p, array, i, copy[i]);
+    }
+}
+
+static void assert_arena(const struct optimizer *o, enum precision p, const char *isa,
+                         size_t first, size_t count, const char *what, const void *array,
+                         const double *want)
+{
+    for (size_t i = 0; i < APPLY_ARENA; i++) {
+        const double got = element(p, array, i);
+        /* One assertion for the arena: Check's each costs a message. */
+        if (memcmp(&got, &want[i], sizeof got) != 0)
+            ck_abort_msg("%s (momentum %g, nesterov %d, weight decay %g) in %s with the %s "
+                         "loops, elements [%zu, %zu): %s[%zu] = %a, want %a",
+                         optimizer_name(o->kind), o->momentum, o->nesterov, o->weight_decay,
+                         precision_name(p), isa, first, first + count, what, i, got, want[i]);
+    }
+}
+
+/* APPLY_STEPS steps of o on params[first, first + count) of an arena with
+ * the loops of isa, against the formulas. */
+static void check_apply(const struct optimizer *o, enum precision p, const char *isa,
+                        size_t first, size_t count, int64_t seed)
+{
+    double w_want[APPLY_ARENA], m_want[APPLY_ARENA], v_want[APPLY_ARENA], g_drawn[APPLY_ARENA];
+    struct optimizer_state s;
+    struct error err;
+    ck_assert_msg(optimizer_state_create(&s, o, APPLY_ARENA, p, &err) == 0, "%s", err.msg);
+    void *w = malloc(APPLY_ARENA * precision_size(p));
+    void *g = malloc(APPLY_ARENA * precision_size(p));
+    ck_assert(w && g);
+    struct py_random rng;
+    py_random_seed(&rng, seed);
+    draw_arena(&rng, p, w, w_want, false);
+    if (s.first_moment)
+        draw_arena(&rng, p, s.first_moment, m_want, false);
+    if (s.velocity)
+        draw_arena(&rng, p, s.velocity, v_want, o->kind != OPTIMIZER_SGD);
+    for (size_t t = 0; t < APPLY_STEPS; t++) {
+        draw_arena(&rng, p, g, g_drawn, false);
+        const struct optimizer_step step = optimizer_begin_step(o, &s, 0.05 * (double)(t + 1));
+        optimizer_apply(o, &step, &s, p, isa, w, g, first, count);
+        for (size_t i = first; i < first + count; i++)
+            formula_update(o, &step, p, &w_want[i], g_drawn[i], &m_want[i], &v_want[i]);
+    }
+    assert_arena(o, p, isa, first, count, "w", w, w_want);
+    if (s.first_moment)
+        assert_arena(o, p, isa, first, count, "m", s.first_moment, m_want);
+    if (s.velocity)
+        assert_arena(o, p, isa, first, count, "v", s.velocity, v_want);
+    optimizer_state_free(&s);
+    free(w);
+    free(g);
+}
+
+/* optimizer_apply with the loops of each instruction set this CPU runs,
+ * for a few steps on ranges of an arena, against the formulas element by
+ * element in both precisions: params and moments bitwise, and nothing
+ * outside the range touched.  So every instruction set computes what the
+ * portable loops do, and all of them what SPEC part 2 writes. */
+START_TEST(test_optimizer_loops_of_every_instruction_set)
+{
+    for (size_t isa = 0; isa < kernel_isa_count(); isa++) {
+        if (!kernel_isa_supported(isa))
+            continue;
+        for (int p = PRECISION_F32; p <= PRECISION_F64; p++)
+            for (size_t c = 0; c < COUNT(apply_counts); c++)
+                for (size_t f = 0; f < COUNT(apply_firsts); f++)
+                    check_apply(&apply_cases[_i], (enum precision)p, kernel_isa_name(isa),
+                                apply_firsts[f], apply_counts[c],
+                                (int64_t)(c * COUNT(apply_firsts) + f));
+    }
 }
 END_TEST
 
@@ -813,6 +980,8 @@ static Suite *train_suite(void)
     tcase_add_test(optimizers, test_plain_sgd_is_the_tutorial_update);
     tcase_add_test(optimizers, test_adam_bias_corrections);
     tcase_add_test(optimizers, test_names_and_moments);
+    tcase_add_loop_test(optimizers, test_optimizer_loops_of_every_instruction_set, 0,
+                        (int)COUNT(apply_cases));
     suite_add_tcase(s, optimizers);
 
     TCase *runs = tcase_create("runs");
