@@ -304,9 +304,9 @@ static void train_epoch(struct bench_run *t)
 {
     for (size_t first = 0; first < t->count; first += t->batch) {
         const size_t size = t->count - first < t->batch ? t->count - first : t->batch;
-        engine_batch_gradient(t->e, t->m, t->order ? t->order + first : NULL, size);
         const struct optimizer_step step = optimizer_begin_step(&t->optimizer, &t->state, t->lr);
-        engine_update(t->e, t->m, &t->optimizer, &step, &t->state);
+        engine_train_step(t->e, t->m, t->order ? t->order + first : NULL, size, &t->optimizer,
+                          &step, &t->state);
     }
 }
 
