@@ -382,11 +382,14 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
     const REAL *restrict pixel_value, const struct batch_pairs *bp, size_t block_rows,
     size_t pair, size_t pairs, size_t first, size_t end, size_t columns)
 {
-    /* Each accumulator starts at +0, as the micro-kernel's sums do. */
+    /* Each accumulator starts at +0, as the micro-kernel's sums do: pixel
+     * value 0's, which GCC cannot see is zero (a constant would make the
+     * clearing a call of memset that leaves the accumulators in memory). */
     REAL low[SPARSE_COLUMNS], high[SPARSE_COLUMNS];
+    const REAL zero = pixel_value[0];
 #pragma omp simd
     for (size_t j = 0; j < columns; j++)
-        low[j] = high[j] = 0;
+        low[j] = high[j] = zero;
     for (size_t block = first / block_rows; block * block_rows < end; block++) {
         const uint32_t *starts = bp->pair_offsets + block * (pairs + 1);
         const size_t base = bp->block_first[block], block_first = block * block_rows;
