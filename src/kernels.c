@@ -36,7 +36,7 @@ enum {
     ALIGNMENT = 64,
     FORWARD_ROWS = 32,
     MAX_BLOCK_ROWS = 256,  /* batch_pairs' rows are bytes */
-    BLOCKS_PER_SLICE = 8,
+    BLOCKS_PER_THREAD = 4,
     SPARSE_PAIRS = 4,
     TRANSPOSE_ROWS = 64,
     CHUNKS_PER_THREAD = 8,
@@ -98,7 +98,10 @@ static inline size_t entry_high(uint32_t entry)
  * for the whole dataset in order (batch NULL). */
 struct batch_pairs {
     size_t capacity;             /* entries allocated */
+    size_t blocks;               /* of the current batch */
     size_t *block_first;         /* blocks + 1: first entry of each block */
+    size_t *block_row;           /* blocks + 1: first batch row of each block */
+    size_t slice_block[MAX_SLICES + 1];  /* first block of each slice */
     uint32_t *pair_offsets;      /* per block, pairs + 1: first entry of each pair,
                                     counted from the block's first */
     uint32_t *entries;           /* key: the row within its block */
@@ -124,7 +127,7 @@ struct product {
 
 /* A piece of a step, cut into items that threads share out.  The forward
  * pass takes its layers' products from the engine (forward) and its items
- * are blocks of block_rows() rows through every layer (slice: whether it
+ * are blocks of rows (block_rows()) through every layer (slice: whether it
  * works out the loss); the sparse gradient uses product's c, b, crs, brs
  * and columns (a is the pixels); a transpose has c = W^T, a = W, rows x
  * columns = n_in x n_out. */
@@ -192,7 +195,7 @@ struct engine {
     double *row_loss;         /* each batch row's loss */
     const size_t *batch;      /* the current batch (NULL: ds in order) */
     size_t count;             /* its images */
-    size_t block_rows;        /* rows of a block of the batch (block_rows()) */
+    size_t block_rows;        /* most rows of a block of the batch (block_rows()) */
     struct phase *phases;     /* a step's: the forward pass, a backward pass per layer, the
                                  update */
     struct update update;
@@ -260,19 +263,19 @@ static inline double profile_mark(const struct engine *e)
     return e->profile ? clock_seconds() : 0;
 }
 
-/* The rows of a block of a batch of n: FORWARD_ROWS, or more in a batch
- * big enough to keep a slice to some BLOCKS_PER_SLICE blocks, so that the
- * weight gradient runs down long lists (a function of n alone; no sum
- * depends on it). */
-static size_t block_rows(size_t n)
+/* The most rows of a block of a batch of n (blocks cut slices, never
+ * straddle two): a slice's, so that the weight gradient runs down one long
+ * list per pair and slice, but few enough that each of the threads gets
+ * BLOCKS_PER_THREAD blocks of the forward pass, and from FORWARD_ROWS (a
+ * pair's weight rows serve several rows) to MAX_BLOCK_ROWS.  No sum
+ * depends on it. */
+static size_t block_rows(size_t n, int threads)
 {
-    const size_t rows = n / engine_slice_count(n) / BLOCKS_PER_SLICE;
+    size_t rows = n / engine_slice_count(n);
+    const size_t spread = n / (BLOCKS_PER_THREAD * (size_t)threads);
+    if (rows > spread)
+        rows = spread;
     return rows < FORWARD_ROWS ? FORWARD_ROWS : rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : rows;
-}
-
-static size_t block_count(const struct engine *e)
-{
-    return (e->count + e->block_rows - 1) / e->block_rows;
 }
 
 /* Builds a block's lists of batch_pairs, whose entry range is already
@@ -282,8 +285,7 @@ static void batch_pairs_fill(const struct engine *e, size_t block)
 {
     const struct pixel_pairs *px = &e->pixels;
     const struct batch_pairs *bp = &e->batch_pairs;
-    const size_t pairs = px->pairs, first = block * e->block_rows;
-    const size_t end = e->count - first < e->block_rows ? e->count : first + e->block_rows;
+    const size_t pairs = px->pairs, first = bp->block_row[block], end = bp->block_row[block + 1];
     const size_t base = bp->block_first[block];
     const size_t *restrict image_entries = px->image_entries;
     const uint32_t *restrict in = px->entries;
@@ -540,20 +542,28 @@ static int batch_pairs_plan(struct engine *e)
 {
     struct batch_pairs *bp = &e->batch_pairs;
     const size_t *starts = e->pixels.image_entries;
-    e->block_rows = block_rows(e->count);
-    e->fill_pairs = e->batch || bp->whole != e->count;
+    const size_t rows = block_rows(e->count, e->threads);
+    e->fill_pairs = e->batch || bp->whole != e->count || rows != e->block_rows;
+    e->block_rows = rows;
     if (!e->fill_pairs)
         return 0;
     bp->whole = 0;
-    bp->block_first[0] = 0;
-    for (size_t block = 0, n = 0; n < e->count; block++) {
-        size_t entries = bp->block_first[block];
-        for (const size_t end = n + e->block_rows < e->count ? n + e->block_rows : e->count;
-             n < end; n++)
-            entries += starts[batch_image(e, n) + 1] - starts[batch_image(e, n)];
-        bp->block_first[block + 1] = entries;
+    const size_t slices = engine_slice_count(e->count);
+    size_t block = 0, entries = 0;
+    for (size_t s = 0; s < slices; s++) {
+        bp->slice_block[s] = block;
+        const size_t slice_end = (s + 1) * e->count / slices;
+        for (size_t n = s * e->count / slices; n < slice_end; block++) {
+            bp->block_row[block] = n;
+            bp->block_first[block] = entries;
+            for (const size_t end = slice_end - n < rows ? slice_end : n + rows; n < end; n++)
+                entries += starts[batch_image(e, n) + 1] - starts[batch_image(e, n)];
+        }
     }
-    if (batch_pairs_reserve(bp, bp->block_first[block_count(e)]) < 0)
+    bp->slice_block[slices] = bp->blocks = block;
+    bp->block_row[block] = e->count;
+    bp->block_first[block] = entries;
+    if (batch_pairs_reserve(bp, entries) < 0)
         return -1;
     if (!e->batch)
         bp->whole = e->count;
@@ -566,6 +576,7 @@ void engine_destroy(struct engine *e)
         return;
     pixel_pairs_free(&e->pixels);
     free(e->batch_pairs.block_first);
+    free(e->batch_pairs.block_row);
     free(e->batch_pairs.pair_offsets);
     free(e->batch_pairs.entries);
     free(e->grad);
@@ -632,8 +643,10 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
         ok = ok && (e->row_loss = calloc(capacity, sizeof *e->row_loss)) != NULL;
         ok = ok && (e->phases = malloc((L + 2) * sizeof *e->phases)) != NULL;
     }
-    const size_t blocks = (capacity + FORWARD_ROWS - 1) / FORWARD_ROWS;
+    /* Each slice's last block may be short. */
+    const size_t blocks = (capacity + FORWARD_ROWS - 1) / FORWARD_ROWS + MAX_SLICES;
     ok = ok && (e->batch_pairs.block_first = calloc(blocks + 1, sizeof(size_t))) != NULL;
+    ok = ok && (e->batch_pairs.block_row = calloc(blocks + 1, sizeof(size_t))) != NULL;
     ok = ok && (e->batch_pairs.pair_offsets =
                     aligned_array(blocks, e->pixels.pairs + 1, sizeof(uint32_t))) != NULL;
     ok = ok && batch_pairs_reserve(&e->batch_pairs,

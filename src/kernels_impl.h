@@ -351,8 +351,7 @@ static KERNEL_TARGET void FN(sparse_forward_block)(const struct engine *e, const
 static void FN(forward_rows)(const struct engine *e, size_t block, bool with_loss, double *mark)
 {
     const struct mlp *m = &e->shape;
-    const size_t first = block * e->block_rows;
-    const size_t end = e->count - first < e->block_rows ? e->count : first + e->block_rows;
+    const size_t first = e->batch_pairs.block_row[block], end = e->batch_pairs.block_row[block + 1];
     if (e->fill_pairs) {
         batch_pairs_fill(e, block);
         profile_charge(e, PROFILE_OTHER, mark);
@@ -371,16 +370,14 @@ static void FN(forward_rows)(const struct engine *e, size_t block, bool with_los
         e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
 }
 
-/* Rows 2p and 2p + 1, columns [0, columns), of the first-layer weight
- * gradient of the batch rows [first, end) (a slice): x_low * g and
- * x_high * g summed over those rows that have pair p, in ascending order
- * (down the lists of the blocks they lie in, block after block; a slice's
- * edges may cut a block's list, whose rows ascend), from zero (the others
- * add exact zeros). */
+/* Rows 2p and 2p + 1, columns [0, columns), of a slice's first-layer
+ * weight gradient: x_low * g and x_high * g summed over the slice's rows
+ * that have pair p, in ascending order (down the lists of the slice's
+ * blocks, block after block), from zero (the others add exact zeros). */
 static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
     REAL *restrict dw_low, REAL *restrict dw_high, const REAL *restrict dz, size_t dzrs,
-    const REAL *restrict pixel_value, const struct batch_pairs *bp, size_t block_rows,
-    size_t pair, size_t pairs, size_t first, size_t end, size_t columns)
+    const REAL *restrict pixel_value, const struct batch_pairs *bp, size_t slice, size_t pair,
+    size_t pairs, size_t columns)
 {
     /* Each accumulator starts at +0, as the micro-kernel's sums do: pixel
      * value 0's, which GCC cannot see is zero (a constant would make the
@@ -390,19 +387,15 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
 #pragma omp simd
     for (size_t j = 0; j < columns; j++)
         low[j] = high[j] = zero;
-    for (size_t block = first / block_rows; block * block_rows < end; block++) {
+    const uint32_t *restrict entries = bp->entries;
+    for (size_t block = bp->slice_block[slice]; block < bp->slice_block[slice + 1]; block++) {
         const uint32_t *starts = bp->pair_offsets + block * (pairs + 1);
-        const size_t base = bp->block_first[block], block_first = block * block_rows;
-        const uint32_t *restrict entries = bp->entries;
-        size_t e = base + starts[pair], e_end = base + starts[pair + 1];
-        while (e < e_end && block_first + entry_key(entries[e]) < first)
-            e++;
-        while (e_end > e && block_first + entry_key(entries[e_end - 1]) >= end)
-            e_end--;
-        for (; e < e_end; e++) {
+        const size_t base = bp->block_first[block];
+        const REAL *restrict rows = dz + bp->block_row[block] * dzrs;
+        for (size_t e = base + starts[pair]; e < base + starts[pair + 1]; e++) {
             const REAL x_low = pixel_value[entry_low(entries[e])];
             const REAL x_high = pixel_value[entry_high(entries[e])];
-            const REAL *restrict g = dz + (block_first + entry_key(entries[e])) * dzrs;
+            const REAL *restrict g = rows + entry_key(entries[e]) * dzrs;
 #pragma omp simd
             for (size_t j = 0; j < columns; j++) {
                 low[j] += x_low * g[j];
@@ -430,8 +423,6 @@ static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const
     const size_t pair0 = tile / across * SPARSE_PAIRS, j0 = tile % across * SPARSE_COLUMNS;
     const size_t pair_end = pair0 + SPARSE_PAIRS < px->pairs ? pair0 + SPARSE_PAIRS : px->pairs;
     const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
-    const size_t slices = engine_slice_count(e->count);
-    const size_t first = slice * e->count / slices, end = (slice + 1) * e->count / slices;
     for (size_t pair = pair0; pair < pair_end; pair++) {
         for (size_t j = 0, w; j < columns; j += w) {
             w = columns - j == SPARSE_COLUMNS ? SPARSE_COLUMNS
@@ -441,7 +432,7 @@ static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const
 #undef SPARSE_PAIR
 #define SPARSE_PAIR(W)                                                                          \
     FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0 + j, p->brs, e->pixel_value,    \
-                             &e->batch_pairs, e->block_rows, pair, px->pairs, first, end, W)
+                             &e->batch_pairs, slice, pair, px->pairs, W)
             if (w == SPARSE_COLUMNS)
                 SPARSE_PAIR(SPARSE_COLUMNS);
             else if (w == SPARSE_COLUMNS / 2)
@@ -561,7 +552,7 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
     case JOB_PRODUCT:
         return FN(product_tile_count)(&job->product);
     case JOB_FORWARD:
-        return block_count(e);
+        return e->batch_pairs.blocks;
     case JOB_SPARSE_GRADIENT:
         return FN(sparse_gradient_tile_count)(&job->product, e->pixels.pairs);
     case JOB_TRANSPOSE:
