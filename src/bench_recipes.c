@@ -38,9 +38,10 @@ static const char table_notes[] =
     "one); the last is profiled, alone, since timing every work item slows a step.\n"
     "s/thread: a kernel's time summed over the threads, divided by them; share: of\n"
     "the threads' time in the profiled epoch; GFLOP/s: FLOPs / s/thread; %peak: of\n"
-    "the FMA peak.  other: the rest of a step (the batch's pixel lists, W^T, the sum\n"
-    "of the slices, the update, the loss); idle or serial: the threads waiting for\n"
-    "one another or for the trainer's shuffle.\n";
+    "the FMA peak.  update: the sum of the slices' gradients and the optimiser's\n"
+    "update; other: the rest of a step (the batch's pixel lists, W^T, the loss);\n"
+    "idle or serial: the threads waiting for one another or for the trainer's\n"
+    "shuffle.\n";
 
 static const char *const kernel_names[ENGINE_KERNELS] = {
     [ENGINE_FORWARD] = "forward",
@@ -257,7 +258,7 @@ static struct kernel_figures figures(const struct recipe_run *r, double thread_s
  * shuffle). */
 static double idle_thread_seconds(const struct recipe_run *r)
 {
-    double busy = r->profile.other_seconds;
+    double busy = r->profile.other_seconds + r->profile.update_seconds;
     for (size_t l = 0; l < r->n_layers; l++)
         for (size_t k = 0; k < ENGINE_KERNELS; k++)
             busy += r->profile.seconds[l][k];
@@ -348,8 +349,10 @@ static void print_text(const struct recipe_run *r)
                    f.seconds, 100 * f.share, 1e-9 * f.flops, 100 * f.fraction_of_peak);
         }
     }
+    const struct kernel_figures update = figures(r, r->profile.update_seconds, 0);
     const struct kernel_figures other = figures(r, r->profile.other_seconds, 0);
     const struct kernel_figures idle = figures(r, idle_thread_seconds(r), 0);
+    printf("  %-14s %-16s %9.4f %5.1f%%\n", "", "update", update.seconds, 100 * update.share);
     printf("  %-14s %-16s %9.4f %5.1f%%\n", "", "other", other.seconds, 100 * other.share);
     printf("  %-14s %-16s %9.4f %5.1f%%\n", "", "idle or serial", idle.seconds, 100 * idle.share);
     fflush(stdout);
@@ -404,11 +407,13 @@ static void print_json(const struct recipe_run *r, bool first)
             separator = ",";
         }
     }
+    const struct kernel_figures update = figures(r, r->profile.update_seconds, 0);
     const struct kernel_figures other = figures(r, r->profile.other_seconds, 0);
     const struct kernel_figures idle = figures(r, idle_thread_seconds(r), 0);
-    printf("],\n   \"other_seconds\": %.6g, \"other_share\": %.4g, \"idle_seconds\": %.6g, "
+    printf("],\n   \"update_seconds\": %.6g, \"update_share\": %.4g, "
+           "\"other_seconds\": %.6g, \"other_share\": %.4g, \"idle_seconds\": %.6g, "
            "\"idle_share\": %.4g}",
-           other.seconds, other.share, idle.seconds, idle.share);
+           update.seconds, update.share, other.seconds, other.share, idle.seconds, idle.share);
     fflush(stdout);
 }
 

@@ -230,7 +230,8 @@ static inline void *slice_partial(const struct engine *e, size_t slice)
  * thread's slots start on a cache line of their own. */
 enum {
     PROFILE_OTHER = MLP_MAX_LAYERS * ENGINE_KERNELS,
-    PROFILE_STRIDE = (PROFILE_OTHER + 1 + 7) / 8 * 8,
+    PROFILE_UPDATE,
+    PROFILE_STRIDE = (PROFILE_UPDATE + 1 + 7) / 8 * 8,
 };
 
 static inline size_t profile_slot(size_t layer, enum engine_kernel kernel)
@@ -706,6 +707,7 @@ void engine_profile_read(const struct engine *e, struct engine_profile *out)
             for (size_t k = 0; k < ENGINE_KERNELS; k++)
                 out->seconds[l][k] += slots[profile_slot(l, (enum engine_kernel)k)];
         out->other_seconds += slots[PROFILE_OTHER];
+        out->update_seconds += slots[PROFILE_UPDATE];
     }
     out->steps = e->profile_steps;
     out->images = e->profile_images;
@@ -917,7 +919,7 @@ static size_t plan_step(struct engine *e, const struct mlp *m, const size_t *bat
         phases[n].n_jobs = 1;
         phases[n++].jobs[0] =
             (struct job){.kind = update ? JOB_UPDATE : JOB_SUM_PARTIALS,
-                         .slice = slices, .profile_slot = PROFILE_OTHER};
+                         .slice = slices, .profile_slot = update ? PROFILE_UPDATE : PROFILE_OTHER};
     }
     for (size_t ph = 0; ph < n; ph++)
         phase_seal(e, &phases[ph]);
@@ -968,7 +970,7 @@ void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
     struct phase *update = &e->phases[0];
     set_update(e, m, o, step, s);
     update->n_jobs = 1;
-    update->jobs[0] = (struct job){.kind = JOB_UPDATE, .slice = 1, .profile_slot = PROFILE_OTHER};
+    update->jobs[0] = (struct job){.kind = JOB_UPDATE, .slice = 1, .profile_slot = PROFILE_UPDATE};
     phase_seal(e, update);
     run_phases(e, update, 1);
 }

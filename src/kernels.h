@@ -90,8 +90,10 @@ void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
  * has been called, every later step adds each thread's busy time (not its
  * waits) in each kernel, per layer, so that a kernel's FLOPs over its
  * seconds divided by the threads is the rate it runs at when it runs.
- * "other" is the rest of a step: the batch's pixel structure, the
- * transposes of the weights, the slices' reduction and the update. */
+ * "update" is the sum of the slices' partials and the optimiser's update
+ * (engine_train_step, engine_update); "other" is the rest of a step: the
+ * batch's pixel lists, the transposes of the weights, the loss (and
+ * engine_batch_gradient's sum of the partials). */
 enum engine_kernel {
     ENGINE_FORWARD,          /* layer l: X.W, bias and activation */
     ENGINE_WEIGHT_GRADIENT,  /* layer l: A^T.dZ, with the bias gradient */
@@ -100,7 +102,7 @@ enum engine_kernel {
 };
 struct engine_profile {
     double seconds[MLP_MAX_LAYERS][ENGINE_KERNELS];  /* summed over the threads */
-    double other_seconds;                            /* summed over the threads */
+    double update_seconds, other_seconds;            /* summed over the threads */
     uint64_t steps, images;                          /* profiled steps, their images */
 };
 /* Clears the profile and turns profiling on (0 on success, -1 out of memory). */

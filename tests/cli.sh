@@ -447,8 +447,8 @@ expect_in "$work/out" '^  test accuracy [0-9.]*% ([0-9]* of 10000); the last epo
     fail "bench --recipe: the first layer's kernels"
 [ "$(grep -c -E '^  [12] [0-9]+x[0-9]+ +(forward|weight gradient|input gradient) ' \
     "$work/out")" -eq 30 ] || fail "bench --recipe: the other layers' kernels"
-[ "$(grep -c -E '^ +(other|idle or serial) +[0-9.]+ +[0-9.]+%$' "$work/out")" -eq 16 ] ||
-    fail "bench --recipe: other and idle"
+[ "$(grep -c -E '^ +(update|other|idle or serial) +[0-9.]+ +[0-9.]+%$' "$work/out")" -eq 24 ] ||
+    fail "bench --recipe: update, other and idle"
 expect_in "$work/out" '^  mnist-omp .* --hidden 256 .*--nesterov .*--epochs 2 --seed 1337 --precision f32 --threads 1$'
 # The JSON run trains what its command line trains, to the same bits.
 expect_status 0 "bench --recipe --json" -- "$prog" bench --recipe fast --sizes 500 --epochs 1 \
