@@ -35,7 +35,7 @@ enum {
     BLOCK = 1024,
     ALIGNMENT = 64,
     FORWARD_ROWS = 32,
-    MAX_BLOCK_ROWS = 256,  /* batch_pairs' rows are bytes */
+    MAX_BLOCK_ROWS = 256,  /* a block's rows of first-layer sums stay in L2 */
     BLOCKS_PER_THREAD = 4,
     SPARSE_PAIRS = 4,
     TRANSPOSE_ROWS = 64,
@@ -89,21 +89,23 @@ static inline size_t entry_high(uint32_t entry)
     return entry >> 8 & 0xff;
 }
 
-/* The same entries turned around for a batch: for each block of
- * FORWARD_ROWS rows of the batch and each pair, the block's rows that have
- * that pair, in ascending order.  Each block's forward item builds its
- * lists from pixel_pairs, in time proportional to its entries, then runs
- * down them, so that a pair's two rows of W are read once for the block;
- * the weight gradient runs down the same lists, block after block.  Kept
- * for the whole dataset in order (batch NULL). */
+/* The same entries turned around for a batch: for each block of the
+ * batch's rows (block_rows(); blocks cut slices, never straddle two) and
+ * each pair, the block's rows that have that pair, in ascending order.
+ * Each block's forward item builds its lists from pixel_pairs, in time
+ * proportional to its entries, then runs down them, so that a pair's two
+ * rows of W are read once for the block; the weight gradient runs down the
+ * same lists, block after block.  Kept for the whole dataset in order
+ * (batch NULL). */
 struct batch_pairs {
     size_t capacity;             /* entries allocated */
     size_t blocks;               /* of the current batch */
     size_t *block_first;         /* blocks + 1: first entry of each block */
     size_t *block_row;           /* blocks + 1: first batch row of each block */
     size_t slice_block[MAX_SLICES + 1];  /* first block of each slice */
-    uint32_t *pair_offsets;      /* per block, pairs + 1: first entry of each pair,
-                                    counted from the block's first */
+    uint32_t *pair_offsets;      /* per block, pairs + 1 (offsets_stride apart): first
+                                    entry of each pair, counted from the block's first */
+    size_t offsets_stride;       /* a block's offsets start on a cache line of their own */
     uint32_t *entries;           /* key: the row within its block */
     size_t whole;                /* built for batch NULL of this many images; 0: not */
 };
@@ -272,7 +274,8 @@ static inline double profile_mark(const struct engine *e)
  * depends on it. */
 static size_t block_rows(size_t n, int threads)
 {
-    size_t rows = n / engine_slice_count(n);
+    const size_t slices = engine_slice_count(n);
+    size_t rows = (n + slices - 1) / slices;  /* the longest slice's: no one-row tails */
     const size_t spread = n / (BLOCKS_PER_THREAD * (size_t)threads);
     if (rows > spread)
         rows = spread;
@@ -291,16 +294,17 @@ static void batch_pairs_fill(const struct engine *e, size_t block)
     const size_t *restrict image_entries = px->image_entries;
     const uint32_t *restrict in = px->entries;
     uint32_t *restrict out = bp->entries + base;
-    uint32_t *restrict starts = bp->pair_offsets + block * (pairs + 1);
+    uint32_t *restrict starts = bp->pair_offsets + block * bp->offsets_stride;
 
     memset(starts, 0, (pairs + 1) * sizeof *starts);
     for (size_t n = first; n < end; n++) {
         const size_t image = batch_image(e, n);
-        /* The batch's images lie anywhere in memory: ask early for the next one's pairs. */
+        /* The batch's images lie anywhere in memory: ask early for the next
+         * one's pairs, a line (16 entries) at a time. */
         if (n + 1 < end) {
-            const size_t next = image_entries[batch_image(e, n + 1)];
-            for (size_t line = 0; line < 6; line++)
-                __builtin_prefetch(in + next + 16 * line);
+            const size_t next = batch_image(e, n + 1);
+            for (size_t i = image_entries[next]; i < image_entries[next + 1]; i += 16)
+                __builtin_prefetch(in + i);
         }
         for (size_t i = image_entries[image]; i < image_entries[image + 1]; i++)
             starts[entry_key(in[i]) + 1]++;
@@ -310,9 +314,8 @@ static void batch_pairs_fill(const struct engine *e, size_t block)
     /* Each pair's start moves on as its entries go in, to the next's. */
     for (size_t n = first; n < end; n++) {
         const size_t image = batch_image(e, n);
-        for (size_t i = image_entries[image]; i < image_entries[image + 1]; i++) {
+        for (size_t i = image_entries[image]; i < image_entries[image + 1]; i++)
             out[starts[entry_key(in[i])]++] = entry_pack(n - first, entry_pixels(in[i]));
-        }
     }
     memmove(starts + 1, starts, pairs * sizeof *starts);
     starts[0] = 0;
@@ -497,9 +500,9 @@ static int pixel_pairs_build(struct pixel_pairs *px, const struct dataset *ds, s
     size_t entries = 0;
 
     memset(px, 0, sizeof *px);
-    if (pairs > UINT16_MAX + (size_t)1 || ds->count >= UINT32_MAX)
-        return error_set(err, "%zu images of %zu pixels are too many for the engine",
-                         ds->count, width);
+    if (pairs > UINT16_MAX + (size_t)1)
+        return error_set(err, "images of %zu pixels are too wide for the engine (at most %zu)",
+                         width, 2 * (UINT16_MAX + (size_t)1));
     for (size_t n = 0; n < ds->count; n++)
         for (size_t p = 0; p < pairs; p++)
             entries += pair_pixels(ds->pixels + n * width, width, p, &low, &high);
@@ -648,15 +651,17 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
     const size_t blocks = (capacity + FORWARD_ROWS - 1) / FORWARD_ROWS + MAX_SLICES;
     ok = ok && (e->batch_pairs.block_first = calloc(blocks + 1, sizeof(size_t))) != NULL;
     ok = ok && (e->batch_pairs.block_row = calloc(blocks + 1, sizeof(size_t))) != NULL;
-    ok = ok && (e->batch_pairs.pair_offsets =
-                    aligned_array(blocks, e->pixels.pairs + 1, sizeof(uint32_t))) != NULL;
+    e->batch_pairs.offsets_stride = padded_count(e->pixels.pairs + 1, sizeof(uint32_t));
+    ok = ok && (e->batch_pairs.pair_offsets = aligned_array(
+                    blocks, e->batch_pairs.offsets_stride, sizeof(uint32_t))) != NULL;
     ok = ok && batch_pairs_reserve(&e->batch_pairs,
                                    e->pixels.image_entries[training ? ds->count : 0]) == 0;
     if (!ok) {
+        const size_t params = e->n_params;
         engine_destroy(e);
         return error_set(err, "out of memory for the engine's buffers (%zu images of a "
                               "network of %zu parameters)",
-                         capacity, e->n_params);
+                         capacity, params);
     }
     *out = e;
     return 0;
@@ -901,7 +906,10 @@ static size_t plan_step(struct engine *e, const struct mlp *m, const size_t *bat
     e->count = count;
     if (batch_pairs_plan(e) < 0)
         return 0;
+    /* The forward pass's heavy items first, so that the transposes' light
+     * ones even out the end of the phase. */
     phases[0].n_jobs = 0;
+    plan_forward(e, m, &phases[0], true);
     for (size_t l = 1; l < L; l++) {
         const struct mlp_layer layer = mlp_layer(m, l);
         phases[0].jobs[phases[0].n_jobs++] = (struct job){
@@ -911,7 +919,6 @@ static size_t plan_step(struct engine *e, const struct mlp *m, const size_t *bat
             .profile_slot = PROFILE_OTHER,
         };
     }
-    plan_forward(e, m, &phases[0], true);
     for (size_t l = L; l-- > 0;)
         plan_backward_layer(e, m, l, slices, &phases[L - l]);
     size_t n = L + 1;
@@ -1017,8 +1024,9 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
             rows[i] = first + i;
         e->batch = rows;
         if (batch_pairs_plan(e) < 0) {
+            const size_t images = e->count;
             engine_destroy(e);
-            return error_set(err, "out of memory for the pixels of %zu images", e->count);
+            return error_set(err, "out of memory for the pixel lists of %zu images", images);
         }
         struct phase forward = {0};
         plan_forward(e, m, &forward, false);

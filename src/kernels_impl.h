@@ -22,18 +22,36 @@
 #define TILE_ROWS (4 * ROWS)
 #undef DEPTH_CHUNK
 #define DEPTH_CHUNK ((size_t)16384 / KERNEL_COLUMN_BYTES)
-/* The first layer's tiles: in the forward pass, eight vectors of
- * accumulators per image (each pixel pair adds two terms to each in turn,
- * so eight independent chains hide the adds' latency; 32 on the portable
- * build, the reference network's whole row), cut into powers of two at the
- * edge; in the weight gradient, KERNEL_SPARSE_BYTES per row of a pair of
- * weight rows (both rows' tiles stay in registers), cut likewise. */
+/* The first layer's tiles: in the forward pass, eight vectors of a block's
+ * rows' sums (a pair's two weight rows, read once, go to each row that has
+ * the pair; 32 floats on the portable build, the reference network's whole
+ * row), cut into powers of two at the edge; in the weight gradient,
+ * KERNEL_SPARSE_BYTES per row of a pair of weight rows (both rows' tiles
+ * stay in registers), cut likewise. */
 #undef FORWARD_COLUMNS
 #define FORWARD_COLUMNS (4 * KERNEL_COLUMN_BYTES / sizeof(REAL))
 #undef SPARSE_COLUMNS
 #define SPARSE_COLUMNS (KERNEL_SPARSE_BYTES / sizeof(REAL))
 #undef PROBE_LANES
 #define PROBE_LANES (12 * 64 / sizeof(REAL))
+
+/* CALL(W) for a width w of at most MAX, with W the constant among MAX,
+ * MAX/2, MAX/4 and MAX/8 that w equals, so that each of those shapes is a
+ * copy of its own whose tile stays in registers; any other with w itself. */
+#undef CONSTANT_WIDTH
+#define CONSTANT_WIDTH(w, MAX, CALL)                                                         \
+    do {                                                                                     \
+        if ((w) == (MAX))                                                                    \
+            CALL(MAX);                                                                       \
+        else if ((w) == (MAX) / 2)                                                           \
+            CALL((MAX) / 2);                                                                 \
+        else if ((w) == (MAX) / 4)                                                           \
+            CALL((MAX) / 4);                                                                 \
+        else if ((w) == (MAX) / 8)                                                           \
+            CALL((MAX) / 8);                                                                 \
+        else                                                                                 \
+            CALL(w);                                                                         \
+    } while (0)
 
 static inline size_t FN(tiles)(size_t n, size_t tile)
 {
@@ -294,7 +312,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_rows)(
     const REAL *restrict zero, const REAL *restrict pixel_value, const struct batch_pairs *bp,
     size_t block, size_t pairs, size_t width, size_t columns)
 {
-    const uint32_t *starts = bp->pair_offsets + block * (pairs + 1);
+    const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
     const size_t base = bp->block_first[block];
     for (size_t r = 0; r < rows; r++)
 #pragma omp simd
@@ -330,16 +348,7 @@ static KERNEL_TARGET void FN(sparse_forward_block)(const struct engine *e, const
 #define SPARSE_ROWS(W)                                                                         \
     FN(sparse_rows)(c + j, p->crs, end - first, (const REAL *)p->b + j0 + j, p->brs, e->zero_row, \
                     e->pixel_value, &e->batch_pairs, block, e->pixels.pairs, e->pixels.width, W)
-        if (w == FORWARD_COLUMNS)
-            SPARSE_ROWS(FORWARD_COLUMNS);
-        else if (w == FORWARD_COLUMNS / 2)
-            SPARSE_ROWS(FORWARD_COLUMNS / 2);
-        else if (w == FORWARD_COLUMNS / 4)
-            SPARSE_ROWS(FORWARD_COLUMNS / 4);
-        else if (w == FORWARD_COLUMNS / 8)
-            SPARSE_ROWS(FORWARD_COLUMNS / 8);
-        else
-            SPARSE_ROWS(w);
+        CONSTANT_WIDTH(w, FORWARD_COLUMNS, SPARSE_ROWS);
     }
     FN(finish_tile)(p, c, first, j0, end - first, columns);
 }
@@ -377,7 +386,7 @@ static void FN(forward_rows)(const struct engine *e, size_t block, bool with_los
 static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
     REAL *restrict dw_low, REAL *restrict dw_high, const REAL *restrict dz, size_t dzrs,
     const REAL *restrict pixel_value, const struct batch_pairs *bp, size_t slice, size_t pair,
-    size_t pairs, size_t columns)
+    size_t columns)
 {
     /* Each accumulator starts at +0, as the micro-kernel's sums do: pixel
      * value 0's, which GCC cannot see is zero (a constant would make the
@@ -389,7 +398,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
         low[j] = high[j] = zero;
     const uint32_t *restrict entries = bp->entries;
     for (size_t block = bp->slice_block[slice]; block < bp->slice_block[slice + 1]; block++) {
-        const uint32_t *starts = bp->pair_offsets + block * (pairs + 1);
+        const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
         const size_t base = bp->block_first[block];
         const REAL *restrict rows = dz + bp->block_row[block] * dzrs;
         for (size_t e = base + starts[pair]; e < base + starts[pair + 1]; e++) {
@@ -432,15 +441,8 @@ static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const
 #undef SPARSE_PAIR
 #define SPARSE_PAIR(W)                                                                          \
     FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0 + j, p->brs, e->pixel_value,    \
-                             &e->batch_pairs, slice, pair, px->pairs, W)
-            if (w == SPARSE_COLUMNS)
-                SPARSE_PAIR(SPARSE_COLUMNS);
-            else if (w == SPARSE_COLUMNS / 2)
-                SPARSE_PAIR(SPARSE_COLUMNS / 2);
-            else if (w == SPARSE_COLUMNS / 4)
-                SPARSE_PAIR(SPARSE_COLUMNS / 4);
-            else
-                SPARSE_PAIR(w);
+                             &e->batch_pairs, slice, pair, W)
+            CONSTANT_WIDTH(w, SPARSE_COLUMNS, SPARSE_PAIR);
         }
     }
 }

@@ -348,7 +348,8 @@ END_TEST
 static const int thread_counts[] = {1, 2, 3, 7, 16, 64};
 
 /* Steps of Adam with weight decay on batches of b from one shuffle (and
- * one from the rest), with `threads` threads; the losses in losses[steps]. */
+ * one from the rest), with `threads` threads, as the trainer takes them
+ * (engine_train_step); the losses in losses[steps]. */
 static void train_batches(struct mlp *trained, const struct mlp *initial,
                           const struct dataset *ds, size_t b, int threads, unsigned steps,
                           double *losses)
@@ -366,10 +367,9 @@ static void train_batches(struct mlp *trained, const struct mlp *initial,
                   "%s", err.msg);
     for (unsigned step = 0, first = 0; step < steps; step++) {
         const size_t count = ds->count - first < b ? ds->count - first : b;
-        losses[step] = engine_batch_gradient(e, trained, b >= ds->count ? NULL : order + first,
-                                             count);
         const struct optimizer_step s = optimizer_begin_step(&adam, &state, 1e-3);
-        engine_update(e, trained, &adam, &s, &state);
+        losses[step] = engine_train_step(e, trained, b >= ds->count ? NULL : order + first,
+                                         count, &adam, &s, &state);
         first = first + count < ds->count ? first + (unsigned)count : 0;
     }
     optimizer_state_free(&state);
@@ -398,8 +398,10 @@ static void assert_deterministic(const struct dataset *ds, const struct mlp *ini
     mlp_free(&first);
 }
 
-/* Mini-batches (of 64: one slice, the tiles alone share the work; of 300:
- * three slices, the last batch of 101) and the whole set (eight slices). */
+/* Mini-batches (of 64: one slice, the tiles alone share the work; of 129:
+ * two slices, whose blocks (their size follows the thread count) end in
+ * one of a single row on one thread; of 300: three slices, the last batch
+ * of 101) and the whole set (eight slices). */
 START_TEST(engine_is_bitwise_deterministic_across_thread_counts)
 {
     const size_t widths[] = {WIDTH, 33, 17, TESTDATA_CLASSES};
@@ -410,6 +412,7 @@ START_TEST(engine_is_bitwise_deterministic_across_thread_counts)
         make_network(&initial, 3, widths, ACTIVATION_TANH, LOSS_XENT, (enum precision)precision,
                      42);
         assert_deterministic(&ds, &initial, 64);
+        assert_deterministic(&ds, &initial, 129);
         assert_deterministic(&ds, &initial, 300);
         assert_deterministic(&ds, &initial, ds.count);
         mlp_free(&initial);
@@ -444,6 +447,11 @@ START_TEST(whole_dataset_structure_survives_mini_batches)
     ck_assert(engine_batch_gradient(reused, &m, NULL, ds.count) == want);
     ck_assert(memcmp(engine_gradient(reused), engine_gradient(fresh), bytes) == 0);
     ck_assert(engine_batch_gradient(reused, &m, identity, ds.count) == want);
+    ck_assert(memcmp(engine_gradient(reused), engine_gradient(fresh), bytes) == 0);
+    /* Other threads cut the whole set into other blocks: built again. */
+    engine_batch_gradient(reused, &m, NULL, ds.count);
+    engine_use_threads(reused, 16);
+    ck_assert(engine_batch_gradient(reused, &m, NULL, ds.count) == want);
     ck_assert(memcmp(engine_gradient(reused), engine_gradient(fresh), bytes) == 0);
     engine_destroy(fresh);
     engine_destroy(reused);
@@ -723,16 +731,18 @@ START_TEST(profile_charges_each_kernel_of_each_layer)
     engine_batch_gradient(e, &m, order, 100);
     engine_profile_read(e, &p);
     ck_assert_uint_eq(p.steps, 0);
-    ck_assert(p.other_seconds == 0);
+    ck_assert(p.other_seconds == 0 && p.update_seconds == 0);
     ck_assert_int_eq(engine_profile_start(e), 0);
-    for (size_t first = 0; first < 300; first += 100) {
-        engine_batch_gradient(e, &m, order + first, 100);
-        sgd_step(e, &m, 0.1);
-    }
+    const struct optimizer sgd = {.kind = OPTIMIZER_SGD};
+    struct optimizer_state state = {0};
+    const struct optimizer_step step = {.lr = 0.1};
+    for (size_t first = 0; first < 300; first += 100)
+        engine_train_step(e, &m, order + first, 100, &sgd, &step, &state);
     engine_profile_read(e, &p);
     ck_assert_uint_eq(p.steps, 3);
     ck_assert_uint_eq(p.images, 300);
     ck_assert(p.other_seconds > 0);
+    ck_assert(p.update_seconds > 0);
     for (size_t l = 0; l < MLP_MAX_LAYERS; l++)
         for (size_t k = 0; k < ENGINE_KERNELS; k++) {
             const bool runs = l < m.n_layers && (l > 0 || k != ENGINE_INPUT_GRADIENT);
@@ -812,6 +822,51 @@ START_TEST(train_step_is_gradient_then_update)
 }
 END_TEST
 
+/* A batch that repeats an image has more pixel entries than the whole
+ * dataset, so the engine's lists must grow: the densest image 290 times
+ * among 10 others, on one thread and on seven, against the reference. */
+START_TEST(batch_that_repeats_images_matches_the_reference)
+{
+    const size_t widths[] = {WIDTH, 16, TESTDATA_CLASSES};
+    enum { IMAGES = 300 };
+    struct dataset ds;
+    struct mlp m;
+    struct engine *one, *seven;
+    struct reference *r;
+    struct error err;
+    size_t batch[IMAGES], densest = 0, most = 0;
+    make_random_dataset(&ds, IMAGES, 17);
+    for (size_t n = 0; n < IMAGES; n++) {
+        size_t nonzero = 0;
+        for (size_t p = 0; p < WIDTH; p++)
+            nonzero += ds.pixels[n * WIDTH + p] != 0;
+        if (nonzero > most) {
+            most = nonzero;
+            densest = n;
+        }
+    }
+    for (size_t i = 0; i < IMAGES; i++)
+        batch[i] = i % 29 == 0 ? i : densest;
+    make_network(&m, 2, widths, ACTIVATION_RELU, LOSS_XENT, PRECISION_F64, 4);
+    ck_assert_msg(engine_create(&one, &m, &ds, NULL, 1, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_create(&seven, &m, &ds, NULL, 7, &err) == 0, "%s", err.msg);
+    ck_assert_msg(reference_create(&r, &m, &ds, &err) == 0, "%s", err.msg);
+    const double loss = engine_batch_gradient(one, &m, batch, IMAGES);
+    ck_assert(engine_batch_gradient(seven, &m, batch, IMAGES) == loss);
+    ck_assert(memcmp(engine_gradient(one), engine_gradient(seven),
+                     mlp_param_count(&m) * sizeof(double)) == 0);
+    const double want = reference_batch_gradient(r, &m, batch, IMAGES);
+    ck_assert_msg(fabs(loss - want) <= RTOL_F64 * fabs(want), "loss %.17g, reference %.17g",
+                  loss, want);
+    assert_f64_tensors_close(&m, engine_gradient(one), reference_gradient(r), "repeated images");
+    reference_destroy(r);
+    engine_destroy(one);
+    engine_destroy(seven);
+    mlp_free(&m);
+    dataset_free(&ds);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -831,6 +886,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, slice_count_depends_only_on_sample_count);
     tcase_add_test(tc, profile_charges_each_kernel_of_each_layer);
     tcase_add_test(tc, train_step_is_gradient_then_update);
+    tcase_add_test(tc, batch_that_repeats_images_matches_the_reference);
     suite_add_tcase(s, tc);
     return s;
 }
