@@ -235,7 +235,7 @@ run 1 "picture: a directory" -- "$prog" predict --load "$work/m.model" "$work"
 run 1 "picture: missing" -- "$prog" predict --load "$work/m.model" "$work/none.pgm"
 
 # ------------------------------------------------------------ fuzz seeds and regressions
-for name in idx csv model image; do
+for name in idx csv model image safetensors; do
     replay=$builddir/tests/fuzz/replay_$name
     if [ ! -x "$replay" ]; then
         fail "$replay is missing (it is built by make check-valgrind)"
