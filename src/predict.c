@@ -15,11 +15,11 @@
 #include "weights.h"
 
 static const char predict_usage[] =
-    "Usage: mnist-omp predict --load FILE [--activation A] [--invert] [--logits] IMAGE...\n"
+    "Usage: mnist-omp predict --load FILE [OPTION]... IMAGE...\n"
     "Classify 28x28 grayscale images (PGM P2/P5 or PNG) with a model saved by\n"
     "mnist-omp --save, printing the predicted digit and the softmax probabilities.\n"
     "\n"
-    "  -l, --load FILE     the model, or a safetensors file (mnist-omp export --help)\n"
+    "  -l, --load FILE     the model (or safetensors: see mnist-omp export --help)\n"
     "      --activation A  relu, tanh or sigmoid: the hidden layers' activation,\n"
     "                      for a safetensors file that does not say it\n"
     "  -i, --invert        the images have dark digits on a light background\n"

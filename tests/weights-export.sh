@@ -53,6 +53,14 @@ for net in relu tanh64 tanh32; do
         fail "$net: training on from the safetensors file ends elsewhere"
 done
 
+# Outputs follow the rule of every output (atomic_file.h).
+mkdir "$work/dir.npz" "$work/dir.safetensors"
+for format in npz safetensors; do
+    expect_status 1 "export to a directory named .$format" -- \
+        "$prog" export --load "$work/relu.model" "$work/dir.$format"
+    expect_in "$work/err" "dir.$format"
+done
+
 # The zip structure, read here from the bytes: 4 members (784-8-10) in
 # local headers, a central directory and its end record; and by Python's
 # zipfile, when there is a python3, which also checks every CRC-32.
