@@ -3,11 +3,8 @@
  * format is small and fixed (PKWARE's APPNOTE, sections 4.3.7, 4.3.12 and
  * 4.3.16; NumPy's format.py for .npy version 1.0), so it is written here
  * rather than through a zip library; the CRC-32 is zlib's. */
-#define _POSIX_C_SOURCE 200809L
-
 #include "npz.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
