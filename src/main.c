@@ -29,6 +29,7 @@
 #include "rng.h"
 #include "train.h"
 #include "visuals.h"
+#include "weights.h"
 
 /* Set by SIGINT or SIGTERM: training stops after the current epoch. */
 static volatile sig_atomic_t stop_signal;
@@ -264,8 +265,11 @@ static int load_start(struct run *r, struct error *err)
     const char *path = o->resume_path ? o->resume_path : o->load_path;
     struct model_metadata meta;
 
-    if (model_load(path, o->resume_path ? MODEL_FILE_CHECKPOINT : MODEL_FILE_MODEL, &r->model,
-                   &meta, o->resume_path ? &r->state : NULL, err) < 0)
+    const struct weights_hints hints = {o->given_activation, o->given_loss, o->activation,
+                                        o->loss};
+    if ((o->resume_path
+             ? model_load(path, MODEL_FILE_CHECKPOINT, &r->model, &meta, &r->state, err)
+             : weights_load(path, &hints, &r->model, &meta, err)) < 0)
         return EXIT_FAILURE;
     if (adopt_shape(o, path, &r->model) < 0)
         return EXIT_USAGE;
@@ -847,6 +851,8 @@ int main(int argc, char **argv)
         status = bench_main(argc - 1, argv + 1);
     else if (argc > 1 && strcmp(argv[1], "predict") == 0)
         status = predict_main(argc - 1, argv + 1);
+    else if (argc > 1 && strcmp(argv[1], "export") == 0)
+        status = export_main(argc - 1, argv + 1);
     else
         status = train_command(argc, argv);
     return close_stdout(status);

@@ -346,6 +346,12 @@ static int check_settings(const char *subject, const struct model_metadata *meta
     return 0;
 }
 
+int model_metadata_check(const char *subject, const struct model_metadata *meta,
+                         struct error *err)
+{
+    return check_settings(subject, meta, err);
+}
+
 /* The training state of a checkpoint, its moments aside. */
 static int check_state(const char *subject, const struct model_metadata *meta,
                        const struct training_state *s, struct error *err)

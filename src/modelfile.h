@@ -72,6 +72,12 @@ int model_save(const char *path, enum model_kind kind, const struct mlp *m,
                const struct model_metadata *meta, const struct training_state *state,
                struct error *err);
 
+/* Refuses, with a message starting with subject, metadata (the history and
+ * the training settings) that model_save would refuse: for other formats
+ * that carry our metadata. */
+int model_metadata_check(const char *subject, const struct model_metadata *meta,
+                         struct error *err);
+
 /* Reads path into m, which it creates with mlp_create (the caller frees it
  * with mlp_free), its metadata into meta (which may be NULL) and, from a
  * checkpoint, the training state into state (which may be NULL; its moments

@@ -12,19 +12,25 @@
 #include "image.h"
 #include "modelfile.h"
 #include "options.h"
+#include "weights.h"
 
 static const char predict_usage[] =
-    "Usage: mnist-omp predict --load FILE [--invert] IMAGE...\n"
+    "Usage: mnist-omp predict --load FILE [OPTION]... IMAGE...\n"
     "Classify 28x28 grayscale images (PGM P2/P5 or PNG) with a model saved by\n"
     "mnist-omp --save, printing the predicted digit and the softmax probabilities.\n"
     "\n"
-    "  -l, --load FILE   the model\n"
-    "  -i, --invert      the images have dark digits on a light background\n"
-    "                    (transparent pixels are taken as white, else as black)\n"
-    "  -h, --help        show this help and exit\n";
+    "  -l, --load FILE     the model (or safetensors: see mnist-omp export --help)\n"
+    "      --activation A  relu, tanh or sigmoid: the hidden layers' activation,\n"
+    "                      for a safetensors file that does not say it\n"
+    "  -i, --invert        the images have dark digits on a light background\n"
+    "                      (transparent pixels are taken as white, else as black)\n"
+    "      --logits        print the logits, to 17 digits, instead of the\n"
+    "                      probabilities\n"
+    "  -h, --help          show this help and exit\n";
 
-int predict_image(const struct mlp *m, const char *path, bool invert, int *digit,
-                  double *probabilities, struct error *err)
+/* predict_image before the softmax: the logits themselves. */
+static int predict_logits(const struct mlp *m, const char *path, bool invert, int *digit,
+                          double *logits, struct error *err)
 {
     struct gray_image image = {0};
     struct evaluation ev;
@@ -50,8 +56,17 @@ int predict_image(const struct mlp *m, const char *path, bool invert, int *digit
     if (status < 0)
         return -1;
     *digit = ev.predicted[0];
-    softmax(ev.logits, mlp_outputs(m), probabilities);
+    memcpy(logits, ev.logits, mlp_outputs(m) * sizeof *logits);
     evaluation_free(&ev);
+    return 0;
+}
+
+int predict_image(const struct mlp *m, const char *path, bool invert, int *digit,
+                  double *probabilities, struct error *err)
+{
+    if (predict_logits(m, path, invert, digit, probabilities, err) < 0)
+        return -1;
+    softmax(probabilities, mlp_outputs(m), probabilities);
     return 0;
 }
 
@@ -60,12 +75,15 @@ int predict_main(int argc, char **argv)
     static const struct option long_options[] = {
         {"load", required_argument, NULL, 'l'},
         {"invert", no_argument, NULL, 'i'},
+        {"activation", required_argument, NULL, 'a'},
+        {"logits", no_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const struct usage usage = {stderr, "predict"};
     const char *model_path = NULL;
-    bool invert = false;
+    struct weights_hints hints = {.activation = ACTIVATION_RELU, .loss = LOSS_MSE};
+    bool invert = false, logits = false;
     int code;
 
     optind = 1;
@@ -75,6 +93,15 @@ int predict_main(int argc, char **argv)
             model_path = optarg;
         } else if (code == 'i') {
             invert = true;
+        } else if (code == 'g') {
+            logits = true;
+        } else if (code == 'a') {
+            if (activation_parse(optarg, &hints.activation) != 0) {
+                options_usage_error(&usage, "--activation: '%s' is not relu, tanh or sigmoid",
+                                    optarg);
+                return EXIT_USAGE;
+            }
+            hints.has_activation = true;
         } else if (code == 'h') {
             fputs(predict_usage, stdout);
             return EXIT_SUCCESS;
@@ -90,30 +117,34 @@ int predict_main(int argc, char **argv)
 
     struct mlp m;
     struct error err;
-    if (model_load(model_path, MODEL_FILE_MODEL, &m, NULL, NULL, &err) < 0) {
+    if (weights_load(model_path, &hints, &m, NULL, &err) < 0) {
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
         return EXIT_FAILURE;
     }
     const size_t outputs = mlp_outputs(&m);
-    double *probabilities = malloc(outputs * sizeof *probabilities);
+    double *values = malloc(outputs * sizeof *values);
     int status = EXIT_SUCCESS;
-    if (!probabilities) {
+    if (!values) {
         fprintf(stderr, "mnist-omp: out of memory\n");
         status = EXIT_FAILURE;
     }
-    for (int i = optind; i < argc && probabilities; i++) {
+    for (int i = optind; i < argc && values; i++) {
         int digit;
-        if (predict_image(&m, argv[i], invert, &digit, probabilities, &err) < 0) {
+        if ((logits ? predict_logits(&m, argv[i], invert, &digit, values, &err)
+                    : predict_image(&m, argv[i], invert, &digit, values, &err)) < 0) {
             fprintf(stderr, "mnist-omp: %s\n", err.msg);
             status = EXIT_FAILURE;
             continue;
         }
-        printf("%s: %d (%.1f%%)  probabilities:", argv[i], digit, 100 * probabilities[digit]);
+        if (logits)
+            printf("%s: %d  logits:", argv[i], digit);
+        else
+            printf("%s: %d (%.1f%%)  probabilities:", argv[i], digit, 100 * values[digit]);
         for (size_t o = 0; o < outputs; o++)
-            printf(" %zu:%.4f", o, probabilities[o]);
+            printf(logits ? " %zu:%.17g" : " %zu:%.4f", o, values[o]);
         putchar('\n');
     }
-    free(probabilities);
+    free(values);
     mlp_free(&m);
     return status;
 }

@@ -23,7 +23,7 @@ expect_in "$work/out" '^mnist-omp [0-9]'
 # own --help, status 2
 check_usage_error() {
     case $1 in
-    bench | predict) command="mnist-omp $1" ;;
+    bench | predict | export) command="mnist-omp $1" ;;
     *) command=mnist-omp ;;
     esac
     expect_status 2 "$*" -- "$prog" "$@"
@@ -466,6 +466,15 @@ expect_in "$work/out" "^Test Set Accuracy = .* (${correct:-none} of 10000)"
 expect_status 0 "predict --help" -- "$prog" predict --help
 expect_in "$work/out" '^Usage: mnist-omp predict'
 check_usage_error predict --bogus
+check_usage_error predict --load x.model --activation gelu x.pgm
+expect_status 0 "export --help" -- "$prog" export --help
+expect_in "$work/out" '^Usage: mnist-omp export --load FILE'
+check_usage_error export --bogus
+check_usage_error export --load x.model
+check_usage_error export x.npz
+check_usage_error export --load x.model a.npz b.npz
+check_usage_error export --load x.model --activation gelu x.npz
+check_usage_error export --load x.model --loss hinge x.npz
 
 # --- counts of one are singular
 expect_status 0 "one epoch" -- "$prog" --epochs 1 --train-size 100 --test-size 50 --threads 1

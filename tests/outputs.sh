@@ -105,7 +105,7 @@ expect_in "$work/err" '^mnist-omp: write error: '
     fail "the report went into the log with stdout closed: $(grep -v '^[0-9e]' "$work/closed.csv" | head -n 2)"
 
 if [ -w /dev/full ]; then
-    for command in "--help" "--version" "bench --help" "predict --help" \
+    for command in "--help" "--version" "bench --help" "predict --help" "export --help" \
         "$small" "bench --sizes 100 --epochs 1 --warmup 0 --threads 1"; do
         # shellcheck disable=SC2086
         expect_status 1 "$command > /dev/full" -- sh -c "exec \"\$0\" $command >/dev/full" "$prog"

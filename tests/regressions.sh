@@ -3,7 +3,8 @@
 # the malformed seeds of the fuzz targets, tests/fuzz/NAME/bad-*, fed to the
 # command line the way a user would give them: IDX files (as the training
 # images, then as the training labels), CSV files (as mnist_train.csv), model
-# files (--load and --resume) and pictures (predict).  Each must be refused
+# files (--load and --resume), safetensors files (export --load and --load)
+# and pictures (predict).  Each must be refused
 # cleanly: status 1 and a message naming the file.  A regression file whose
 # name starts with "valid-" is a sound input and must be accepted (status 0).
 # (The fuzz targets themselves replay all these files in
@@ -45,7 +46,7 @@ check() {
 
 # Every kind of input has malformed seeds: a missing or misplaced seed
 # directory must not pass as "nothing to check".
-for kind in idx csv model image; do
+for kind in idx csv model image safetensors; do
     ls "$seeds/$kind"/bad-* >/dev/null 2>&1 || fail "no malformed seeds in $seeds/$kind"
 done
 
@@ -88,6 +89,15 @@ for file in "$regressions"/model/* "$seeds"/model/bad-*; do
         --load "$work/file.model"
     case $(basename "$file") in valid-*) continue ;; esac  # a model need not be a checkpoint
     check "$file" file.model -- "$prog" --data "$work/good" --epochs 2 --resume "$work/file.model"
+done
+
+for file in "$regressions"/safetensors/* "$seeds"/safetensors/bad-*; do
+    [ -f "$file" ] || continue
+    cp "$file" "$work/file.safetensors"
+    check "$file" file.safetensors -- "$prog" export --load "$work/file.safetensors" \
+        --activation tanh "$work/exported.model"
+    check "$file" file.safetensors -- "$prog" --data "$work/good" --test-size 10 --epochs 0 \
+        --load "$work/file.safetensors"
 done
 
 for file in "$regressions"/image/* "$seeds"/image/bad-*; do

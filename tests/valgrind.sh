@@ -86,6 +86,11 @@ real_pgm >"$work/digit.pgm"
 gzip -c "$work/digit.pgm" >"$work/digit.pgm.gz"
 run 0 "predict" -- "$prog" predict --load "$work/m.model" "$work/digit.pgm" \
     "$work/digit.pgm.gz"
+run 0 "export to safetensors" -- "$prog" export --load "$work/m.model" "$work/m.safetensors"
+run 0 "export to .npz" -- "$prog" export --load "$work/m.model" "$work/m.npz"
+run 0 "predict with safetensors" -- "$prog" predict --load "$work/m.safetensors" --logits \
+    "$work/digit.pgm"
+run 0 "train on from safetensors" -- "$prog" $small --epochs 1 --load "$work/m.safetensors"
 run 0 "bench" -- "$prog" bench --data "$work/small" --sizes 100 --threads 1,2 \
     --precision f32,f64 --epochs 1 --warmup 0
 mkdir "$work/csv"
@@ -235,7 +240,7 @@ run 1 "picture: a directory" -- "$prog" predict --load "$work/m.model" "$work"
 run 1 "picture: missing" -- "$prog" predict --load "$work/m.model" "$work/none.pgm"
 
 # ------------------------------------------------------------ fuzz seeds and regressions
-for name in idx csv model image; do
+for name in idx csv model image safetensors; do
     replay=$builddir/tests/fuzz/replay_$name
     if [ ! -x "$replay" ]; then
         fail "$replay is missing (it is built by make check-valgrind)"

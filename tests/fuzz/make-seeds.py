@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the fuzz targets: tests/fuzz/{idx,csv,model,image}/.
+"""Writes the seed corpora of the fuzz targets: tests/fuzz/{idx,csv,model,image,safetensors}/.
 
 Small valid files of every form each loader reads, and malformed ones near
 each of its checks, a few KB at most.  The malformed ones are named bad-*:
@@ -8,6 +8,7 @@ it (so an IDX bad-* file must be bad both as an image and as a label file).  The
 again (from anywhere) only to change them:  python3 tests/fuzz/make-seeds.py
 """
 import gzip
+import json
 import os
 import shutil
 import struct
@@ -346,4 +347,111 @@ corpus("image", {
     "bad-png-no-idat.png": b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)) + png_chunk(b"IEND", b""),
     "bad-png-signature-only.png": b"\x89PNG\r\n\x1a\n",
     "bad-gzip-truncated.pgm.gz": gz(b"P5\n28 28\n255\n" + digit)[:-20],
+})
+
+
+# ------------------------------------------------------------------ safetensors
+def safetensors_file(widths, f64=False, metadata=None, tensors=None, header=None, data=None,
+                     length=None):
+    # src/weights.h's tensors (k.weight n_out x n_in, k.bias) in order, F32 or
+    # F64; metadata (strings) as __metadata__; tensors, header, data, length
+    # replace what would be written, for the malformed ones
+    fmt = "d" if f64 else "f"
+    if tensors is None:
+        tensors, offset, values = {}, 0, []
+        for l, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+            for name, shape in (("weight", [n_out, n_in]), ("bias", [n_out])):
+                count = n_out * n_in if name == "weight" else n_out
+                end = offset + count * (8 if f64 else 4)
+                tensors["%d.%s" % (2 * l, name)] = {"dtype": "F64" if f64 else "F32",
+                                                     "shape": shape, "data_offsets": [offset, end]}
+                values += [((len(values) + i) * 0.37) % 2.0 - 1.0 for i in range(count)]
+                offset = end
+        if data is None:
+            data = struct.pack("<%d%s" % (len(values), fmt), *values)
+    if header is None:
+        body = dict(tensors)
+        if metadata is not None:
+            body = {"__metadata__": metadata, **body}
+        header = json.dumps(body, separators=(",", ":")).encode()
+        header += b" " * (-len(header) % 8)
+    if length is None:
+        length = len(header)
+    return struct.pack("<Q", length) + header + data
+
+
+def ours(widths, activation="relu", loss="mse", **changes):
+    # the metadata src/safetensors.c writes
+    meta = {"format": "mnist-omp", "network": "-".join(map(str, widths)),
+            "activation": activation, "loss": loss, "epochs_done": "3", "seed": "1337",
+            "train_size": "100", "test_size": "10", "batch": "0", "epochs": "3",
+            "optimizer": "sgd", "momentum": "0", "nesterov": "false", "weight_decay": "0",
+            "beta1": "0.9", "beta2": "0.999", "eps": "1e-08", "schedule": "constant",
+            "lr": "0.8", "step_epochs": "0", "step_gamma": "0"}
+    meta.update(changes)
+    return meta
+
+
+def with_tensor(widths, name, **fields):
+    tensors = json.loads(json.dumps(safetensors_tensors(widths)))
+    tensors[name].update(fields)
+    return tensors
+
+
+def safetensors_parts(widths, f64=False):
+    # the tensor entries and the data of safetensors_file, apart
+    file = safetensors_file(widths, f64)
+    length = struct.unpack("<Q", file[:8])[0]
+    return json.loads(file[8:8 + length]), file[8 + length:]
+
+
+def safetensors_tensors(widths, f64=False):
+    return safetensors_parts(widths, f64)[0]
+
+
+small_data = safetensors_parts([3, 2, 2])[1]
+corpus("safetensors", {
+    "ours-3-2-2-f32": safetensors_file([3, 2, 2], metadata=ours([3, 2, 2])),
+    "ours-4-3-2-2-1-f64-tanh-xent": safetensors_file(
+        [4, 3, 2, 2, 1], f64=True, metadata=ours([4, 3, 2, 2, 1], "tanh", "xent",
+                                                  optimizer="adam", batch="16", lr="0.001")),
+    "ours-784-1-10-f32-sigmoid": safetensors_file([784, 1, 10], metadata=ours(
+        [784, 1, 10], "sigmoid", schedule="step", step_epochs="2", step_gamma="0.5")),
+    "foreign-3-2-2-f32": safetensors_file([3, 2, 2]),
+    "foreign-other-metadata-2-1-f64": safetensors_file([2, 1], f64=True,
+                                                      metadata={"format": "pt"}),
+    "bad-empty": b"",
+    "bad-short": b"\x02\x00\x00",
+    "bad-header-longer-than-file": safetensors_file([3, 2, 2], length=1 << 40),
+    "bad-not-json": safetensors_file([3, 2, 2], header=b"{\"0.weight\":"),
+    "bad-not-object": safetensors_file([3, 2, 2], header=b"[1,2,3] "),
+    "bad-dtype-bf16": safetensors_file([3, 2, 2], tensors=with_tensor([3, 2, 2], "0.weight",
+                                                                       dtype="BF16"),
+                                       data=small_data),
+    "bad-mixed-dtypes": safetensors_file([3, 2, 2], tensors=with_tensor([3, 2, 2], "2.bias",
+                                                                         dtype="F64"),
+                                         data=small_data),
+    "bad-missing-bias": safetensors_file([3, 2, 2], tensors={
+        k: v for k, v in safetensors_tensors([3, 2, 2]).items() if k != "2.bias"},
+        data=small_data),
+    "bad-extra-tensor": safetensors_file([3, 2, 2], tensors={
+        **safetensors_tensors([3, 2, 2]),
+        "lm_head.weight": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}},
+        data=small_data),
+    "bad-no-chain": safetensors_file([3, 2, 2], tensors=with_tensor([3, 2, 2], "2.weight",
+                                                                     shape=[2, 3]),
+                                     data=small_data),
+    "bad-offsets-past-end": safetensors_file([3, 2, 2], data=small_data[:-4]),
+    "bad-offsets-overlap": safetensors_file([3, 2, 2], tensors=with_tensor(
+        [3, 2, 2], "0.bias", data_offsets=[0, 8]), data=small_data),
+    "bad-offsets-gap": safetensors_file([3, 2, 2], data=small_data + b"\0\0\0\0"),
+    "bad-nan": safetensors_file([3, 2, 2], metadata=ours([3, 2, 2]),
+                                data=struct.pack("<f", float("nan")) + small_data[4:]),
+    "bad-inf-f64": safetensors_file([2, 1], f64=True, data=struct.pack("<3d", 1, float("inf"), 0)),
+    "bad-metadata-not-string": safetensors_file([3, 2, 2], metadata={"format": 1}),
+    "bad-metadata-incomplete": safetensors_file([3, 2, 2], metadata={"format": "mnist-omp",
+                                                                     "network": "3-2-2"}),
+    "bad-metadata-lr-negative": safetensors_file([3, 2, 2], metadata=ours([3, 2, 2], lr="-1")),
+    "bad-metadata-seed-junk": safetensors_file([3, 2, 2], metadata=ours([3, 2, 2], seed="1e3")),
+    "bad-metadata-network": safetensors_file([3, 2, 2], metadata=ours([3, 3, 2])),
 })
