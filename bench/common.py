@@ -57,9 +57,23 @@ def _list(kind, choices=None):
     return parse
 
 
-def parse_args(tool):
+def add_shared_options(p):
+    """The options of every baseline: the data, JSON output and the
+    OpenBLAS kernel."""
     repo_data = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                              os.pardir, "data")
+    p.add_argument("--data", default=os.environ.get("MNIST_OMP_DATA")
+                   or os.path.normpath(repo_data),
+                   help="folder of the MNIST IDX files (default: "
+                        "$MNIST_OMP_DATA, else data/ of the repository)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of a table")
+    p.add_argument("--keep-coretype", action="store_true",
+                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE from the "
+                        "environment instead of letting OpenBLAS choose")
+
+
+def parse_args(tool):
     p = argparse.ArgumentParser(
         description="Time the mnist-omp training step (full-batch gradient "
                     "descent, one epoch a step) with %s." % tool)
@@ -73,15 +87,7 @@ def parse_args(tool):
                    help="timed epochs per measurement (default 20)")
     p.add_argument("--warmup", type=int, default=3,
                    help="untimed epochs before them (default 3)")
-    p.add_argument("--data", default=os.environ.get("MNIST_OMP_DATA")
-                   or os.path.normpath(repo_data),
-                   help="folder of the MNIST IDX files (default: "
-                        "$MNIST_OMP_DATA, else data/ of the repository)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object instead of a table")
-    p.add_argument("--keep-coretype", action="store_true",
-                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE from the "
-                        "environment instead of letting OpenBLAS choose")
+    add_shared_options(p)
     args = p.parse_args()
     if args.epochs < 1 or args.warmup < 0:
         p.error("--epochs must be at least 1 and --warmup at least 0")

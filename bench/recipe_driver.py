@@ -63,15 +63,7 @@ def parse_args(tool):
                    help="training images instead of each recipe's")
     p.add_argument("--seed", type=int, default=common.SEED,
                    help="the seed of the draws (default %d)" % common.SEED)
-    p.add_argument("--data", default=os.environ.get("MNIST_OMP_DATA")
-                   or os.path.normpath(os.path.join(HERE, os.pardir, "data")),
-                   help="folder of the MNIST IDX files (default: "
-                        "$MNIST_OMP_DATA, else data/ of the repository)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object instead of a table")
-    p.add_argument("--keep-coretype", action="store_true",
-                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE from the "
-                        "environment instead of letting OpenBLAS choose")
+    common.add_shared_options(p)
     args = p.parse_args()
     args.recipes = list_recipes(args.mnist_omp)
     unknown = [name for name in args.recipe or [] if name not in args.recipes]

@@ -299,6 +299,23 @@ int options_parse_precision(const char *option, const char *text, enum precision
     return -1;
 }
 
+int options_parse_activation(const char *text, enum activation *activation,
+                             const struct usage *u)
+{
+    if (activation_parse(text, activation) == 0)
+        return 0;
+    options_usage_error(u, "--activation: '%s' is not relu, tanh or sigmoid", text);
+    return -1;
+}
+
+int options_parse_loss(const char *text, enum loss *loss, const struct usage *u)
+{
+    if (loss_parse(text, loss) == 0)
+        return 0;
+    options_usage_error(u, "--loss: '%s' is not mse or xent", text);
+    return -1;
+}
+
 /* The ranges of real-valued options, as their messages state them. */
 enum real_range {
     REAL_NONNEGATIVE,  /* [0, inf): --lr, --weight-decay */
@@ -445,11 +462,10 @@ static int apply_training_option(struct options *o, int code, const char *arg,
         return parse_hidden(arg, o, errors);
     case OPT_ACTIVATION:
         o->given_activation = true;
-        return PARSE_NAME("--activation", arg, activation_parse, &o->activation,
-                          "relu, tanh or sigmoid", errors);
+        return options_parse_activation(arg, &o->activation, errors);
     case OPT_LOSS:
         o->given_loss = true;
-        return PARSE_NAME("--loss", arg, loss_parse, &o->loss, "mse or xent", errors);
+        return options_parse_loss(arg, &o->loss, errors);
     case OPT_BATCH:
         o->given_batch = true;
         if (options_parse_subset("--batch", arg, &o->batch, errors) < 0)

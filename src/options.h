@@ -109,6 +109,10 @@ int options_parse_subset(const char *option, const char *text, size_t *size,
                          const struct usage *u);
 int options_parse_precision(const char *option, const char *text, enum precision *precision,
                             const struct usage *u);
+/* --activation and --loss, for every command that takes them. */
+int options_parse_activation(const char *text, enum activation *activation,
+                             const struct usage *u);
+int options_parse_loss(const char *text, enum loss *loss, const struct usage *u);
 
 /* A number of images parsed by options_parse_subset, against the `available`
  * images of the data: SUBSET_ALL becomes all of them, more is a usage error. */

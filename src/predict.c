@@ -96,11 +96,8 @@ int predict_main(int argc, char **argv)
         } else if (code == 'g') {
             logits = true;
         } else if (code == 'a') {
-            if (activation_parse(optarg, &hints.activation) != 0) {
-                options_usage_error(&usage, "--activation: '%s' is not relu, tanh or sigmoid",
-                                    optarg);
+            if (options_parse_activation(optarg, &hints.activation, &usage) < 0)
                 return EXIT_USAGE;
-            }
             hints.has_activation = true;
         } else if (code == 'h') {
             fputs(predict_usage, stdout);

@@ -149,17 +149,12 @@ int export_main(int argc, char **argv)
         if (code == 'l') {
             model_path = optarg;
         } else if (code == 'a') {
-            if (activation_parse(optarg, &hints.activation) != 0) {
-                options_usage_error(&usage, "--activation: '%s' is not relu, tanh or sigmoid",
-                                    optarg);
+            if (options_parse_activation(optarg, &hints.activation, &usage) < 0)
                 return EXIT_USAGE;
-            }
             hints.has_activation = true;
         } else if (code == 'o') {
-            if (loss_parse(optarg, &hints.loss) != 0) {
-                options_usage_error(&usage, "--loss: '%s' is not mse or xent", optarg);
+            if (options_parse_loss(optarg, &hints.loss, &usage) < 0)
                 return EXIT_USAGE;
-            }
             hints.has_loss = true;
         } else if (code == 'h') {
             fputs(export_usage, stdout);

@@ -1,22 +1,29 @@
 #!/bin/sh
-# Exported weights in NumPy (tests/weights_python.py): the logits of 300 test
-# images from the .safetensors and the .npz match mnist-omp's own within the
-# forward error bound, for float32 ReLU and float64 tanh (two hidden layers)
-# networks.  Skipped (77) without a python3 that has NumPy.
+# Exported weights in NumPy (tests/weights_python.py; with library=torch, as
+# tests/weights-torch.sh sets it, through PyTorch's load_state_dict): the
+# logits of 300 test images from the .safetensors and the .npz match
+# mnist-omp's own within the forward error bound, for float32 ReLU and
+# float64 tanh (two hidden layers) networks.  Skipped (77) without a python3
+# that has the library.
 set -u
 
+library=${library:-numpy}
+case $library in
+torch) name=PyTorch ;;
+*) name=NumPy ;;
+esac
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
-testlib_start weights-numpy
+testlib_start "weights-$library"
 
 python=
 for py in /usr/bin/python3 python3; do
-    if "$py" -c 'import numpy, numpy' >/dev/null 2>&1; then
+    if "$py" -c "import numpy, $library" >/dev/null 2>&1; then
         python=$py
         break
     fi
 done
 if [ -z "$python" ]; then
-    echo "SKIP: no python3 with NumPy"
+    echo "SKIP: no python3 with $name"
     exit 77
 fi
 
@@ -34,7 +41,7 @@ for net in relu32 tanh64; do
     done
 done
 mkdir "$work/images"
-"$python" "$srcdir/tests/weights_python.py" numpy "$prog" "$MNIST_OMP_DATA" "$work/images" 300 \
-    "$work/relu32" "$work/tanh64" || fail "NumPy disagrees with mnist-omp"
+"$python" "$srcdir/tests/weights_python.py" "$library" "$prog" "$MNIST_OMP_DATA" "$work/images" \
+    300 "$work/relu32" "$work/tanh64" || fail "$name disagrees with mnist-omp"
 
-testlib_finish "weights-numpy: NumPy agrees with mnist-omp on both exports"
+testlib_finish "weights-$library: $name agrees with mnist-omp on both exports"

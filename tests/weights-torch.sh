@@ -1,40 +1,6 @@
 #!/bin/sh
-# Exported weights in PyTorch (tests/weights_python.py): the logits of 300 test
-# images from the .safetensors and the .npz match mnist-omp's own within the
-# forward error bound, for float32 ReLU and float64 tanh (two hidden layers)
-# networks.  Skipped (77) without a python3 that has PyTorch.
-set -u
-
-. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
-testlib_start weights-torch
-
-python=
-for py in /usr/bin/python3 python3; do
-    if "$py" -c 'import numpy, torch' >/dev/null 2>&1; then
-        python=$py
-        break
-    fi
-done
-if [ -z "$python" ]; then
-    echo "SKIP: no python3 with PyTorch"
-    exit 77
-fi
-
-small="--train-size 500 --test-size 20 --epochs 2 -q"
-# shellcheck disable=SC2086 # $small is a list of options
-{
-    expect_status 0 "train f32 784-16-10 relu" -- "$prog" $small --hidden 16 --save "$work/relu32.model"
-    expect_status 0 "train f64 784-12-8-10 tanh xent" -- "$prog" $small --hidden 12,8 \
-        --activation tanh --loss xent --precision f64 --save "$work/tanh64.model"
-}
-for net in relu32 tanh64; do
-    for format in safetensors npz; do
-        expect_status 0 "$net: export to $format" -- \
-            "$prog" export --load "$work/$net.model" "$work/$net.$format"
-    done
-done
-mkdir "$work/images"
-"$python" "$srcdir/tests/weights_python.py" torch "$prog" "$MNIST_OMP_DATA" "$work/images" 300 \
-    "$work/relu32" "$work/tanh64" || fail "PyTorch disagrees with mnist-omp"
-
-testlib_finish "weights-torch: PyTorch agrees with mnist-omp on both exports"
+# tests/weights-numpy.sh's checks through PyTorch: the exports loaded into
+# the matching nn.Sequential with load_state_dict.  Skipped (77) without a
+# python3 that has PyTorch.
+library=torch
+. "${top_srcdir:-$(dirname "$0")/..}/tests/weights-numpy.sh"
