@@ -38,7 +38,7 @@ static const char table_notes[] =
     "one); the last is profiled, alone, since timing every work item slows a step.\n"
     "s/thread: a kernel's time summed over the threads, divided by them; share: of\n"
     "the threads' time in the profiled epoch; GFLOP/s: FLOPs / s/thread; %peak: of\n"
-    "the FMA peak.  update: the sum of the slices' gradients and the optimiser's\n"
+    "the FMA peak.  update: the sum of the units' gradients and the optimiser's\n"
     "update; other: the rest of a step (the batch's pixel lists, W^T, the loss);\n"
     "idle or serial: the threads waiting for one another or for the trainer's\n"
     "shuffle.\n";

@@ -17,11 +17,12 @@
 #include <omp.h>
 #endif
 
-/* Slices cut a batch for the weight gradients: 32 keep up to 16 threads
- * busy even when a layer's gradient has few tiles, while the slice-order
- * reduction, which reads every slice's partial gradient, stays cheap.  A
- * slice holds at least MIN_SLICE_SAMPLES samples so that small batches are
- * not summed in slivers (their parallelism comes from the tiles).  The
+/* Units cut a batch for the weight gradients: their number depends on the
+ * batch size alone (engine_unit_count), at most UNIT_SAMPLES samples each
+ * (469 units at N = 60000, work for 256 threads and more), and at least
+ * PARALLEL_UNITS of them for a batch of PARALLEL_UNITS * MIN_UNIT_SAMPLES
+ * or more (a batch of 256 keeps 16 threads busy).  The units' partial
+ * gradients are summed in one binary tree (see the tree below).  The
  * reduction and the update work on blocks of BLOCK parameters; the forward
  * pass's items are blocks of at least FORWARD_ROWS images (enough that a
  * pair's weight rows serve several) through every layer, the first
@@ -30,8 +31,9 @@
  * CHUNKS_PER_THREAD times in a step's phase (dynamic scheduling: threads that
  * finish early take more). */
 enum {
-    MAX_SLICES = 32,
-    MIN_SLICE_SAMPLES = 128,
+    UNIT_SAMPLES = 128,
+    MIN_UNIT_SAMPLES = 16,
+    PARALLEL_UNITS = 16,
     BLOCK = 1024,
     ALIGNMENT = 64,
     FORWARD_ROWS = 32,
@@ -40,12 +42,43 @@ enum {
     SPARSE_PAIRS = 4,
     TRANSPOSE_ROWS = 64,
     CHUNKS_PER_THREAD = 8,
-    /* a backward phase: a weight and a bias gradient per slice, an input gradient */
-    MAX_JOBS = 2 * MAX_SLICES + 1,
+    /* a backward phase: a weight and a bias gradient, an input gradient */
+    MAX_JOBS = MLP_MAX_LAYERS + 1,
+    /* the tree's levels: a unit count fits a size_t */
+    TREE_LEVELS = 8 * sizeof(size_t) + 1,
 };
-/* The first forward phase: a transpose per layer but the first, the
- * forward pass. */
-_Static_assert(MAX_JOBS >= MLP_MAX_LAYERS + 1, "room for the first forward phase's jobs");
+
+/* The tree over a batch's U units: node (level k, index i) is the sum of
+ * the units [i 2^k, (i + 1) 2^k) that exist, a leaf (k = 0) a unit's own
+ * partial gradient, and a node whose right half is empty its left half.
+ * Each thread walks its contiguous range of units in order with a stack:
+ * it pushes each unit's partial and adds the top onto the one below while
+ * the two are siblings (left + right, the same additions whoever makes
+ * them), so that it keeps only the complete subtrees of its range, at most
+ * two per level.  The update runs the same walk over every range's
+ * subtrees in order, then adds what is left on the stack from the right
+ * (the incomplete right edge of the tree).  Every node is thus the same
+ * sum of the same terms in the same order, whatever cuts the units into
+ * ranges: threads, and processes. */
+struct tree_node {
+    size_t level, index;
+};
+
+static inline bool tree_siblings(struct tree_node left, struct tree_node right)
+{
+    return left.level == right.level && left.index % 2 == 0 && right.index == left.index + 1;
+}
+
+static inline struct tree_node tree_parent(struct tree_node left)
+{
+    return (struct tree_node){left.level + 1, left.index / 2};
+}
+
+/* A subtree a range's walk leaves, in the partial it sits in. */
+struct tree_piece {
+    struct tree_node node;
+    void *partial;  /* a gradient in the layout of the parameters */
+};
 
 /* The images' nonzero pixels, built once per engine: for each image, in
  * ascending order, the pairs of neighbouring pixels (2p, 2p + 1) that are
@@ -90,7 +123,7 @@ static inline size_t entry_high(uint32_t entry)
 }
 
 /* The same entries turned around for a batch: for each block of the
- * batch's rows (block_rows(); blocks cut slices, never straddle two) and
+ * batch's rows (block_rows(); blocks cut units, never straddle two) and
  * each pair, the block's rows that have that pair, in ascending order.
  * Each block's forward item builds its lists from pixel_pairs, in time
  * proportional to its entries, then runs down them, so that a pair's two
@@ -102,12 +135,13 @@ struct batch_pairs {
     size_t blocks;               /* of the current batch */
     size_t *block_first;         /* blocks + 1: first entry of each block */
     size_t *block_row;           /* blocks + 1: first batch row of each block */
-    size_t slice_block[MAX_SLICES + 1];  /* first block of each slice */
+    size_t *unit_block;          /* units + 1: first block of each of the step's units */
     uint32_t *pair_offsets;      /* per block, pairs + 1 (offsets_stride apart): first
                                     entry of each pair, counted from the block's first */
     size_t offsets_stride;       /* a block's offsets start on a cache line of their own */
     uint32_t *entries;           /* key: the row within its block */
     size_t whole;                /* built for batch NULL of this many images; 0: not */
+    size_t whole_units;          /* and cut into this many units */
 };
 
 /* c (rows x columns, rows crs apart) = a . b over `depth` terms, a(i, k) at
@@ -129,13 +163,16 @@ struct product {
 
 /* A piece of a step, cut into items that threads share out.  The forward
  * pass takes its layers' products from the engine (forward) and its items
- * are blocks of rows (block_rows()) through every layer (slice: whether it
- * works out the loss); the sparse gradient uses product's c, b, crs, brs
- * and columns (a is the pixels); a transpose has c = W^T, a = W, rows x
- * columns = n_in x n_out. */
+ * are blocks of rows (block_rows()) through every layer; a weight or bias
+ * gradient's product is the batch's, whose c is `offset` elements into a
+ * partial gradient, and its items are the product's tiles for every range
+ * of units (the sparse gradient uses product's b, brs and columns: a is the
+ * pixels); a transpose has c = W^T, a = W, rows x columns = n_in x n_out;
+ * the sum of the partials and the update are blocks of BLOCK parameters. */
 enum job_kind {
     JOB_PRODUCT,
     JOB_FORWARD,
+    JOB_GRADIENT,
     JOB_SPARSE_GRADIENT,
     JOB_TRANSPOSE,
     JOB_SUM_PARTIALS,
@@ -144,15 +181,19 @@ enum job_kind {
 struct job {
     enum job_kind kind;
     struct product product;
-    size_t slice;  /* JOB_SPARSE_GRADIENT: the slice; JOB_FORWARD: with the loss;
-                      JOB_UPDATE: the slices' partials it first sums (1: none);
-                      the others: the batch's slices */
+    size_t offset;        /* JOB_GRADIENT, JOB_SPARSE_GRADIENT: where c is in a partial */
+    bool with_loss;       /* JOB_FORWARD: whether it works out the loss */
+    bool sum_pieces;      /* JOB_UPDATE: whether it first adds up the ranges' pieces */
     size_t profile_slot;  /* where a profile charges its time (profile_slot()) */
 };
 
-/* A phase of a step: jobs whose items the threads share out in any order
- * (no two write the same element), then a wait for all of them. */
+/* A phase of a step: first each range's gradient jobs (ranged), all of a
+ * range's tiles run by one thread, the range's own (it walks the range's
+ * tree in them); then jobs whose items the threads share out in any order
+ * (no two write the same element); then a wait for all of them. */
 struct phase {
+    size_t n_ranged;
+    struct job ranged[2];
     size_t n_jobs, items, chunk;  /* chunk: items a thread takes at a time */
     struct job jobs[MAX_JOBS];
     size_t first[MAX_JOBS + 1];   /* each job's first item */
@@ -173,6 +214,7 @@ struct kernel_set {
     const char *isa;
     size_t (*item_count)(const struct engine *e, const struct job *job);
     void (*run_item)(const struct engine *e, const struct job *job, size_t item, double *mark);
+    void (*run_range)(const struct engine *e, const struct job *job, size_t range);
     void (*fill_pixel_values)(void *values);
     double (*fma_probe)(size_t rounds);
 };
@@ -186,8 +228,10 @@ struct engine {
     struct batch_pairs batch_pairs;
     size_t capacity;          /* images the activations hold */
     size_t n_params, partial_stride;
-    void *grad;               /* slice 0's partial gradient, then the batch's */
-    void *partials;           /* slices 1 .. MAX_SLICES - 1, partial_stride apart */
+    void *grad;               /* the first range's first partial: in the end, the batch's
+                                 gradient */
+    void *partials;           /* the other partials, partial_stride apart */
+    size_t partial_capacity;  /* of partials */
     void *activations[MLP_MAX_LAYERS + 1];  /* [l], l >= 1: capacity x widths[l];
                                                the last holds logits, then dL */
     void *deltas[2];          /* gradients of hidden pre-activations, in turn */
@@ -197,6 +241,18 @@ struct engine {
     double *row_loss;         /* each batch row's loss */
     const size_t *batch;      /* the current batch (NULL: ds in order) */
     size_t count;             /* its images */
+    /* The step's units (plan_units): this process works out the units
+     * [unit_first, unit_end) of the batch's `units`, whose rows are its
+     * `count` rows, from the batch's row row_first on, of `total` (the
+     * losses are means over all of them); its threads cut them into
+     * `ranges` ranges, range r's partials from range_partial[r] on, and
+     * their walks leave the pieces. */
+    size_t total, units, unit_first, unit_end, row_first;
+    size_t ranges, ranges_capacity;
+    size_t *range_partial;    /* ranges + 1 */
+    size_t planned_total, planned_threads;  /* what the ranges were planned for */
+    struct tree_piece *pieces;
+    size_t n_pieces, pieces_capacity;
     size_t block_rows;        /* most rows of a block of the batch (block_rows()) */
     struct phase *phases;     /* a step's: the forward pass, a backward pass per layer, the
                                  update */
@@ -221,11 +277,26 @@ static inline size_t batch_image(const struct engine *e, size_t n)
     return e->batch ? e->batch[n] : n;
 }
 
-static inline void *slice_partial(const struct engine *e, size_t slice)
+/* Partial i of the step: 0 is grad. */
+static inline void *partial(const struct engine *e, size_t i)
 {
-    return slice == 0 ? e->grad
-                      : (char *)e->partials + (slice - 1) * e->partial_stride *
-                                                   precision_size(e->shape.precision);
+    return i == 0 ? e->grad
+                  : (char *)e->partials +
+                        (i - 1) * e->partial_stride * precision_size(e->shape.precision);
+}
+
+/* The first row (of this process's rows) of the batch's unit u. */
+static inline size_t unit_row(const struct engine *e, size_t u)
+{
+    return u * e->total / e->units - e->row_first;
+}
+
+/* The units [*first, *end) of range r. */
+static inline void range_units(const struct engine *e, size_t r, size_t *first, size_t *end)
+{
+    const size_t n = e->unit_end - e->unit_first;
+    *first = e->unit_first + r * n / e->ranges;
+    *end = e->unit_first + (r + 1) * n / e->ranges;
 }
 
 /* The profile's slots: a kernel of a layer, or the rest of a step; each
@@ -266,17 +337,18 @@ static inline double profile_mark(const struct engine *e)
     return e->profile ? clock_seconds() : 0;
 }
 
-/* The most rows of a block of a batch of n (blocks cut slices, never
- * straddle two): a slice's, so that the weight gradient runs down one long
- * list per pair and slice, but few enough that each of the threads gets
+/* The most rows of a block of the step's rows (blocks cut units, never
+ * straddle two): a unit's, so that the weight gradient runs down one long
+ * list per pair and unit, but few enough that each of the threads gets
  * BLOCKS_PER_THREAD blocks of the forward pass, and from FORWARD_ROWS (a
  * pair's weight rows serve several rows) to MAX_BLOCK_ROWS.  No sum
  * depends on it. */
-static size_t block_rows(size_t n, int threads)
+static size_t block_rows(const struct engine *e)
 {
-    const size_t slices = engine_slice_count(n);
-    size_t rows = (n + slices - 1) / slices;  /* the longest slice's: no one-row tails */
-    const size_t spread = n / (BLOCKS_PER_THREAD * (size_t)threads);
+    const size_t n = e->count;
+    size_t rows = (e->total + e->units - 1) / e->units;  /* the longest unit's: no one-row
+                                                              tails */
+    const size_t spread = n / (BLOCKS_PER_THREAD * (size_t)e->threads);
     if (rows > spread)
         rows = spread;
     return rows < FORWARD_ROWS ? FORWARD_ROWS : rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : rows;
@@ -449,16 +521,88 @@ static const struct kernel_set *kernels_for(const struct isa *isa, enum precisio
     return precision == PRECISION_F64 ? isa->f64 : isa->f32;
 }
 
-size_t engine_slice_count(size_t n)
+size_t engine_unit_count(size_t n)
 {
-    size_t slices = (n + MIN_SLICE_SAMPLES - 1) / MIN_SLICE_SAMPLES;
-    if (slices > MAX_SLICES)
-        slices = MAX_SLICES;
-    return slices ? slices : 1;
+    const size_t few = (n + UNIT_SAMPLES - 1) / UNIT_SAMPLES;
+    size_t parallel = (n + MIN_UNIT_SAMPLES - 1) / MIN_UNIT_SAMPLES;
+    if (parallel > PARALLEL_UNITS)
+        parallel = PARALLEL_UNITS;
+    const size_t units = few > parallel ? few : parallel;
+    return units ? units : 1;
+}
+
+/* Walks the units [first, end) as a range's walk does (see the tree),
+ * leaving its pieces' nodes in stack (2 * TREE_LEVELS of them); returns
+ * how many, and in *depth the deepest the stack grew (the partials the
+ * walk needs). */
+static size_t tree_walk(size_t first, size_t end, struct tree_node *stack, size_t *depth)
+{
+    size_t n = 0;
+    *depth = 0;
+    for (size_t u = first; u < end; u++) {
+        stack[n++] = (struct tree_node){0, u};
+        if (n > *depth)
+            *depth = n;
+        while (n >= 2 && tree_siblings(stack[n - 2], stack[n - 1])) {
+            stack[n - 2] = tree_parent(stack[n - 2]);
+            n--;
+        }
+    }
+    return n;
+}
+
+static size_t bit_count(size_t x)
+{
+    size_t n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+}
+
+/* The deepest the stack of the walk over the units [first, end) grows (as
+ * tree_walk's *depth, without walking every unit): one more than the most
+ * pieces the walk holds before it pushes a unit u.  Those are the pieces
+ * of [first, u): for the highest bit j where first and u differ, the
+ * pieces of [first, m) (m: u with its bits below j cleared), one for each
+ * 1 of m - first = 2^j - (first mod 2^j), then those of [m, u), one for
+ * each 1 of u mod 2^j, whose most, for u < end, this takes for each j. */
+static size_t tree_depth(size_t first, size_t end)
+{
+    size_t most = 0;
+    for (size_t j = 0; j < 8 * sizeof(size_t) - 1; j++) {
+        const size_t bit = (size_t)1 << j;
+        if (first & bit)
+            continue;
+        const size_t m = (first >> j | 1) << j;
+        if (m < first || m >= end)
+            continue;
+        /* The largest count of 1s of a number below `below`. */
+        const size_t below = end - m < bit ? end - m : bit, top = below - 1;
+        size_t ones = bit_count(top);
+        size_t length = 0;
+        while (length < 8 * sizeof(size_t) && top >> length)
+            length++;
+        if (length && length - 1 > ones)
+            ones = length - 1;
+        const size_t pieces = bit_count(bit - (first & (bit - 1))) + ones;
+        if (pieces > most)
+            most = pieces;
+    }
+    return end > first ? most + 1 : 0;
+}
+
+size_t engine_partial_count(size_t n, int threads)
+{
+    const size_t units = engine_unit_count(n);
+    const size_t ranges = units < (size_t)threads ? units : (size_t)threads;
+    size_t total = 0;
+    for (size_t r = 0; r < ranges; r++)
+        total += tree_depth(r * units / ranges, (r + 1) * units / ranges);
+    return total;
 }
 
 /* Rounds a count of elements up so that consecutive blocks start on separate
- * cache lines (no false sharing between slices). */
+ * cache lines (no false sharing between partials). */
 static size_t padded_count(size_t count, size_t element_size)
 {
     const size_t per_line = ALIGNMENT / element_size;
@@ -546,31 +690,33 @@ static int batch_pairs_plan(struct engine *e)
 {
     struct batch_pairs *bp = &e->batch_pairs;
     const size_t *starts = e->pixels.image_entries;
-    const size_t rows = block_rows(e->count, e->threads);
-    e->fill_pairs = e->batch || bp->whole != e->count || rows != e->block_rows;
+    const size_t rows = block_rows(e);
+    e->fill_pairs = e->batch || bp->whole != e->count || bp->whole_units != e->units ||
+                    rows != e->block_rows;
     e->block_rows = rows;
     if (!e->fill_pairs)
         return 0;
     bp->whole = 0;
-    const size_t slices = engine_slice_count(e->count);
     size_t block = 0, entries = 0;
-    for (size_t s = 0; s < slices; s++) {
-        bp->slice_block[s] = block;
-        const size_t slice_end = (s + 1) * e->count / slices;
-        for (size_t n = s * e->count / slices; n < slice_end; block++) {
+    for (size_t u = e->unit_first; u < e->unit_end; u++) {
+        bp->unit_block[u - e->unit_first] = block;
+        const size_t unit_end = unit_row(e, u + 1);
+        for (size_t n = unit_row(e, u); n < unit_end; block++) {
             bp->block_row[block] = n;
             bp->block_first[block] = entries;
-            for (const size_t end = slice_end - n < rows ? slice_end : n + rows; n < end; n++)
+            for (const size_t end = unit_end - n < rows ? unit_end : n + rows; n < end; n++)
                 entries += starts[batch_image(e, n) + 1] - starts[batch_image(e, n)];
         }
     }
-    bp->slice_block[slices] = bp->blocks = block;
+    bp->unit_block[e->unit_end - e->unit_first] = bp->blocks = block;
     bp->block_row[block] = e->count;
     bp->block_first[block] = entries;
     if (batch_pairs_reserve(bp, entries) < 0)
         return -1;
-    if (!e->batch)
+    if (!e->batch) {
         bp->whole = e->count;
+        bp->whole_units = e->units;
+    }
     return 0;
 }
 
@@ -581,6 +727,7 @@ void engine_destroy(struct engine *e)
     pixel_pairs_free(&e->pixels);
     free(e->batch_pairs.block_first);
     free(e->batch_pairs.block_row);
+    free(e->batch_pairs.unit_block);
     free(e->batch_pairs.pair_offsets);
     free(e->batch_pairs.entries);
     free(e->grad);
@@ -595,6 +742,8 @@ void engine_destroy(struct engine *e)
     free(e->row_loss);
     free(e->profile);
     free(e->phases);
+    free(e->range_partial);
+    free(e->pieces);
     free(e);
 }
 
@@ -635,10 +784,8 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
             widest_hidden = m->widths[l];
     }
     if (training) {
-        const size_t slices = engine_slice_count(capacity);
         e->partial_stride = padded_count(e->n_params, real);
         ok = ok && (e->grad = aligned_array(e->partial_stride, 1, real)) != NULL;
-        ok = ok && (e->partials = aligned_array(slices - 1, e->partial_stride, real)) != NULL;
         for (size_t d = 0; d < 2 && L > 1; d++)
             ok = ok && (e->deltas[d] = aligned_array(capacity, widest_hidden, real)) != NULL;
         for (size_t l = 1; l < L; l++)
@@ -647,8 +794,10 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
         ok = ok && (e->row_loss = calloc(capacity, sizeof *e->row_loss)) != NULL;
         ok = ok && (e->phases = malloc((L + 2) * sizeof *e->phases)) != NULL;
     }
-    /* Each slice's last block may be short. */
-    const size_t blocks = (capacity + FORWARD_ROWS - 1) / FORWARD_ROWS + MAX_SLICES;
+    /* Each unit's last block may be short. */
+    const size_t units = engine_unit_count(capacity);
+    const size_t blocks = (capacity + FORWARD_ROWS - 1) / FORWARD_ROWS + units;
+    ok = ok && (e->batch_pairs.unit_block = calloc(units + 1, sizeof(size_t))) != NULL;
     ok = ok && (e->batch_pairs.block_first = calloc(blocks + 1, sizeof(size_t))) != NULL;
     ok = ok && (e->batch_pairs.block_row = calloc(blocks + 1, sizeof(size_t))) != NULL;
     e->batch_pairs.offsets_stride = padded_count(e->pixels.pairs + 1, sizeof(uint32_t));
@@ -742,8 +891,19 @@ static void phase_seal(const struct engine *e, struct phase *p)
     p->chunk = p->items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1;
 }
 
+static inline int team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /* Runs the phases in order in one parallel region (the threads wait for
- * each other between phases, and start once a step); each thread finds an
+ * each other between phases, and start once a step).  In each, thread t
+ * first walks ranges t, t + team, ... (range t alone, unless the team is
+ * smaller than planned), then shares out the rest; each thread finds an
  * item's job from the job of its previous item. */
 static void run_phases(const struct engine *e, const struct phase *phases, size_t n_phases)
 {
@@ -752,6 +912,12 @@ static void run_phases(const struct engine *e, const struct phase *phases, size_
         const struct phase *p = &phases[ph];
         size_t j = 0;
         double mark = profile_mark(e);
+        for (size_t r = (size_t)thread_number(); r < e->ranges && p->n_ranged;
+             r += (size_t)team_size())
+            for (size_t k = 0; k < p->n_ranged; k++) {
+                e->kernels->run_range(e, &p->ranged[k], r);
+                profile_charge(e, p->ranged[k].profile_slot, &mark);
+            }
 #pragma omp for schedule(dynamic, p->chunk)
         for (size_t t = 0; t < p->items; t++) {
             if (t < p->first[j])
@@ -803,7 +969,7 @@ static void plan_forward(struct engine *e, const struct mlp *m, struct phase *p,
     }
     /* The layers charge their own time; what is left of an item, the loss. */
     p->jobs[p->n_jobs++] =
-        (struct job){.kind = JOB_FORWARD, .slice = with_loss, .profile_slot = PROFILE_OTHER};
+        (struct job){.kind = JOB_FORWARD, .with_loss = with_loss, .profile_slot = PROFILE_OTHER};
 }
 
 /* The gradient of the loss with respect to layer l's outputs (its
@@ -814,55 +980,45 @@ static void *output_gradient(const struct engine *e, size_t l)
     return l + 1 == e->shape.n_layers ? e->activations[l + 1] : e->deltas[l % 2];
 }
 
-/* The phase of layer l's weight and bias gradients for every slice (its
- * partials) and, but for the first layer, the gradient of its inputs'
- * pre-activations. */
+/* The phase of layer l's weight and bias gradients, each range's (the
+ * complete subtrees of its units' partials) and, but for the first layer,
+ * the gradient of its inputs' pre-activations. */
 static void plan_backward_layer(const struct engine *e, const struct mlp *m, size_t l,
-                                size_t slices, struct phase *p)
+                                struct phase *p)
 {
     const struct mlp_layer layer = mlp_layer(m, l);
-    const size_t real = precision_size(m->precision);
     const char *dz = output_gradient(e, l);
-    struct job *jobs = p->jobs;
-    size_t n = 0;
+    const size_t slot = profile_slot(l, ENGINE_WEIGHT_GRADIENT);
 
-    for (size_t s = 0; s < slices; s++) {
-        const size_t first = s * e->count / slices, end = (s + 1) * e->count / slices;
-        char *partial = slice_partial(e, s);
-        const struct product weights = {
-            .c = partial + layer.weights * real,
-            .crs = layer.n_out,
-            .a = l ? (const char *)e->activations[l] + first * layer.n_in * real : NULL,
-            .ars = 1,
-            .aks = layer.n_in,
-            .b = dz + first * layer.n_out * real,
-            .brs = layer.n_out,
-            .rows = layer.n_in,
-            .columns = layer.n_out,
-            .depth = end - first,
-            .finish = FINISH_NONE,
-        };
-        const struct product bias = {
-            .c = partial + layer.bias * real,
-            .crs = layer.n_out,
-            .a = &e->one,
-            .ars = 0,
-            .aks = 0,
-            .b = dz + first * layer.n_out * real,
-            .brs = layer.n_out,
-            .rows = 1,
-            .columns = layer.n_out,
-            .depth = end - first,
-            .finish = FINISH_NONE,
-        };
-        /* The sparse gradient reads dZ from the batch's first row. */
-        const size_t slot = profile_slot(l, ENGINE_WEIGHT_GRADIENT);
-        struct job w = {l ? JOB_PRODUCT : JOB_SPARSE_GRADIENT, weights, s, slot};
-        if (!l)
-            w.product.b = dz;
-        jobs[n++] = w;
-        jobs[n++] = (struct job){JOB_PRODUCT, bias, s, slot};
-    }
+    /* A unit's rows start where its first row is: run_range moves a and b. */
+    const struct product weights = {
+        .crs = layer.n_out,
+        .a = l ? e->activations[l] : NULL,
+        .ars = 1,
+        .aks = layer.n_in,
+        .b = dz,
+        .brs = layer.n_out,
+        .rows = layer.n_in,
+        .columns = layer.n_out,
+        .finish = FINISH_NONE,
+    };
+    const struct product bias = {
+        .crs = layer.n_out,
+        .a = &e->one,
+        .b = dz,
+        .brs = layer.n_out,
+        .rows = 1,
+        .columns = layer.n_out,
+        .finish = FINISH_NONE,
+    };
+    p->n_ranged = 2;
+    p->ranged[0] = (struct job){.kind = l ? JOB_GRADIENT : JOB_SPARSE_GRADIENT,
+                                .product = weights,
+                                .offset = layer.weights,
+                                .profile_slot = slot};
+    p->ranged[1] =
+        (struct job){.kind = JOB_GRADIENT, .product = bias, .offset = layer.bias, .profile_slot = slot};
+    p->n_jobs = 0;
     if (l) {
         const struct product inputs = {
             .c = output_gradient(e, l - 1),
@@ -879,36 +1035,105 @@ static void plan_backward_layer(const struct engine *e, const struct mlp *m, siz
             .activations = e->activations[l],
             .activation = m->activation,
         };
-        jobs[n++] =
-            (struct job){JOB_PRODUCT, inputs, slices, profile_slot(l, ENGINE_INPUT_GRADIENT)};
+        p->jobs[p->n_jobs++] = (struct job){.kind = JOB_PRODUCT,
+                                            .product = inputs,
+                                            .profile_slot = profile_slot(l, ENGINE_INPUT_GRADIENT)};
     }
-    p->n_jobs = n;
 }
 
-/* Plans the phases of a step on the images batch[0 .. count): the forward
- * pass beside the transposes of W, the backward pass layer by layer, then
- * the update of the update phase (a phase of its own that first sums the
- * slices' partials, block by block) or, without one, the sum of the
- * partials.  Returns the number of phases, 0 when memory runs out. */
-static size_t plan_step(struct engine *e, const struct mlp *m, const size_t *batch, size_t count,
-                        bool update)
+/* Cuts this process's units into ranges, one a thread (at most), and lays
+ * out each range's partials and the pieces its walk leaves, unless the
+ * step is cut as the last was.  -1: out of memory. */
+static int plan_units(struct engine *e)
 {
-    const size_t L = m->n_layers, slices = engine_slice_count(count);
+    const size_t units = e->unit_end - e->unit_first;
+    const size_t ranges = units < (size_t)e->threads ? units : (size_t)e->threads;
+    if (e->planned_total == e->total && e->planned_threads == (size_t)e->threads &&
+        e->ranges == ranges && e->range_partial)
+        return 0;
+    e->planned_total = 0;
+    if (ranges + 1 > e->ranges_capacity) {
+        free(e->range_partial);
+        e->range_partial = malloc((ranges + 1) * sizeof *e->range_partial);
+        if (!e->range_partial) {
+            e->ranges_capacity = 0;
+            return -1;
+        }
+        e->ranges_capacity = ranges + 1;
+    }
+    e->ranges = ranges;
+    struct tree_node stack[2 * TREE_LEVELS];
+    size_t partials = 0, pieces = 0, depth;
+    for (size_t r = 0; r < ranges; r++) {
+        size_t first, end;
+        range_units(e, r, &first, &end);
+        e->range_partial[r] = partials;
+        pieces += tree_walk(first, end, stack, &depth);
+        partials += depth;
+    }
+    e->range_partial[ranges] = partials;
+    /* New partials are untouched: each range's are first touched by the
+     * thread that walks it. */
+    if (partials - 1 > e->partial_capacity) {
+        free(e->partials);
+        e->partials = aligned_array(partials - 1, e->partial_stride,
+                                    precision_size(e->shape.precision));
+        e->partial_capacity = e->partials ? partials - 1 : 0;
+        if (!e->partials)
+            return -1;
+    }
+    if (pieces > e->pieces_capacity) {
+        free(e->pieces);
+        e->pieces = malloc(pieces * sizeof *e->pieces);
+        e->pieces_capacity = e->pieces ? pieces : 0;
+        if (!e->pieces)
+            return -1;
+    }
+    e->n_pieces = 0;
+    for (size_t r = 0; r < ranges; r++) {
+        size_t first, end;
+        range_units(e, r, &first, &end);
+        const size_t left = tree_walk(first, end, stack, &depth);
+        for (size_t i = 0; i < left; i++)
+            e->pieces[e->n_pieces++] =
+                (struct tree_piece){stack[i], partial(e, e->range_partial[r] + i)};
+    }
+    e->planned_total = e->total;
+    e->planned_threads = (size_t)e->threads;
+    return 0;
+}
+
+/* The step's batch: the images batch[0 .. count) (NULL: ds in order), all
+ * of the batch's units this process's. */
+static void set_batch(struct engine *e, const size_t *batch, size_t count)
+{
+    e->batch = batch;
+    e->count = e->total = count;
+    e->units = e->unit_end = engine_unit_count(count);
+    e->unit_first = e->row_first = 0;
+}
+
+/* Plans the phases of a step on the batch set_batch set: the forward pass
+ * beside the transposes of W, the backward pass layer by layer, then the
+ * update of the update phase (a phase of its own that first adds up the
+ * ranges' pieces, block by block) or, without one, the sum of the pieces.
+ * Returns the number of phases, 0 when memory runs out. */
+static size_t plan_step(struct engine *e, const struct mlp *m, bool update)
+{
+    const size_t L = m->n_layers;
     struct phase *phases = e->phases;
 
-    if (count > e->capacity)
+    if (e->count > e->capacity)
         return 0;
     if (e->profile) {
         e->profile_steps++;
-        e->profile_images += count;
+        e->profile_images += e->count;
     }
-    e->batch = batch;
-    e->count = count;
-    if (batch_pairs_plan(e) < 0)
+    if (plan_units(e) < 0 || batch_pairs_plan(e) < 0)
         return 0;
     /* The forward pass's heavy items first, so that the transposes' light
      * ones even out the end of the phase. */
-    phases[0].n_jobs = 0;
+    phases[0].n_ranged = phases[0].n_jobs = 0;
     plan_forward(e, m, &phases[0], true);
     for (size_t l = 1; l < L; l++) {
         const struct mlp_layer layer = mlp_layer(m, l);
@@ -920,40 +1145,42 @@ static size_t plan_step(struct engine *e, const struct mlp *m, const size_t *bat
         };
     }
     for (size_t l = L; l-- > 0;)
-        plan_backward_layer(e, m, l, slices, &phases[L - l]);
+        plan_backward_layer(e, m, l, &phases[L - l]);
     size_t n = L + 1;
-    if (update || slices > 1) {
+    if (update || e->n_pieces > 1) {
+        phases[n].n_ranged = 0;
         phases[n].n_jobs = 1;
         phases[n++].jobs[0] =
             (struct job){.kind = update ? JOB_UPDATE : JOB_SUM_PARTIALS,
-                         .slice = slices, .profile_slot = update ? PROFILE_UPDATE : PROFILE_OTHER};
+                         .sum_pieces = true,
+                         .profile_slot = update ? PROFILE_UPDATE : PROFILE_OTHER};
     }
     for (size_t ph = 0; ph < n; ph++)
         phase_seal(e, &phases[ph]);
     return n;
 }
 
-/* The batch's loss: each slice's sum over its rows, in order, then the
- * slices' in order. */
+/* The batch's loss: each unit's sum over its rows, in order, then the
+ * units' in order. */
 static double batch_loss(const struct engine *e, const struct mlp *m)
 {
-    const size_t slices = engine_slice_count(e->count);
     double total = 0;
-    for (size_t s = 0; s < slices; s++) {
-        double slice_loss = 0;
-        for (size_t n = s * e->count / slices; n < (s + 1) * e->count / slices; n++)
-            slice_loss += e->row_loss[n];
-        total += slice_loss;
+    for (size_t u = e->unit_first; u < e->unit_end; u++) {
+        double unit_loss = 0;
+        for (size_t n = unit_row(e, u); n < unit_row(e, u + 1); n++)
+            unit_loss += e->row_loss[n];
+        total += unit_loss;
     }
     if (m->loss == LOSS_MSE)
-        return total / ((double)e->count * (double)mlp_outputs(m));
-    return (1.0 / (double)e->count) * total;
+        return total / ((double)e->total * (double)mlp_outputs(m));
+    return (1.0 / (double)e->total) * total;
 }
 
 double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
                              size_t count)
 {
-    const size_t phases = plan_step(e, m, batch, count, false);
+    set_batch(e, batch, count);
+    const size_t phases = plan_step(e, m, false);
     if (!phases)
         return NAN;
     run_phases(e, e->phases, phases);
@@ -962,7 +1189,7 @@ double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t
 
 const void *engine_gradient(const struct engine *e)
 {
-    return e->grad;
+    return e->n_pieces ? e->pieces[0].partial : e->grad;
 }
 
 static void set_update(struct engine *e, struct mlp *m, const struct optimizer *o,
@@ -977,7 +1204,8 @@ void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
     struct phase *update = &e->phases[0];
     set_update(e, m, o, step, s);
     update->n_jobs = 1;
-    update->jobs[0] = (struct job){.kind = JOB_UPDATE, .slice = 1, .profile_slot = PROFILE_UPDATE};
+    update->n_ranged = 0;
+    update->jobs[0] = (struct job){.kind = JOB_UPDATE, .profile_slot = PROFILE_UPDATE};
     phase_seal(e, update);
     run_phases(e, update, 1);
 }
@@ -986,7 +1214,8 @@ double engine_train_step(struct engine *e, struct mlp *m, const size_t *batch, s
                          const struct optimizer *o, const struct optimizer_step *step,
                          const struct optimizer_state *s)
 {
-    const size_t phases = plan_step(e, m, batch, count, true);
+    set_batch(e, batch, count);
+    const size_t phases = plan_step(e, m, true);
     if (!phases)
         return NAN;
     set_update(e, m, o, step, s);
@@ -999,7 +1228,7 @@ static void update_params(const struct engine *e, size_t first, size_t count)
 {
     const struct update *u = &e->update;
     optimizer_apply(u->optimizer, u->step, u->state, e->shape.precision, engine_isa(e), u->params,
-                    e->grad, first, count);
+                    engine_gradient(e), first, count);
 }
 
 int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
@@ -1019,10 +1248,10 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
     const size_t O = mlp_outputs(m);
     size_t rows[BLOCK_IMAGES];
     for (size_t first = 0; first < ds->count; first += capacity) {
-        e->count = ds->count - first < capacity ? ds->count - first : capacity;
-        for (size_t i = 0; i < e->count; i++)
+        const size_t count = ds->count - first < capacity ? ds->count - first : capacity;
+        for (size_t i = 0; i < count; i++)
             rows[i] = first + i;
-        e->batch = rows;
+        set_batch(e, rows, count);
         if (batch_pairs_plan(e) < 0) {
             const size_t images = e->count;
             engine_destroy(e);

@@ -12,12 +12,14 @@
  * order from zero, so every instruction set and tile shape gives the same
  * bits.  exp, log and tanh are scalar libm calls outside vector loops.
  *
- * The weight gradients are summed per slice: the batch is cut into
- * engine_slice_count(count) contiguous slices (a function of the batch size
- * alone, never of the thread count), each slice's gradient is a partial of
- * its own (the threads share out slices x tiles), and the partials are
- * added in slice order before the one shared update.  The weights are
- * therefore bitwise identical for any number of threads.
+ * The weight gradients are summed per unit: the batch is cut into
+ * engine_unit_count(count) contiguous units (a function of the batch size
+ * alone, never of the thread count), and the units' gradients are added in
+ * one fixed binary tree over the units (kernels.c): each thread walks its
+ * own contiguous range of units, tile by tile, keeping the complete
+ * subtrees of its range, and the update adds the ranges' subtrees in the
+ * same tree before the one shared update.  The weights are therefore
+ * bitwise identical for any number of threads.
  *
  * The first layer skips the exact zeros of the input: at engine_create
  * each image gets the list of its pixel pairs that are not both zero; the
@@ -90,7 +92,7 @@ void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
  * has been called, every later step adds each thread's busy time (not its
  * waits) in each kernel, per layer, so that a kernel's FLOPs over its
  * seconds divided by the threads is the rate it runs at when it runs.
- * "update" is the sum of the slices' partials and the optimiser's update
+ * "update" is the sum of the ranges' subtrees and the optimiser's update
  * (engine_train_step, engine_update); "other" is the rest of a step: the
  * batch's pixel lists, the transposes of the weights, the loss (and
  * engine_batch_gradient's sum of the partials). */
@@ -112,14 +114,17 @@ void engine_profile_read(const struct engine *e, struct engine_profile *out);
 
 /* engine_batch_gradient then engine_update, to the bit, with the threads
  * started once (a training step waits for them once per layer and pass,
- * no more); the update sums the slices' partials block by block as it
+ * no more); the update sums the ranges' subtrees block by block as it
  * goes.  Returns the batch's loss (NaN: out of memory). */
 double engine_train_step(struct engine *e, struct mlp *m, const size_t *batch, size_t count,
                          const struct optimizer *o, const struct optimizer_step *step,
                          const struct optimizer_state *s);
 
-/* The number of slices a batch of n samples is cut into. */
-size_t engine_slice_count(size_t n);
+/* The number of units a batch of n samples is cut into (a function of n
+ * alone), and the partial gradients a step on it keeps with `threads`
+ * threads (each thread's stack of subtrees of the units' tree). */
+size_t engine_unit_count(size_t n);
+size_t engine_partial_count(size_t n, int threads);
 
 /* Logits (ds->count x outputs, as doubles) of every image of ds, computed on
  * the calling thread with the engine's forward kernel. */

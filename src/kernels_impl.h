@@ -264,7 +264,7 @@ static size_t FN(product_tile_count)(const struct product *p)
 static double FN(loss_rows)(const struct engine *e, const struct mlp *m, size_t first,
                             size_t end)
 {
-    const size_t O = mlp_outputs(m), b = e->count;
+    const size_t O = mlp_outputs(m), b = e->total;
     REAL *restrict logits = e->activations[m->n_layers];
     const uint8_t *labels = e->ds->labels;
     double sum = 0;
@@ -379,13 +379,13 @@ static void FN(forward_rows)(const struct engine *e, size_t block, bool with_los
         e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
 }
 
-/* Rows 2p and 2p + 1, columns [0, columns), of a slice's first-layer
- * weight gradient: x_low * g and x_high * g summed over the slice's rows
- * that have pair p, in ascending order (down the lists of the slice's
+/* Rows 2p and 2p + 1, columns [0, columns), of a unit's first-layer
+ * weight gradient: x_low * g and x_high * g summed over the unit's rows
+ * that have pair p, in ascending order (down the lists of the unit's
  * blocks, block after block), from zero (the others add exact zeros). */
 static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
     REAL *restrict dw_low, REAL *restrict dw_high, const REAL *restrict dz, size_t dzrs,
-    const REAL *restrict pixel_value, const struct batch_pairs *bp, size_t slice, size_t pair,
+    const REAL *restrict pixel_value, const struct batch_pairs *bp, size_t unit, size_t pair,
     size_t columns)
 {
     /* Each accumulator starts at +0, as the micro-kernel's sums do: pixel
@@ -397,7 +397,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
     for (size_t j = 0; j < columns; j++)
         low[j] = high[j] = zero;
     const uint32_t *restrict entries = bp->entries;
-    for (size_t block = bp->slice_block[slice]; block < bp->slice_block[slice + 1]; block++) {
+    for (size_t block = bp->unit_block[unit]; block < bp->unit_block[unit + 1]; block++) {
         const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
         const size_t base = bp->block_first[block];
         const REAL *restrict rows = dz + bp->block_row[block] * dzrs;
@@ -421,11 +421,11 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
             dw_high[j] = high[j];
 }
 
-/* A tile of SPARSE_PAIRS pairs of rows by SPARSE_COLUMNS columns of slice
- * s's first-layer weight gradient, p->c, from the gradient of the
- * pre-activations p->b. */
+/* A tile of SPARSE_PAIRS pairs of rows by SPARSE_COLUMNS columns of the
+ * first-layer weight gradient of this process's unit `unit` (counted from
+ * its first), p->c, from the gradient of the pre-activations p->b. */
 static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const struct product *p,
-                                                   size_t slice, size_t tile)
+                                                   size_t unit, size_t tile)
 {
     const struct pixel_pairs *px = &e->pixels;
     const size_t across = FN(tiles)(p->columns, SPARSE_COLUMNS);
@@ -441,7 +441,7 @@ static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const
 #undef SPARSE_PAIR
 #define SPARSE_PAIR(W)                                                                          \
     FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0 + j, p->brs, e->pixel_value,    \
-                             &e->batch_pairs, slice, pair, W)
+                             &e->batch_pairs, unit, pair, W)
             CONSTANT_WIDTH(w, SPARSE_COLUMNS, SPARSE_PAIR);
         }
     }
@@ -473,17 +473,103 @@ static void FN(transpose_rows)(void *out, const void *in, size_t n_in, size_t n_
     }
 }
 
-/* grad[first, first + count) += the partials of slices 1, 2, ... in slice
- * order (grad holds slice 0's). */
-static KERNEL_TARGET void FN(sum_partials)(const struct engine *e, size_t slices, size_t first,
-                                           size_t count)
+/* left += right over a tile of rows x columns, rows crs apart. */
+static KERNEL_TARGET void FN(add_tile)(REAL *restrict left, const REAL *restrict right, size_t crs,
+                                       size_t rows, size_t columns)
 {
-    REAL *restrict sum = (REAL *)e->grad + first;
-    for (size_t s = 1; s < slices; s++) {
-        const REAL *restrict partial = (const REAL *)slice_partial(e, s) + first;
+    for (size_t i = 0; i < rows; i++)
 #pragma omp simd
-        for (size_t i = 0; i < count; i++)
-            sum[i] += partial[i];
+        for (size_t j = 0; j < columns; j++)
+            left[i * crs + j] += right[i * crs + j];
+}
+
+/* The parameters [first, first + count) of the batch's gradient, into the
+ * first piece's partial: the ranges' pieces walked in order as a range's
+ * units are (siblings added as they meet), then what is left added from
+ * the right (see the tree in kernels.c). */
+static KERNEL_TARGET void FN(sum_pieces)(const struct engine *e, size_t first, size_t count)
+{
+    REAL *at[2 * TREE_LEVELS];
+    struct tree_node nodes[2 * TREE_LEVELS];
+    size_t n = 0;
+    for (size_t q = 0; q < e->n_pieces; q++) {
+        at[n] = (REAL *)e->pieces[q].partial + first;
+        nodes[n++] = e->pieces[q].node;
+        while (n >= 2 && tree_siblings(nodes[n - 2], nodes[n - 1])) {
+            FN(add_tile)(at[n - 2], at[n - 1], 0, 1, count);
+            nodes[n - 2] = tree_parent(nodes[n - 2]);
+            n--;
+        }
+    }
+    for (; n >= 2; n--)
+        FN(add_tile)(at[n - 2], at[n - 1], 0, 1, count);
+}
+
+/* Where tile `tile` of a gradient job lies in a partial: rows [*i0, *i0 +
+ * *rows) by columns [*j0, *j0 + *columns) of the job's product. */
+static void FN(gradient_tile_region)(const struct job *job, size_t tile, size_t *i0, size_t *rows,
+                                     size_t *j0, size_t *columns)
+{
+    const struct product *p = &job->product;
+    size_t tile_rows, tile_columns;
+    if (job->kind == JOB_SPARSE_GRADIENT) {
+        tile_rows = 2 * SPARSE_PAIRS;
+        tile_columns = SPARSE_COLUMNS;
+    } else {
+        tile_rows = TILE_ROWS;
+        tile_columns = COLUMNS;
+    }
+    const size_t across = FN(tiles)(p->columns, tile_columns);
+    *i0 = tile / across * tile_rows;
+    *j0 = tile % across * tile_columns;
+    *rows = p->rows - *i0 < tile_rows ? p->rows - *i0 : tile_rows;
+    *columns = p->columns - *j0 < tile_columns ? p->columns - *j0 : tile_columns;
+}
+
+/* Tile `tile` of a gradient job for the batch's unit u alone, into c (the
+ * job's place in a partial). */
+static void FN(unit_tile)(const struct engine *e, const struct job *job, size_t u, size_t tile,
+                          REAL *c)
+{
+    struct product p = job->product;
+    p.c = c;
+    if (job->kind == JOB_SPARSE_GRADIENT) {
+        FN(sparse_gradient_tile)(e, &p, u - e->unit_first, tile);
+        return;
+    }
+    const size_t row = unit_row(e, u);
+    p.a = (const REAL *)p.a + row * p.aks;
+    p.b = (const REAL *)p.b + row * p.brs;
+    p.depth = unit_row(e, u + 1) - row;
+    FN(product_tile)(&p, tile);
+}
+
+static size_t FN(item_count)(const struct engine *e, const struct job *job);
+
+/* Every tile of a gradient job for range r: each of the range's units'
+ * tile in turn into the partial on top of the range's stack, added onto
+ * the one below while the two are siblings (the tree in kernels.c). */
+static void FN(run_range)(const struct engine *e, const struct job *job, size_t range)
+{
+    const size_t tiles = FN(item_count)(e, job), base = e->range_partial[range];
+    const size_t crs = job->product.crs;
+    struct tree_node stack[2 * TREE_LEVELS];
+    size_t first, end;
+    range_units(e, range, &first, &end);
+    for (size_t tile = 0; tile < tiles; tile++) {
+        size_t i0, rows, j0, columns, n = 0;
+        FN(gradient_tile_region)(job, tile, &i0, &rows, &j0, &columns);
+        const size_t corner = job->offset + i0 * crs + j0;
+        for (size_t u = first; u < end; u++) {
+            FN(unit_tile)(e, job, u, tile, (REAL *)partial(e, base + n) + job->offset);
+            stack[n++] = (struct tree_node){0, u};
+            while (n >= 2 && tree_siblings(stack[n - 2], stack[n - 1])) {
+                FN(add_tile)((REAL *)partial(e, base + n - 2) + corner,
+                             (const REAL *)partial(e, base + n - 1) + corner, crs, rows, columns);
+                stack[n - 2] = tree_parent(stack[n - 2]);
+                n--;
+            }
+        }
     }
 }
 
@@ -525,10 +611,7 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
         FN(product_tile)(&job->product, item);
         break;
     case JOB_FORWARD:
-        FN(forward_rows)(e, item, job->slice, mark);
-        break;
-    case JOB_SPARSE_GRADIENT:
-        FN(sparse_gradient_tile)(e, &job->product, job->slice, item);
+        FN(forward_rows)(e, item, job->with_loss, mark);
         break;
     case JOB_TRANSPOSE: {
         const size_t first = item * TRANSPOSE_ROWS, n_in = job->product.rows;
@@ -536,11 +619,15 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
                            first + TRANSPOSE_ROWS < n_in ? first + TRANSPOSE_ROWS : n_in);
         break;
     }
+    case JOB_GRADIENT:
+    case JOB_SPARSE_GRADIENT:
+        break;  /* run_range's */
     case JOB_SUM_PARTIALS:
     case JOB_UPDATE: {
         const size_t first = item * BLOCK, total = e->n_params;
         const size_t count = total - first < BLOCK ? total - first : BLOCK;
-        FN(sum_partials)(e, job->slice, first, count);
+        if (job->sum_pieces)
+            FN(sum_pieces)(e, first, count);
         if (job->kind == JOB_UPDATE)
             update_params(e, first, count);
         break;
@@ -552,6 +639,7 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
 {
     switch (job->kind) {
     case JOB_PRODUCT:
+    case JOB_GRADIENT:
         return FN(product_tile_count)(&job->product);
     case JOB_FORWARD:
         return e->batch_pairs.blocks;
@@ -567,5 +655,6 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
 }
 
 static const struct kernel_set FN(kernels) = {
-    KERNEL_ISA_NAME, FN(item_count), FN(run_item), FN(fill_pixel_values), FN(fma_probe),
+    KERNEL_ISA_NAME, FN(item_count), FN(run_item), FN(run_range), FN(fill_pixel_values),
+    FN(fma_probe),
 };

@@ -556,14 +556,15 @@ static void report_failures(const struct failed_outputs *f)
 }
 
 /* The arenas of a network's size that training keeps: the parameters, the
- * gradient, the optimiser's moments and, in the OpenMP engine, one partial
- * gradient per slice of the largest batch. */
+ * gradient, the optimiser's moments and, in the OpenMP engine, the partial
+ * gradients of the threads' stacks of subtrees for the largest batch. */
 static size_t training_arenas(const struct options *o)
 {
     const size_t n = o->train_size == SUBSET_ALL ? (size_t)1 << 40 : o->train_size;
     const size_t batch = o->batch == 0 || o->batch > n ? n : o->batch;
-    const size_t partials = o->engine == ENGINE_OMP ? engine_slice_count(batch) : 0;
-    return 2 + optimizer_moment_count(&o->optimizer) + partials;
+    const size_t partials =
+        o->engine == ENGINE_OMP ? engine_partial_count(batch, granted_threads(o->threads)) : 0;
+    return 1 + optimizer_moment_count(&o->optimizer) + partials;
 }
 
 /* Whether the network the options describe, with images of `inputs`

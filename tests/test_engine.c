@@ -28,8 +28,8 @@
 enum { WIDTH = 784 };
 
 /* Tolerances.  The engine and the reference differ only in the order of
- * the terms of the weight gradients' sums (per slice, then in slice
- * order), an error that scales with the sum of the terms' magnitudes.
+ * the terms of the weight gradients' sums (per unit, then in the units'
+ * tree), an error that scales with the sum of the terms' magnitudes.
  * float64: 1.1e-16 a term; relative to the largest magnitude of each tensor
  * (an error of summation order scales with the tensor, not with each,
  * possibly tiny, element), even a few hundred terms with cancellation stay
@@ -39,7 +39,11 @@ enum { WIDTH = 784 };
  * one unit wide): there each tensor of the engine must be as close to the
  * float64 gradient of the same parameters as the float32 reference is,
  * within F32_ERROR_RATIO, plus F32_FLOOR of the tensor's largest magnitude
- * (a few ulps, for a reference that happens to be exact).  The losses:
+ * (a few ulps, for a reference that happens to be exact).  The reference
+ * sums in two orders, the batch's and its reverse (the same gradient,
+ * rounded otherwise), so that one order's lucky cancellation (a tensor of
+ * one element can come out nearly exact) does not stand for float32's
+ * rounding.  The losses:
  * RTOL_F32 relative. */
 #define RTOL_F64 1e-12
 #define RTOL_F32 1e-5
@@ -79,9 +83,11 @@ static void assert_f64_tensors_close(const struct mlp *m, const double *got, con
 }
 
 /* Each tensor of the float32 gradient got is within F32_ERROR_RATIO of the
- * float32 reference's (want) distance from the float64 truth. */
+ * float32 reference's distance from the float64 truth, in the batch's order
+ * (want) or its reverse (reversed), whichever is further. */
 static void assert_f32_tensors_close(const struct mlp *m, const float *got, const float *want,
-                                     const double *truth, const char *what)
+                                     const float *reversed, const double *truth,
+                                     const char *what)
 {
     for (size_t l = 0; l < m->n_layers; l++) {
         const struct mlp_layer layer = mlp_layer(m, l);
@@ -92,6 +98,7 @@ static void assert_f32_tensors_close(const struct mlp *m, const float *got, cons
             for (size_t i = bounds[t]; i < bounds[t + 1]; i++) {
                 scale = fmax(scale, fabs(truth[i]));
                 reference_error = fmax(reference_error, fabs(want[i] - truth[i]));
+                reference_error = fmax(reference_error, fabs(reversed[i] - truth[i]));
                 if (fabs(got[i] - truth[i]) > engine_error) {
                     engine_error = fabs(got[i] - truth[i]);
                     worst = i;
@@ -166,17 +173,20 @@ static void compare_steps(const struct dataset *ds, struct mlp *m, size_t b, uns
                           double lr, const char *what)
 {
     struct engine *e;
-    struct reference *r;
+    struct reference *r, *r_reversed = NULL;
     struct float64_truth truth;
     struct error err;
     char where[256];
     const size_t N = ds->count;
     const bool f32 = m->precision == PRECISION_F32;
-    size_t *order = shuffled_order(N, 5 + (int64_t)b);
+    size_t *order = shuffled_order(N, 5 + (int64_t)b), *reversed = malloc(N * sizeof *reversed);
+    ck_assert_ptr_nonnull(reversed);
     ck_assert_msg(engine_create(&e, m, ds, NULL, 0, &err) == 0, "%s", err.msg);
     ck_assert_msg(reference_create(&r, m, ds, &err) == 0, "%s", err.msg);
-    if (f32)
+    if (f32) {
         truth_create(&truth, m, ds);
+        ck_assert_msg(reference_create(&r_reversed, m, ds, &err) == 0, "%s", err.msg);
+    }
     for (unsigned step = 0, first = 0; step < steps; step++) {
         const size_t count = N - first < b ? N - first : b;
         const size_t *batch = b >= N ? NULL : order + first;
@@ -185,9 +195,14 @@ static void compare_steps(const struct dataset *ds, struct mlp *m, size_t b, uns
         snprintf(where, sizeof where, "%s, batch %zu of %zu, step %u", what, count, N, step);
         ck_assert_msg(fabs(got - want) <= rtol_of(m->precision) * fabs(want),
                       "%s: loss %.17g vs reference %.17g", where, got, want);
-        if (f32)
+        if (f32) {
+            for (size_t i = 0; i < count; i++)
+                reversed[i] = batch ? batch[count - 1 - i] : count - 1 - i;
+            reference_batch_gradient(r_reversed, m, reversed, count);
             assert_f32_tensors_close(m, engine_gradient(e), reference_gradient(r),
+                                     reference_gradient(r_reversed),
                                      truth_gradient(&truth, m, batch, count), where);
+        }
         else
             assert_f64_tensors_close(m, engine_gradient(e), reference_gradient(r), where);
         sgd_step(e, m, lr);
@@ -195,8 +210,10 @@ static void compare_steps(const struct dataset *ds, struct mlp *m, size_t b, uns
     }
     if (f32)
         truth_destroy(&truth);
+    reference_destroy(r_reversed);
     reference_destroy(r);
     engine_destroy(e);
+    free(reversed);
     free(order);
 }
 
@@ -222,8 +239,8 @@ static void matrix_config(int i, size_t *n_layers, size_t *widths, enum activati
     widths[*n_layers] = TESTDATA_CLASSES;
 }
 
-/* Batch sizes 1, 7, 64 (which does not divide N) and N, cut into two
- * slices. */
+/* Batch sizes 1, 7 (in as many units), 64 (4 units; it does not divide N)
+ * and N (10 units, a tree with an incomplete right edge). */
 START_TEST(engine_matches_reference_over_the_matrix)
 {
     static const size_t batches[] = {1, 7, 64, 150};
@@ -234,7 +251,7 @@ START_TEST(engine_matches_reference_over_the_matrix)
     char what[256], shape[128];
     matrix_config(_i, &n_layers, widths, &activation, &loss);
     make_random_dataset(&ds, 150, 70 + _i);
-    ck_assert_uint_eq(engine_slice_count(ds.count), 2);
+    ck_assert_uint_eq(engine_unit_count(ds.count), 10);
     for (int precision = PRECISION_F32; precision <= PRECISION_F64; precision++) {
         for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
             struct mlp m;
@@ -251,7 +268,7 @@ START_TEST(engine_matches_reference_over_the_matrix)
 }
 END_TEST
 
-/* Many slices, a batch that leaves one image over, the real digits, and
+/* Many units, a batch that leaves one image over, the real digits, and
  * images of an odd number of pixels (the last pixel has no partner in its
  * pair). */
 START_TEST(engine_matches_reference_on_mnist_and_odd_images)
@@ -345,7 +362,7 @@ START_TEST(engine_gradient_matches_central_differences)
 }
 END_TEST
 
-static const int thread_counts[] = {1, 2, 3, 7, 16, 64};
+static const int thread_counts[] = {1, 2, 3, 7, 16, 24, 64, 128, 256};
 
 /* Steps of Adam with weight decay on batches of b from one shuffle (and
  * one from the rest), with `threads` threads, as the trainer takes them
@@ -398,10 +415,11 @@ static void assert_deterministic(const struct dataset *ds, const struct mlp *ini
     mlp_free(&first);
 }
 
-/* Mini-batches (of 64: one slice, the tiles alone share the work; of 129:
- * two slices, whose blocks (their size follows the thread count) end in
- * one of a single row on one thread; of 300: three slices, the last batch
- * of 101) and the whole set (eight slices). */
+/* Mini-batches (of 64: 4 units, fewer than most thread counts; of 129: 9
+ * units of 14 or 15 rows; of 300: 16 units, the last batch of 101 in 7)
+ * and the whole set (16 units): thread counts that cut the units into
+ * ranges of one, of several and of uneven lengths, or leave threads
+ * without one. */
 START_TEST(engine_is_bitwise_deterministic_across_thread_counts)
 {
     const size_t widths[] = {WIDTH, 33, 17, TESTDATA_CLASSES};
@@ -624,14 +642,59 @@ START_TEST(uniform_init_draws_layer_by_layer)
 }
 END_TEST
 
-START_TEST(slice_count_depends_only_on_sample_count)
+START_TEST(unit_count_depends_only_on_sample_count)
 {
-    ck_assert_uint_eq(engine_slice_count(1), 1);
-    ck_assert_uint_eq(engine_slice_count(64), 1);
-    ck_assert_uint_eq(engine_slice_count(128), 1);
-    ck_assert_uint_eq(engine_slice_count(129), 2);
-    ck_assert_uint_eq(engine_slice_count(6000), 32);
-    ck_assert_uint_eq(engine_slice_count(60000), 32);
+    ck_assert_uint_eq(engine_unit_count(1), 1);
+    ck_assert_uint_eq(engine_unit_count(17), 2);
+    ck_assert_uint_eq(engine_unit_count(64), 4);
+    ck_assert_uint_eq(engine_unit_count(256), 16);  /* 16 threads at a batch of 256 */
+    ck_assert_uint_eq(engine_unit_count(2048), 16);
+    ck_assert_uint_eq(engine_unit_count(6000), 47);
+    ck_assert_uint_eq(engine_unit_count(60000), 469);  /* 256 threads at all of MNIST */
+}
+END_TEST
+
+/* The deepest stack of a range's walk, simulated here unit by unit: push
+ * the unit as a leaf, then while the top two are siblings (same level, the
+ * lower's index even, the upper's the next) make them their parent. */
+static size_t walk_depth(size_t first, size_t end)
+{
+    size_t level[130], index[130], n = 0, depth = 0;
+    for (size_t u = first; u < end; u++) {
+        level[n] = 0;
+        index[n++] = u;
+        depth = n > depth ? n : depth;
+        while (n >= 2 && level[n - 2] == level[n - 1] && index[n - 2] % 2 == 0 &&
+               index[n - 1] == index[n - 2] + 1) {
+            level[n - 2]++;
+            index[n - 2] /= 2;
+            n--;
+        }
+    }
+    return depth;
+}
+
+/* The partials a step keeps are the threads' ranges' deepest stacks, for
+ * batch sizes and thread counts that cut the units every way: aligned and
+ * not, ranges of one unit, more threads than units. */
+START_TEST(partial_count_is_the_ranges_deepest_stacks)
+{
+    static const size_t sizes[] = {1, 64, 100, 256, 1001, 6000, 60000};
+    static const int threads[] = {1, 2, 3, 5, 16, 24, 64, 256, 1000};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+            const size_t units = engine_unit_count(sizes[i]);
+            const size_t ranges = units < (size_t)threads[t] ? units : (size_t)threads[t];
+            size_t want = 0;
+            for (size_t r = 0; r < ranges; r++)
+                want += walk_depth(r * units / ranges, (r + 1) * units / ranges);
+            ck_assert_msg(engine_partial_count(sizes[i], threads[t]) == want,
+                          "%zu samples, %d threads: %zu partials, want %zu", sizes[i],
+                          threads[t], engine_partial_count(sizes[i], threads[t]), want);
+        }
+    /* The memory of the partials grows with the tree's depth: one thread
+     * over all of MNIST's 469 units keeps 9 partials (469 = 111010101b). */
+    ck_assert_uint_eq(engine_partial_count(60000, 1), 9);
 }
 END_TEST
 
@@ -639,8 +702,8 @@ END_TEST
  * under every schedule: the trainer on the engine (its parallel update over
  * blocks of the arena, moments included) against the trainer on the serial
  * reference (optimizer_apply over the whole arena at once), in float64,
- * through shuffled batches of 140 of 300 images (two slices, and a last
- * batch of 20 in one) for three epochs.  The two
+ * through shuffled batches of 140 of 300 images (9 units, and a last
+ * batch of 20 in two) for three epochs.  The two
  * differ only in the order of the gradients' sums, which a step of Adam can
  * amplify where a gradient is tiny beside its terms; 1e-10 of each tensor's
  * largest magnitude stays far above that (below 1e-13 measured) and far below any
@@ -691,7 +754,7 @@ START_TEST(engine_trains_like_the_reference_with_every_optimiser_and_schedule)
              optimizer_name(o->kind), o->momentum, o->nesterov ? " Nesterov" : "",
              o->weight_decay, schedule_name(schedule));
     make_random_dataset(&ds, 300, 41);
-    ck_assert_uint_eq(engine_slice_count(settings.batch), 2);
+    ck_assert_uint_eq(engine_unit_count(settings.batch), 9);
     make_network(&on_engine, 3, widths, ACTIVATION_TANH, LOSS_XENT, PRECISION_F64, 12);
     copy_model(&on_reference, &on_engine);
     start_trainer(&engine, ENGINE_OMP, &on_engine, &ds, &settings);
@@ -761,9 +824,9 @@ START_TEST(profile_charges_each_kernel_of_each_layer)
 END_TEST
 
 /* A training step in one parallel region (engine_train_step, which sums
- * the slices' partials inside the update) is the gradient, then the
+ * the units' tree inside the update) is the gradient, then the
  * update, to the bit: same losses, weights, gradients and moments, with
- * one slice and with three, for SGD with momentum and for Adam. */
+ * 7 units and with 16, for SGD with momentum and for Adam. */
 START_TEST(train_step_is_gradient_then_update)
 {
     const size_t widths[] = {WIDTH, 24, 9, TESTDATA_CLASSES};
@@ -883,7 +946,8 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, engine_thread_count_leaves_the_process_default);
     tcase_add_test(tc, unknown_instruction_set_is_an_error);
     tcase_add_test(tc, uniform_init_draws_layer_by_layer);
-    tcase_add_test(tc, slice_count_depends_only_on_sample_count);
+    tcase_add_test(tc, unit_count_depends_only_on_sample_count);
+    tcase_add_test(tc, partial_count_is_the_ranges_deepest_stacks);
     tcase_add_test(tc, profile_charges_each_kernel_of_each_layer);
     tcase_add_test(tc, train_step_is_gradient_then_update);
     tcase_add_test(tc, batch_that_repeats_images_matches_the_reference);
