@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,13 @@ static const char bench_usage[] =
     "kernels count 2 n_in n_out FLOPs per image for the forward product and\n"
     "the input gradient, 2 n_in n_out + n_out for the weight gradient; their\n"
     "rate is their FLOPs over their time summed over the threads, divided by\n"
-    "the threads.\n";
+    "the threads.\n"
+    "\n"
+    "The header gives OMP_PROC_BIND and OMP_PLACES as the environment sets them,\n"
+    "the binding OpenMP applies and its number of places, and for each thread\n"
+    "count, where each thread runs: its place (-1: not bound) and its CPU.  The\n"
+    "suggested OMP_NUM_THREADS is the thread count whose epochs, summed over the\n"
+    "sizes and precisions measured, take least time.\n";
 
 struct bench_options {
     int threads[MAX_LIST];
@@ -77,6 +84,23 @@ struct bench_options {
                                    draws the recipes' runs too */
     size_t inputs;              /* pixels per image of the data */
     int cores;                  /* OpenMP's thread count before bench changes it */
+};
+
+/* Where a team of `threads` threads runs, probed before the measurements. */
+struct placement {
+    int threads;                /* asked for */
+    int team;                   /* granted: the entries of places */
+    struct thread_place *places;
+};
+
+/* OpenMP's binding, for the header. */
+struct binding {
+    const char *proc_bind_env, *places_env;  /* NULL: unset */
+    const char *proc_bind;
+    int n_places;
+    struct placement placements[MAX_LIST];   /* one per thread count of the sweep */
+    size_t n_placements;
+    int suggested;                            /* threads granted to the fastest count */
 };
 
 struct measurement {
@@ -437,8 +461,107 @@ static void network_name(const struct bench_options *o, char *text, size_t size)
         used += (size_t)snprintf(text + used, size - used, "%s%zu", l ? "-" : "", o->widths[l]);
 }
 
+/* The probe of where each thread count of the sweep runs; -1 out of memory. */
+static int probe_binding(const struct bench_options *o, struct binding *b)
+{
+    b->proc_bind_env = getenv("OMP_PROC_BIND");
+    b->places_env = getenv("OMP_PLACES");
+    b->proc_bind = engine_proc_bind();
+    b->n_places = engine_place_count();
+    for (size_t i = 0; i < o->n_threads; i++) {
+        struct placement *p = &b->placements[b->n_placements];
+        if (!(p->places = malloc((size_t)o->threads[i] * sizeof *p->places)))
+            return -1;
+        b->n_placements++;
+        p->threads = o->threads[i];
+        p->team = engine_thread_places(p->threads, p->places);
+    }
+    return 0;
+}
+
+static void binding_free(struct binding *b)
+{
+    for (size_t i = 0; i < b->n_placements; i++)
+        free(b->placements[i].places);
+}
+
+/* The threads granted to the count of the sweep whose epochs, summed over
+ * every size and precision, take least time: larger sets, which gain most
+ * from threads, weigh most.  Granted, since a count beyond
+ * $OMP_THREAD_LIMIT, or any count in a build without OpenMP, runs fewer. */
+static int fastest_threads(const struct bench_options *o, const struct measurement *results,
+                           size_t n, const struct binding *b)
+{
+    int best = b->placements[0].team;
+    double best_seconds = INFINITY;
+    for (size_t i = 0; i < o->n_threads; i++) {
+        double seconds = 0;
+        for (size_t k = 0; k < n; k++)
+            if (results[k].threads == o->threads[i])
+                seconds += results[k].median;
+        if (seconds < best_seconds) {
+            best = b->placements[i].team;
+            best_seconds = seconds;
+        }
+    }
+    return best;
+}
+
+static void print_binding(const struct binding *b)
+{
+    printf("OMP_PROC_BIND: %s, OMP_PLACES: %s; proc_bind: %s, places: %d\n",
+           b->proc_bind_env ? b->proc_bind_env : "unset", b->places_env ? b->places_env : "unset",
+           b->proc_bind, b->n_places);
+    for (size_t i = 0; i < b->n_placements; i++) {
+        const struct placement *p = &b->placements[i];
+        printf("placement of %d thread%s:", p->threads, p->threads == 1 ? "" : "s");
+        for (int t = 0; t < p->team; t++)
+            printf("%s t%d place %d cpu %d", t ? "," : "", p->places[t].thread,
+                   p->places[t].place, p->places[t].cpu);
+        printf("\n");
+    }
+}
+
+/* s as a JSON string, or null. */
+static void print_json_string(const char *s)
+{
+    if (!s) {
+        printf("null");
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", (unsigned)*s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_json_binding(const struct binding *b)
+{
+    printf(" \"omp_proc_bind_env\": ");
+    print_json_string(b->proc_bind_env);
+    printf(", \"omp_places_env\": ");
+    print_json_string(b->places_env);
+    printf(", \"proc_bind\": \"%s\", \"num_places\": %d,\n \"placements\": [",
+           b->proc_bind, b->n_places);
+    for (size_t i = 0; i < b->n_placements; i++) {
+        const struct placement *p = &b->placements[i];
+        printf("%s\n  {\"threads\": %d, \"team\": [", i ? "," : "", p->threads);
+        for (int t = 0; t < p->team; t++)
+            printf("%s{\"thread\": %d, \"place\": %d, \"cpu\": %d}", t ? ", " : "",
+                   p->places[t].thread, p->places[t].place, p->places[t].cpu);
+        printf("]}");
+    }
+    printf("],\n \"suggested_threads\": %d,\n", b->suggested);
+}
+
 static void print_table(const struct bench_options *o, const struct measurement *results,
-                        size_t n, const char *cpu, const char *isa)
+                        size_t n, const char *cpu, const char *isa, const struct binding *b)
 {
     char network[256], batch[64];
     network_name(o, network, sizeof network);
@@ -448,6 +571,7 @@ static void print_table(const struct bench_options *o, const struct measurement 
         snprintf(batch, sizeof batch, "full-batch gradient descent");
     printf("mnist-omp bench: %s %s on %s (%s kernels, %d cores)\n", network, batch, cpu, isa,
            o->cores);
+    print_binding(b);
     printf("%-5s %6s %7s %10s %17s %11s %9s %7s %6s %6s\n", "prec", "N", "threads",
            "ms/epoch", "[min - max]", "samples/s", "GFLOP/s", "speedup", "eff.", "%peak");
     for (size_t i = 0; i < n; i++) {
@@ -458,10 +582,12 @@ static void print_table(const struct bench_options *o, const struct measurement 
                1e3 * r->min, 1e3 * r->max, (double)r->size / r->median, 1e-9 * r->flops, s,
                s > 0 ? 100 * s / r->threads : 0.0, 100 * r->flops / r->peak);
     }
+    printf("suggested OMP_NUM_THREADS: %d (%s)\n", b->suggested,
+           o->n_threads > 1 ? "fastest measured" : "the only count measured");
 }
 
 static void print_json(const struct bench_options *o, const struct measurement *results,
-                       size_t n, const char *cpu, const char *isa)
+                       size_t n, const char *cpu, const char *isa, const struct binding *b)
 {
     char network[256], flops[512];
     size_t used = 0;
@@ -470,9 +596,12 @@ static void print_json(const struct bench_options *o, const struct measurement *
         used += (size_t)snprintf(flops + used, sizeof flops - used, "%s%d*%zu*%zu",
                                  l ? " + " : "", l ? 3 : 2, o->widths[l], o->widths[l + 1]);
     printf("{\"tool\": \"mnist-omp\", \"version\": \"%s\", \"cpu\": \"%s\", \"kernels\": \"%s\", "
-           "\"cores\": %d,\n \"network\": \"%s\", \"batch\": %zu,\n"
+           "\"cores\": %d,\n",
+           PACKAGE_VERSION, cpu, isa, o->cores);
+    print_json_binding(b);
+    printf(" \"network\": \"%s\", \"batch\": %zu,\n"
            " \"flops_per_epoch\": \"2*N*(%s)\",\n \"results\": [",
-           PACKAGE_VERSION, cpu, isa, o->cores, network, o->batch, flops);
+           network, o->batch, flops);
     for (size_t i = 0; i < n; i++) {
         const struct measurement *r = &results[i];
         printf("%s\n  {\"size\": %zu, \"precision\": \"%s\", \"threads\": %d, "
@@ -493,6 +622,7 @@ static int bench_reference(struct bench_options *o, const char *dir)
     struct dataset all = {0};
     struct measurement results[2 * MAX_LIST * MAX_LIST];
     size_t n_results = 0;
+    struct binding binding = {0};
     char cpu[256];
 
     if (mnist_load(&all, dir, MNIST_TRAIN, &err) < 0) {
@@ -510,6 +640,13 @@ static int bench_reference(struct bench_options *o, const char *dir)
         }
     }
 
+    /* Before the first measurement, as the threads are placed before a run. */
+    if (probe_binding(o, &binding) < 0) {
+        binding_free(&binding);
+        dataset_free(&all);
+        fprintf(stderr, "mnist-omp: out of memory\n");
+        return EXIT_FAILURE;
+    }
     int status = EXIT_SUCCESS;
     for (size_t p = 0; p < o->n_precisions && status == EXIT_SUCCESS; p++) {
         double peaks[MAX_LIST];
@@ -522,15 +659,18 @@ static int bench_reference(struct bench_options *o, const char *dir)
     }
     dataset_free(&all);
     if (status != EXIT_SUCCESS) {
+        binding_free(&binding);
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
         return status;
     }
     const char *isa = engine_best_isa();
     cpu_model(cpu, sizeof cpu);
+    binding.suggested = fastest_threads(o, results, n_results, &binding);
     if (o->json)
-        print_json(o, results, n_results, cpu, isa);
+        print_json(o, results, n_results, cpu, isa, &binding);
     else
-        print_table(o, results, n_results, cpu, isa);
+        print_table(o, results, n_results, cpu, isa, &binding);
+    binding_free(&binding);
     return EXIT_SUCCESS;
 }
 

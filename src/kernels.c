@@ -1309,3 +1309,66 @@ int engine_thread_limit(void)
     return 1;
 #endif
 }
+
+/* sched_getcpu is a GNU extension that <sched.h> declares only under
+ * _GNU_SOURCE; declared here rather than opening every GNU extension to
+ * the whole file. */
+#ifdef __linux__
+int sched_getcpu(void);
+#endif
+
+static int current_cpu(void)
+{
+#ifdef __linux__
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
+
+int engine_thread_places(int threads, struct thread_place *out)
+{
+    int team = 1;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num();
+        out[t] = (struct thread_place){t, omp_get_place_num(), current_cpu()};
+        if (t == 0)
+            team = omp_get_num_threads();
+    }
+#else
+    (void)threads;
+    out[0] = (struct thread_place){0, -1, current_cpu()};
+#endif
+    return team;
+}
+
+const char *engine_proc_bind(void)
+{
+#ifdef _OPENMP
+    switch (omp_get_proc_bind()) {
+    case omp_proc_bind_true:
+        return "true";
+    case omp_proc_bind_master:
+        return "master";
+    case omp_proc_bind_close:
+        return "close";
+    case omp_proc_bind_spread:
+        return "spread";
+    default:
+        return "false";
+    }
+#else
+    return "false";
+#endif
+}
+
+int engine_place_count(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_places();
+#else
+    return 0;
+#endif
+}

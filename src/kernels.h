@@ -145,4 +145,22 @@ int engine_max_threads(void);
  * 1 without OpenMP. */
 int engine_thread_limit(void);
 
+/* Where a thread of a team runs: its number, its OpenMP place (-1: not
+ * bound to one) and the CPU it was on when asked (-1: unknown). */
+struct thread_place {
+    int thread, place, cpu;
+};
+
+/* Starts a team of `threads` threads, as the engine's parallel regions do,
+ * and records where each runs into out (room for `threads`).  Returns the
+ * threads the team got: fewer under $OMP_THREAD_LIMIT, 1 without OpenMP
+ * (its place -1). */
+int engine_thread_places(int threads, struct thread_place *out);
+
+/* The binding OpenMP applies to a team (omp_get_proc_bind: "false", "true",
+ * "master", "close" or "spread"; "false" without OpenMP), and its number of
+ * places (0 without OpenMP). */
+const char *engine_proc_bind(void);
+int engine_place_count(void);
+
 #endif

@@ -398,6 +398,26 @@ expect_status 0 "bench --json" -- env OMP_NUM_THREADS=3 "$prog" bench --sizes 30
 expect_in "$work/out" '"size": 300, "precision": "f64", "threads": 1, "ms_per_epoch_median": '
 expect_in "$work/out" '"fraction_of_peak": '
 expect_in "$work/out" "\"cores\": ${cores:-unknown},"
+expect_in "$work/out" '"omp_proc_bind_env": .*, "omp_places_env": .*, "proc_bind": "[a-z]*", "num_places": [0-9]*,$'
+expect_in "$work/out" '{"thread": 0, "place": -*[0-9]*, "cpu": -*[0-9]*}'
+expect_in "$work/out" '"suggested_threads": 1,$'
+# the header: OMP_PROC_BIND and OMP_PLACES, how OpenMP binds, and where each
+# thread of each count runs; below the table, the fastest count measured
+expect_status 0 "bench placement" -- env OMP_PROC_BIND=close OMP_PLACES=cores "$prog" bench \
+    --sizes 300 --threads 1,2 --precision f32 --epochs 2 --warmup 0
+expect_in "$work/out" '^placement of 1 thread: t0 place -*[0-9]* cpu -*[0-9]*$'
+expect_in "$work/out" '^suggested OMP_NUM_THREADS: [12] (fastest measured)$'
+if [ "${cores:-}" = 3 ]; then  # an OpenMP build: binds, and runs two threads
+    expect_in "$work/out" '^OMP_PROC_BIND: close, OMP_PLACES: cores; proc_bind: close, places: [1-9][0-9]*$'
+    expect_in "$work/out" '^placement of 2 threads: t0 place [0-9]* cpu [0-9]*, t1 place [0-9]* cpu [0-9]*$'
+else
+    expect_in "$work/out" '^OMP_PROC_BIND: close, OMP_PLACES: cores; proc_bind: false, places: 0$'
+    expect_in "$work/out" '^placement of 2 threads: t0 place -1 cpu -*[0-9]*$'
+fi
+expect_status 0 "bench placement, unset" -- sh -c 'unset OMP_PROC_BIND OMP_PLACES; exec "$0" "$@"' \
+    "$prog" bench --sizes 300 --threads 1 --precision f32 --epochs 1 --warmup 0
+expect_in "$work/out" '^OMP_PROC_BIND: unset, OMP_PLACES: unset; proc_bind: [a-z]*, places: [0-9]*$'
+expect_in "$work/out" '^suggested OMP_NUM_THREADS: 1 (the only count measured)$'
 check_usage_error bench --threads 0
 check_usage_error bench --threads 99999
 check_usage_error bench --sizes 70000
