@@ -212,3 +212,52 @@ AC_DEFUN([MNIST_OMP_VALGRIND], [
 AC_PATH_PROG([VALGRIND], [valgrind])
 AC_ARG_VAR([VALGRIND], [valgrind, for `make check-valgrind'])
 ])
+
+# --with-mpi: the distributed trainer (one process per MPI rank, each with its
+# OpenMP threads).  Open MPI is found through pkg-config (ompi-c) or, where
+# that has no module for it, through what its compiler wrapper mpicc says it
+# adds; the flags go into MPI_CFLAGS and MPI_LIBS, which Makefile.am gives
+# only to what calls MPI, never into the user's CFLAGS.  mpirun is looked up
+# for tests/mpi.sh.
+AC_DEFUN([MNIST_OMP_WITH_MPI], [
+AC_REQUIRE([PKG_PROG_PKG_CONFIG])
+AC_ARG_WITH([mpi],
+  [AS_HELP_STRING([--with-mpi],
+    [build the distributed trainer with Open MPI: run it under mpirun, one
+     process per node or socket [default=no]])],
+  [], [with_mpi=no])
+AC_ARG_VAR([MPICC], [Open MPI's compiler wrapper, asked for MPI's flags when pkg-config has no ompi-c])
+AC_ARG_VAR([MPIRUN], [mpirun, for tests/mpi.sh])
+have_mpi=no
+AS_IF([test "x$with_mpi" != xno], [
+  PKG_CHECK_MODULES([MPI], [ompi-c], [have_mpi=yes], [
+    AC_PATH_PROG([MPICC], [mpicc])
+    AS_IF([test -n "$MPICC"], [
+      AC_MSG_CHECKING([for MPI's flags from $MPICC])
+      AS_IF([mpi_showme_cflags=`"$MPICC" --showme:compile 2>/dev/null` &&
+             mpi_showme_libs=`"$MPICC" --showme:link 2>/dev/null`],
+        [MPI_CFLAGS=$mpi_showme_cflags MPI_LIBS=$mpi_showme_libs have_mpi=yes
+         AC_MSG_RESULT([$MPI_CFLAGS $MPI_LIBS])],
+        [AC_MSG_RESULT([none: $MPICC is not Open MPI's wrapper])])])])
+  AS_IF([test "x$have_mpi" = xyes], [
+    AC_MSG_CHECKING([whether a program calling MPI links with $MPI_LIBS])
+    save_CPPFLAGS=$CPPFLAGS
+    save_LIBS=$LIBS
+    CPPFLAGS="$CPPFLAGS $MPI_CFLAGS"
+    LIBS="$MPI_LIBS $LIBS"
+    AC_LINK_IFELSE([AC_LANG_PROGRAM([[#include <mpi.h>]],
+                                    [[int provided; return MPI_Init_thread(0, 0, MPI_THREAD_FUNNELED, &provided);]])],
+      [AC_MSG_RESULT([yes])], [AC_MSG_RESULT([no]); have_mpi=no])
+    CPPFLAGS=$save_CPPFLAGS
+    LIBS=$save_LIBS])
+  AS_IF([test "x$have_mpi" != xyes],
+    [AC_MSG_ERROR([--with-mpi given but Open MPI was not found (neither pkg-config's ompi-c
+  nor mpicc --showme:compile/--showme:link gave flags that link; see config.log):
+  Debian: apt-get install libopenmpi-dev openmpi-bin])])
+  AC_PATH_PROG([MPIRUN], [mpirun])
+  AC_DEFINE([HAVE_MPI], [1], [Define to 1 to build the distributed trainer with MPI.])
+], [MPI_CFLAGS= MPI_LIBS=])
+AC_SUBST([MPI_CFLAGS])
+AC_SUBST([MPI_LIBS])
+AM_CONDITIONAL([HAVE_MPI], [test "x$have_mpi" = xyes])
+])

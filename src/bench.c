@@ -12,6 +12,7 @@
 
 #include "bench_recipes.h"
 #include "clock.h"
+#include "cluster.h"
 #include "kernels.h"
 #include "mnist.h"
 #include "model.h"
@@ -19,6 +20,7 @@
 #include "options.h"
 #include "report.h"
 #include "rng.h"
+#include "shard.h"
 
 enum { MAX_LIST = 16 };
 
@@ -29,7 +31,10 @@ static const char bench_usage[] =
     "full batch, SGD) at several thread counts, training-set sizes and\n"
     "precisions, and compare with this machine's peak, measured by an\n"
     "FMA-throughput probe.  With --recipe, train README's recipes instead, as\n"
-    "the program trains them, and profile each kernel of each layer.\n"
+    "the program trains them, and profile each kernel of each layer.  Under\n"
+    "mpirun (a build --with-mpi), time each size on rank 0 alone, then on all\n"
+    "ranks with their own OMP_NUM_THREADS, and print ranks x threads, ms per\n"
+    "epoch, the speedup and the efficiency.\n"
     "\n"
     "  -t, --threads LIST      thread counts (default: 1, 2, 4, ... up to the\n"
     "                          number of cores, and that number)\n"
@@ -674,29 +679,195 @@ static int bench_reference(struct bench_options *o, const char *dir)
     return EXIT_SUCCESS;
 }
 
+/* The median seconds of `epochs` epochs (after `warmup`) of SGD on m over
+ * the batches order[0, batch), ... (order NULL: the whole set in one step)
+ * of a set of `count`, each step a shard_step of every rank, whose time
+ * ends when the last rank is done. */
+static double time_shard_epochs(struct shard *sh, struct mlp *m, const size_t *order,
+                                size_t count, size_t batch, double lr, unsigned warmup,
+                                unsigned epochs, double *seconds)
+{
+    const struct optimizer sgd = {.kind = OPTIMIZER_SGD};
+    struct optimizer_state state = {0};
+    for (unsigned i = 0; i < warmup + epochs; i++) {
+        const double start = clock_seconds();
+        for (size_t first = 0; first < count; first += batch) {
+            const size_t size = count - first < batch ? count - first : batch;
+            const struct optimizer_step step = optimizer_begin_step(&sgd, &state, lr);
+            if (isnan(shard_step(sh, m, order ? order + first : NULL, size, &sgd, &step,
+                                 &state))) {
+                fprintf(stderr, "mnist-omp: rank %d: out of memory in a step\n",
+                        sh->cluster->rank);
+                cluster_abort(sh->cluster, EXIT_FAILURE);
+            }
+        }
+        cluster_max(sh->cluster, 0);
+        if (i >= warmup)
+            seconds[i - warmup] = clock_seconds() - start;
+    }
+    return timing_spread(seconds, epochs).median;
+}
+
+/* Under mpirun: each size and precision of the reference experiment's
+ * network (as --hidden and --batch set it) trained first on rank 0 alone,
+ * the other ranks waiting, then on all ranks, each with its own thread
+ * count ($OMP_NUM_THREADS); rank 0 prints ranks x threads, ms per epoch of
+ * both, the speedup, the efficiency (the speedup over the ranks) and the
+ * bytes rank 0 sends a step. */
+static int bench_ranks(struct bench_options *o, const char *dir, const struct cluster *c)
+{
+    struct error err = {{0}};
+    struct dataset all = {0};
+    const bool root = cluster_is_root(c);
+    char cpu[256];
+
+    if (mnist_load(&all, dir, MNIST_TRAIN, &err) < 0) {
+        fprintf(stderr, "mnist-omp: rank %d: %s\n", c->rank, err.msg);
+        cluster_abort(c, EXIT_FAILURE);
+    }
+    o->widths[0] = dataset_image_size(&all);
+    o->widths[o->n_layers] = MNIST_CLASSES;
+    for (size_t i = 0; i < o->n_sizes; i++)
+        if (options_resolve_subset("--sizes", &o->sizes[i], all.count,
+                                   &(const struct usage){stderr, "bench"}) < 0)
+            cluster_abort(c, EXIT_USAGE);
+    const int threads = engine_max_threads();
+    printf("mnist-omp bench: %d ranks x %d thread%s on %s (%s kernels)\n", c->ranks, threads,
+           threads == 1 ? "" : "s", cpu_model(cpu, sizeof cpu), engine_best_isa());
+    printf("prec       N  batch  ranks x threads  1 rank ms/epoch  %d ranks ms/epoch  speedup  "
+           "efficiency  rank 0 sends/step\n", c->ranks);
+    double *seconds = malloc(o->epochs * sizeof *seconds);
+    if (!seconds)
+        cluster_abort(c, EXIT_FAILURE);
+    for (size_t p = 0; p < o->n_precisions; p++) {
+        for (size_t i = 0; i < o->n_sizes; i++) {
+            const size_t size = o->sizes[i], batch = o->batch && o->batch < size ? o->batch : size;
+            struct dataset subset, share;
+            struct mlp m, initial;
+            struct py_random rng;
+            struct shard sh;
+            size_t *order = NULL, *rows = NULL, first, end;
+            py_random_seed(&rng, o->experiment.seed);
+            bool ok = dataset_draw_subset(&subset, &all, size, &rng, &err) == 0 &&
+                      mlp_create(&m, o->n_layers, o->widths, ACTIVATION_RELU, LOSS_MSE,
+                                 o->precisions[p], &err) == 0;
+            if (!ok) {
+                fprintf(stderr, "mnist-omp: rank %d: %s\n", c->rank, err.msg);
+                cluster_abort(c, EXIT_FAILURE);
+            }
+            mlp_init_uniform(&m, &rng);
+            ok = mlp_create(&initial, m.n_layers, m.widths, m.activation, m.loss, m.precision,
+                            &err) == 0;
+            if (ok)
+                memcpy(initial.params, m.params,
+                       mlp_param_count(&m) * precision_size(m.precision));
+            if (ok && batch < size) {
+                ok = (order = malloc(size * sizeof *order)) != NULL;
+                for (size_t k = 0; ok && k < size; k++)
+                    order[k] = k;
+                if (ok)
+                    py_random_shuffle(&rng, order, size);
+            }
+            /* One rank: rank 0 alone, as one process trains. */
+            double alone = 0;
+            if (ok && root) {
+                struct engine *e;
+                struct bench_run t = {.m = &m, .optimizer = {.kind = OPTIMIZER_SGD},
+                                      .lr = o->experiment.lr, .order = order, .count = size,
+                                      .batch = batch};
+                struct measurement one;
+                ok = engine_create(&e, &m, &subset, NULL, 0, &err) == 0;
+                if (ok) {
+                    t.e = e;
+                    time_epochs(&t, o, seconds, &one);
+                    alone = one.median;
+                    engine_destroy(e);
+                }
+            }
+            if (cluster_max(c, !ok)) {
+                fprintf(stderr, "mnist-omp: rank %d: %s\n", c->rank, ok ? "another rank failed" : err.msg);
+                cluster_abort(c, EXIT_FAILURE);
+            }
+            /* All ranks, from the same start, each on its share. */
+            memcpy(m.params, initial.params, mlp_param_count(&m) * precision_size(m.precision));
+            shard_range(size, c->rank, c->ranks, &first, &end);
+            ok = (rows = malloc((end - first + 1) * sizeof *rows)) != NULL;
+            for (size_t k = first; ok && k < end; k++)
+                rows[k - first] = k;
+            ok = ok && dataset_select(&share, &subset, rows, end - first, &err) == 0;
+            ok = ok && shard_create(&sh, c, &m, &share, batch < size ? batch : 0, 0, &err) == 0;
+            if (!ok) {
+                fprintf(stderr, "mnist-omp: rank %d: %s\n", c->rank, err.msg);
+                cluster_abort(c, EXIT_FAILURE);
+            }
+            const double together = time_shard_epochs(&sh, &m, order, size, batch,
+                                                      o->experiment.lr, o->warmup, o->epochs,
+                                                      seconds);
+            printf("%-5s %7zu  %5zu  %5d x %-7d  %15.3f  %16.3f  %7.2f  %9.1f%%  %10.2f MB\n",
+                   precision_name(o->precisions[p]), size, batch, c->ranks, threads,
+                   1e3 * alone, 1e3 * together, alone / together,
+                   100.0 * alone / together / c->ranks, (double)sh.sent_bytes / 1e6);
+            fflush(stdout);
+            shard_destroy(&sh);
+            dataset_free(&share);
+            dataset_free(&subset);
+            mlp_free(&initial);
+            mlp_free(&m);
+            free(rows);
+            free(order);
+        }
+    }
+    free(seconds);
+    dataset_free(&all);
+    return EXIT_SUCCESS;
+}
+
+static int bench_one_process(struct bench_options *o, const char *dir)
+{
+    char cpu[256];
+    if (!o->n_recipes)
+        return bench_reference(o, dir);
+    const struct bench_machine machine = {cpu_model(cpu, sizeof cpu), engine_best_isa(),
+                                          o->cores};
+    const struct bench_recipe_request request = {
+        .recipes = o->recipes, .n_recipes = o->n_recipes,
+        .precisions = o->precisions, .n_precisions = o->n_precisions,
+        .sizes = o->n_sizes ? o->sizes : NULL, .n_sizes = o->n_sizes,
+        .threads = o->threads, .n_threads = o->n_threads,
+        .epochs = o->epochs, .seed = o->experiment.seed, .data_dir = dir, .json = o->json,
+    };
+    return bench_recipes_run(&request, &machine);
+}
+
 int bench_main(int argc, char **argv)
 {
     struct bench_options o;
     struct error err = {{0}};
-    char dir[4096], cpu[256];
-
-    const int parsed = parse_bench_options(&o, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? EXIT_SUCCESS : EXIT_USAGE;
-    if (mnist_find_dir(o.data_dir, PKGDATADIR, dir, sizeof dir, &err) < 0) {
+    char dir[4096];
+    struct cluster cluster;
+    if (cluster_init(&cluster, &argc, &argv, &err) < 0) {
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
         return EXIT_FAILURE;
     }
-    if (!o.n_recipes)
-        return bench_reference(&o, dir);
-    const struct bench_machine machine = {cpu_model(cpu, sizeof cpu), engine_best_isa(),
-                                          o.cores};
-    const struct bench_recipe_request request = {
-        .recipes = o.recipes, .n_recipes = o.n_recipes,
-        .precisions = o.precisions, .n_precisions = o.n_precisions,
-        .sizes = o.n_sizes ? o.sizes : NULL, .n_sizes = o.n_sizes,
-        .threads = o.threads, .n_threads = o.n_threads,
-        .epochs = o.epochs, .seed = o.experiment.seed, .data_dir = dir, .json = o.json,
-    };
-    return bench_recipes_run(&request, &machine);
+    /* Under mpirun, rank 0 alone prints. */
+    if (!cluster_is_root(&cluster) && !freopen("/dev/null", "w", stdout))
+        cluster_abort(&cluster, EXIT_FAILURE);
+    const int parsed = parse_bench_options(&o, argc, argv);
+    int status;
+    if (parsed != 0)
+        status = parsed > 0 ? EXIT_SUCCESS : EXIT_USAGE;
+    else if (mnist_find_dir(o.data_dir, PKGDATADIR, dir, sizeof dir, &err) < 0) {
+        fprintf(stderr, "mnist-omp: %s\n", err.msg);
+        status = EXIT_FAILURE;
+    } else if (cluster.ranks > 1 && o.n_recipes) {
+        fprintf(stderr, "mnist-omp: bench --recipe runs in one process, not under mpirun\n");
+        status = EXIT_USAGE;
+    } else if (cluster.ranks > 1) {
+        status = bench_ranks(&o, dir, &cluster);
+    } else {
+        status = bench_one_process(&o, dir);
+    }
+    status = cluster_max(&cluster, status);
+    cluster_finalize();
+    return status;
 }

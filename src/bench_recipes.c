@@ -168,7 +168,7 @@ static int train_recipe(struct recipe_run *r, const struct dataset *train_all,
     if (status == 0) {
         /* It takes the state over, even when it fails. */
         status = trainer_create(&trainer, ENGINE_OMP, &m, &train_set, &settings, &state,
-                                r->threads, err);
+                                r->threads, NULL, err);
         if (status == 0 && o->epochs == 1 && engine_profile_start(trainer.omp) < 0)
             status = error_set(err, "out of memory for the profile");
         if (status == 0)

@@ -74,12 +74,6 @@ static inline struct tree_node tree_parent(struct tree_node left)
     return (struct tree_node){left.level + 1, left.index / 2};
 }
 
-/* A subtree a range's walk leaves, in the partial it sits in. */
-struct tree_piece {
-    struct tree_node node;
-    void *partial;  /* a gradient in the layout of the parameters */
-};
-
 /* The images' nonzero pixels, built once per engine: for each image, in
  * ascending order, the pairs of neighbouring pixels (2p, 2p + 1) that are
  * not both zero, with both pixels (the second is 0 past an odd last pixel).
@@ -135,6 +129,7 @@ struct batch_pairs {
     size_t blocks;               /* of the current batch */
     size_t *block_first;         /* blocks + 1: first entry of each block */
     size_t *block_row;           /* blocks + 1: first batch row of each block */
+    size_t unit_capacity, block_capacity;  /* of the arrays below */
     size_t *unit_block;          /* units + 1: first block of each of the step's units */
     uint32_t *pair_offsets;      /* per block, pairs + 1 (offsets_stride apart): first
                                     entry of each pair, counted from the block's first */
@@ -212,6 +207,7 @@ struct engine;
 /* One instruction set's copy of the kernels of kernels_impl.h. */
 struct kernel_set {
     const char *isa;
+    size_t tile_elements;  /* the most elements of a dense gradient's tile (run_range) */
     size_t (*item_count)(const struct engine *e, const struct job *job);
     void (*run_item)(const struct engine *e, const struct job *job, size_t item, double *mark);
     void (*run_range)(const struct engine *e, const struct job *job, size_t range);
@@ -239,6 +235,7 @@ struct engine {
     void *zero_row;           /* stands in for W1's row past an odd last pixel */
     struct product forward[MLP_MAX_LAYERS];  /* each layer's forward product */
     double *row_loss;         /* each batch row's loss */
+    double *unit_loss;        /* each unit's, when all of the batch is this process's */
     const size_t *batch;      /* the current batch (NULL: ds in order) */
     size_t count;             /* its images */
     /* The step's units (plan_units): this process works out the units
@@ -250,8 +247,10 @@ struct engine {
     size_t total, units, unit_first, unit_end, row_first;
     size_t ranges, ranges_capacity;
     size_t *range_partial;    /* ranges + 1 */
+    void *scratch;            /* per range, `levels` tiles: the stack of a tile's walk */
+    size_t levels, tile_elements, scratch_capacity;  /* scratch_capacity: bytes */
     size_t planned_total, planned_threads;  /* what the ranges were planned for */
-    struct tree_piece *pieces;
+    struct engine_piece *pieces;
     size_t n_pieces, pieces_capacity;
     size_t block_rows;        /* most rows of a block of the batch (block_rows()) */
     struct phase *phases;     /* a step's: the forward pass, a backward pass per layer, the
@@ -288,7 +287,14 @@ static inline void *partial(const struct engine *e, size_t i)
 /* The first row (of this process's rows) of the batch's unit u. */
 static inline size_t unit_row(const struct engine *e, size_t u)
 {
-    return u * e->total / e->units - e->row_first;
+    return engine_unit_row(e->total, u) - e->row_first;
+}
+
+/* Level k of range r's stack of scratch tiles. */
+static inline void *range_scratch(const struct engine *e, size_t r, size_t k)
+{
+    return (char *)e->scratch +
+           (r * e->levels + k) * e->tile_elements * precision_size(e->shape.precision);
 }
 
 /* The units [*first, *end) of range r. */
@@ -521,6 +527,11 @@ static const struct kernel_set *kernels_for(const struct isa *isa, enum precisio
     return precision == PRECISION_F64 ? isa->f64 : isa->f32;
 }
 
+size_t engine_unit_row(size_t n, size_t u)
+{
+    return u * n / engine_unit_count(n);
+}
+
 size_t engine_unit_count(size_t n)
 {
     const size_t few = (n + UNIT_SAMPLES - 1) / UNIT_SAMPLES;
@@ -559,36 +570,19 @@ static size_t bit_count(size_t x)
     return n;
 }
 
-/* The deepest the stack of the walk over the units [first, end) grows (as
- * tree_walk's *depth, without walking every unit): one more than the most
- * pieces the walk holds before it pushes a unit u.  Those are the pieces
- * of [first, u): for the highest bit j where first and u differ, the
- * pieces of [first, m) (m: u with its bits below j cleared), one for each
- * 1 of m - first = 2^j - (first mod 2^j), then those of [m, u), one for
- * each 1 of u mod 2^j, whose most, for u < end, this takes for each j. */
-static size_t tree_depth(size_t first, size_t end)
+/* How many pieces the walk over the units [first, end) leaves (as
+ * tree_walk's count, without walking): for the highest bit j where first
+ * and end differ, one for each 1 of m - first and of end - m, m being end
+ * with its bits below j cleared. */
+static size_t tree_pieces(size_t first, size_t end)
 {
-    size_t most = 0;
-    for (size_t j = 0; j < 8 * sizeof(size_t) - 1; j++) {
-        const size_t bit = (size_t)1 << j;
-        if (first & bit)
-            continue;
-        const size_t m = (first >> j | 1) << j;
-        if (m < first || m >= end)
-            continue;
-        /* The largest count of 1s of a number below `below`. */
-        const size_t below = end - m < bit ? end - m : bit, top = below - 1;
-        size_t ones = bit_count(top);
-        size_t length = 0;
-        while (length < 8 * sizeof(size_t) && top >> length)
-            length++;
-        if (length && length - 1 > ones)
-            ones = length - 1;
-        const size_t pieces = bit_count(bit - (first & (bit - 1))) + ones;
-        if (pieces > most)
-            most = pieces;
-    }
-    return end > first ? most + 1 : 0;
+    if (end <= first)
+        return 0;
+    size_t j = 8 * sizeof(size_t) - 1;
+    while (!((first ^ end) >> j & 1))
+        j--;
+    const size_t m = end >> j << j;
+    return bit_count(m - first) + bit_count(end - m);
 }
 
 size_t engine_partial_count(size_t n, int threads)
@@ -597,7 +591,7 @@ size_t engine_partial_count(size_t n, int threads)
     const size_t ranges = units < (size_t)threads ? units : (size_t)threads;
     size_t total = 0;
     for (size_t r = 0; r < ranges; r++)
-        total += tree_depth(r * units / ranges, (r + 1) * units / ranges);
+        total += tree_pieces(r * units / ranges, (r + 1) * units / ranges);
     return total;
 }
 
@@ -683,6 +677,27 @@ static int batch_pairs_reserve(struct batch_pairs *bp, size_t entries)
     return 0;
 }
 
+/* Room for the blocks of `rows` rows in `units` units (each unit's last
+ * block may be short). */
+static int batch_pairs_blocks(struct batch_pairs *bp, size_t rows, size_t units)
+{
+    const size_t blocks = (rows + FORWARD_ROWS - 1) / FORWARD_ROWS + units;
+    if (units <= bp->unit_capacity && blocks <= bp->block_capacity)
+        return 0;
+    free(bp->unit_block);
+    free(bp->block_first);
+    free(bp->block_row);
+    free(bp->pair_offsets);
+    bp->unit_block = calloc(units + 1, sizeof(size_t));
+    bp->block_first = calloc(blocks + 1, sizeof(size_t));
+    bp->block_row = calloc(blocks + 1, sizeof(size_t));
+    bp->pair_offsets = aligned_array(blocks, bp->offsets_stride, sizeof(uint32_t));
+    const bool ok = bp->unit_block && bp->block_first && bp->block_row && bp->pair_offsets;
+    bp->unit_capacity = ok ? units : 0;
+    bp->block_capacity = ok ? blocks : 0;
+    return ok ? 0 : -1;
+}
+
 /* Where each block's entries of the current batch go, unless the whole
  * dataset's lists are already built; sets fill_pairs.  -1: out of memory
  * (a batch that repeats images may have more entries than the dataset). */
@@ -697,6 +712,8 @@ static int batch_pairs_plan(struct engine *e)
     if (!e->fill_pairs)
         return 0;
     bp->whole = 0;
+    if (batch_pairs_blocks(bp, e->count, e->unit_end - e->unit_first) < 0)
+        return -1;
     size_t block = 0, entries = 0;
     for (size_t u = e->unit_first; u < e->unit_end; u++) {
         bp->unit_block[u - e->unit_first] = block;
@@ -740,9 +757,11 @@ void engine_destroy(struct engine *e)
     free(e->deltas[1]);
     free(e->zero_row);
     free(e->row_loss);
+    free(e->unit_loss);
     free(e->profile);
     free(e->phases);
     free(e->range_partial);
+    free(e->scratch);
     free(e->pieces);
     free(e);
 }
@@ -792,17 +811,12 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
             ok = ok && (e->transposed[l] = aligned_array(m->widths[l], m->widths[l + 1],
                                                          real)) != NULL;
         ok = ok && (e->row_loss = calloc(capacity, sizeof *e->row_loss)) != NULL;
+        ok = ok && (e->unit_loss = calloc(engine_unit_count(capacity), sizeof *e->unit_loss)) !=
+                         NULL;
         ok = ok && (e->phases = malloc((L + 2) * sizeof *e->phases)) != NULL;
     }
-    /* Each unit's last block may be short. */
-    const size_t units = engine_unit_count(capacity);
-    const size_t blocks = (capacity + FORWARD_ROWS - 1) / FORWARD_ROWS + units;
-    ok = ok && (e->batch_pairs.unit_block = calloc(units + 1, sizeof(size_t))) != NULL;
-    ok = ok && (e->batch_pairs.block_first = calloc(blocks + 1, sizeof(size_t))) != NULL;
-    ok = ok && (e->batch_pairs.block_row = calloc(blocks + 1, sizeof(size_t))) != NULL;
     e->batch_pairs.offsets_stride = padded_count(e->pixels.pairs + 1, sizeof(uint32_t));
-    ok = ok && (e->batch_pairs.pair_offsets = aligned_array(
-                    blocks, e->batch_pairs.offsets_stride, sizeof(uint32_t))) != NULL;
+    ok = ok && batch_pairs_blocks(&e->batch_pairs, capacity, engine_unit_count(capacity)) == 0;
     ok = ok && batch_pairs_reserve(&e->batch_pairs,
                                    e->pixels.image_entries[training ? ds->count : 0]) == 0;
     if (!ok) {
@@ -828,6 +842,16 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
     if (!isa)
         return -1;
     return engine_new(out, m, ds, isa, threads, ds->count, true, err);
+}
+
+int engine_reload_images(struct engine *e, struct error *err)
+{
+    pixel_pairs_free(&e->pixels);
+    e->batch_pairs.whole = 0;
+    if (e->ds->count > e->capacity)
+        return error_set(err, "%zu images for an engine made for %zu", e->ds->count,
+                         e->capacity);
+    return pixel_pairs_build(&e->pixels, e->ds, err);
 }
 
 void engine_use_threads(struct engine *e, int threads)
@@ -1042,8 +1066,9 @@ static void plan_backward_layer(const struct engine *e, const struct mlp *m, siz
 }
 
 /* Cuts this process's units into ranges, one a thread (at most), and lays
- * out each range's partials and the pieces its walk leaves, unless the
- * step is cut as the last was.  -1: out of memory. */
+ * out each range's scratch (as deep as its walk's stack grows) and its
+ * partials (one for each piece its walk leaves), unless the step is cut
+ * as the last was.  -1: out of memory. */
 static int plan_units(struct engine *e)
 {
     const size_t units = e->unit_end - e->unit_first;
@@ -1063,18 +1088,34 @@ static int plan_units(struct engine *e)
     }
     e->ranges = ranges;
     struct tree_node stack[2 * TREE_LEVELS];
-    size_t partials = 0, pieces = 0, depth;
+    size_t partials = 0, depth;
+    e->levels = 0;
     for (size_t r = 0; r < ranges; r++) {
         size_t first, end;
         range_units(e, r, &first, &end);
         e->range_partial[r] = partials;
-        pieces += tree_walk(first, end, stack, &depth);
-        partials += depth;
+        partials += tree_walk(first, end, stack, &depth);
+        if (depth > e->levels)
+            e->levels = depth;
     }
     e->range_partial[ranges] = partials;
-    /* New partials are untouched: each range's are first touched by the
-     * thread that walks it. */
-    if (partials - 1 > e->partial_capacity) {
+    const size_t pieces = partials;
+    /* New scratch and partials are untouched: each range's are first
+     * touched by the thread that walks it. */
+    /* A dense tile, or the first layer's two rows of a pair. */
+    e->tile_elements = e->kernels->tile_elements > 2 * e->shape.widths[1]
+                           ? e->kernels->tile_elements
+                           : 2 * e->shape.widths[1];
+    const size_t scratch =
+        ranges * e->levels * e->tile_elements * precision_size(e->shape.precision);
+    if (scratch > e->scratch_capacity) {
+        free(e->scratch);
+        e->scratch = aligned_array(scratch, 1, 1);
+        e->scratch_capacity = e->scratch ? scratch : 0;
+        if (!e->scratch)
+            return -1;
+    }
+    if (partials > e->partial_capacity + 1) {
         free(e->partials);
         e->partials = aligned_array(partials - 1, e->partial_stride,
                                     precision_size(e->shape.precision));
@@ -1096,21 +1137,33 @@ static int plan_units(struct engine *e)
         const size_t left = tree_walk(first, end, stack, &depth);
         for (size_t i = 0; i < left; i++)
             e->pieces[e->n_pieces++] =
-                (struct tree_piece){stack[i], partial(e, e->range_partial[r] + i)};
+                (struct engine_piece){stack[i].level, stack[i].index,
+                                      partial(e, e->range_partial[r] + i)};
     }
     e->planned_total = e->total;
     e->planned_threads = (size_t)e->threads;
     return 0;
 }
 
-/* The step's batch: the images batch[0 .. count) (NULL: ds in order), all
- * of the batch's units this process's. */
-static void set_batch(struct engine *e, const size_t *batch, size_t count)
+/* The step's batch: this process's rows are the images batch[0 .. count)
+ * (NULL: ds in order), the units [unit_first, unit_end) of a batch of
+ * `total`. */
+static void set_share(struct engine *e, const size_t *batch, size_t count, size_t total,
+                      size_t unit_first, size_t unit_end)
 {
     e->batch = batch;
-    e->count = e->total = count;
-    e->units = e->unit_end = engine_unit_count(count);
-    e->unit_first = e->row_first = 0;
+    e->count = count;
+    e->total = total;
+    e->units = engine_unit_count(total);
+    e->unit_first = unit_first;
+    e->unit_end = unit_end;
+    e->row_first = engine_unit_row(total, unit_first);
+}
+
+/* All of a batch of count this process's. */
+static void set_batch(struct engine *e, const size_t *batch, size_t count)
+{
+    set_share(e, batch, count, count, 0, engine_unit_count(count));
 }
 
 /* Plans the phases of a step on the batch set_batch set: the forward pass
@@ -1160,20 +1213,31 @@ static size_t plan_step(struct engine *e, const struct mlp *m, bool update)
     return n;
 }
 
-/* The batch's loss: each unit's sum over its rows, in order, then the
- * units' in order. */
-static double batch_loss(const struct engine *e, const struct mlp *m)
+void engine_unit_losses(const struct engine *e, double *out)
 {
-    double total = 0;
     for (size_t u = e->unit_first; u < e->unit_end; u++) {
         double unit_loss = 0;
         for (size_t n = unit_row(e, u); n < unit_row(e, u + 1); n++)
             unit_loss += e->row_loss[n];
-        total += unit_loss;
+        out[u - e->unit_first] = unit_loss;
     }
+}
+
+double engine_batch_loss(const struct mlp *m, const double *unit_losses, size_t total)
+{
+    double sum = 0;
+    for (size_t u = 0; u < engine_unit_count(total); u++)
+        sum += unit_losses[u];
     if (m->loss == LOSS_MSE)
-        return total / ((double)e->total * (double)mlp_outputs(m));
-    return (1.0 / (double)e->total) * total;
+        return sum / ((double)total * (double)mlp_outputs(m));
+    return (1.0 / (double)total) * sum;
+}
+
+/* The batch's loss, all of whose units are this process's. */
+static double batch_loss(const struct engine *e, const struct mlp *m)
+{
+    engine_unit_losses(e, e->unit_loss);
+    return engine_batch_loss(m, e->unit_loss, e->total);
 }
 
 double engine_batch_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
@@ -1221,6 +1285,51 @@ double engine_train_step(struct engine *e, struct mlp *m, const size_t *batch, s
     set_update(e, m, o, step, s);
     run_phases(e, e->phases, phases);
     return batch_loss(e, m);
+}
+
+int engine_share_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
+                          size_t count, size_t total, size_t unit_first, size_t unit_end)
+{
+    set_share(e, batch, count, total, unit_first, unit_end);
+    if (engine_unit_row(total, unit_end) - e->row_first != count)
+        return -1;
+    const size_t phases = plan_step(e, m, false);
+    if (!phases)
+        return -1;
+    /* The pieces are added up once every process's are at hand. */
+    run_phases(e, e->phases, m->n_layers + 1);
+    return 0;
+}
+
+size_t engine_pieces(const struct engine *e, const struct engine_piece **pieces)
+{
+    *pieces = e->pieces;
+    return e->n_pieces;
+}
+
+int engine_update_from_pieces(struct engine *e, struct mlp *m, const struct engine_piece *pieces,
+                              size_t n_pieces, const struct optimizer *o,
+                              const struct optimizer_step *step, const struct optimizer_state *s)
+{
+    if (n_pieces > e->pieces_capacity) {
+        free(e->pieces);
+        e->pieces = malloc(n_pieces * sizeof *e->pieces);
+        e->pieces_capacity = e->pieces ? n_pieces : 0;
+        if (!e->pieces)
+            return -1;
+    }
+    memcpy(e->pieces, pieces, n_pieces * sizeof *pieces);
+    e->n_pieces = n_pieces;
+    e->planned_total = 0;  /* the next step lays out its own pieces again */
+    struct phase *update = &e->phases[0];
+    set_update(e, m, o, step, s);
+    update->n_ranged = 0;
+    update->n_jobs = 1;
+    update->jobs[0] =
+        (struct job){.kind = JOB_UPDATE, .sum_pieces = true, .profile_slot = PROFILE_UPDATE};
+    phase_seal(e, update);
+    run_phases(e, update, 1);
+    return 0;
 }
 
 /* Updates the parameters [first, first + count) (JOB_UPDATE). */

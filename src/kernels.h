@@ -121,10 +121,45 @@ double engine_train_step(struct engine *e, struct mlp *m, const size_t *batch, s
                          const struct optimizer_state *s);
 
 /* The number of units a batch of n samples is cut into (a function of n
- * alone), and the partial gradients a step on it keeps with `threads`
- * threads (each thread's stack of subtrees of the units' tree). */
+ * alone), the first row of unit u (u = the count: n), and the partial
+ * gradients a step on it keeps with `threads` threads (each thread's stack
+ * of subtrees of the units' tree). */
 size_t engine_unit_count(size_t n);
+size_t engine_unit_row(size_t n, size_t u);
 size_t engine_partial_count(size_t n, int threads);
+
+/* A step across processes (MPI ranks, src/shard.c): a batch of `total`
+ * images is cut into engine_unit_count(total) units and each process works
+ * out a contiguous share of them, its rows ds's images batch[0 .. count)
+ * (NULL: ds in order; count = engine_unit_row(total, unit_end) -
+ * engine_unit_row(total, unit_first)).  engine_share_gradient runs the
+ * forward pass, the loss and the backward pass of those rows and leaves
+ * the complete subtrees of its ranges of units as pieces (node (level,
+ * index) of the units' tree, in a partial gradient in the layout of
+ * m->params), in unit order; engine_unit_losses gives each of its units'
+ * sums of its rows' losses.  Once every process's pieces are gathered, in
+ * unit order, engine_update_from_pieces adds them up in the tree (into the
+ * first piece's partial) and applies the optimiser, so that every process
+ * makes the same update as one process would, and engine_batch_loss turns
+ * all the units' losses into the batch's.  -1: out of memory (or count
+ * that does not match the units). */
+struct engine_piece {
+    size_t level, index;
+    void *partial;
+};
+int engine_share_gradient(struct engine *e, const struct mlp *m, const size_t *batch,
+                          size_t count, size_t total, size_t unit_first, size_t unit_end);
+void engine_unit_losses(const struct engine *e, double *out);
+size_t engine_pieces(const struct engine *e, const struct engine_piece **pieces);
+int engine_update_from_pieces(struct engine *e, struct mlp *m, const struct engine_piece *pieces,
+                              size_t n_pieces, const struct optimizer *o,
+                              const struct optimizer_step *step, const struct optimizer_state *s);
+double engine_batch_loss(const struct mlp *m, const double *unit_losses, size_t total);
+
+/* Rebuilds the engine's lists of the images' nonzero pixels after the
+ * caller changed the images of its dataset (as many as it was made for,
+ * or fewer).  -1: out of memory, explained in err. */
+int engine_reload_images(struct engine *e, struct error *err);
 
 /* Logits (ds->count x outputs, as doubles) of every image of ds, computed on
  * the calling thread with the engine's forward kernel. */

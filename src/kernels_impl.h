@@ -217,13 +217,13 @@ static KERNEL_TARGET void FN(finish_tile)(const struct product *p, REAL *restric
 }
 
 /* The block of a product's outputs rows [i0, i0 + rows) x columns
- * [j0, j0 + columns) (at most COLUMNS), cut into micro-tiles of constant
- * shapes (powers of two at the edges), summed a chunk of the depth at a
- * time for all of them in turn, and finished. */
+ * [j0, j0 + columns) (at most COLUMNS), into c (rows crs apart: p->c's
+ * place of the block, or a tile of its own, when unfinished), cut into
+ * micro-tiles of constant shapes (powers of two at the edges), summed a
+ * chunk of the depth at a time for all of them in turn, and finished. */
 static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, size_t rows,
-                                            size_t j0, size_t columns)
+                                            size_t j0, size_t columns, REAL *c, size_t crs)
 {
-    REAL *c = (REAL *)p->c + i0 * p->crs + j0;
     const REAL *a = (const REAL *)p->a + i0 * p->ars, *b = (const REAL *)p->b + j0;
     size_t k0 = 0;
     do {
@@ -232,7 +232,7 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
             r = rows - i >= ROWS ? ROWS : FN(floor_power_of_two)(rows - i);
             for (size_t j = 0, w; j < columns; j += w) {
                 w = columns - j == COLUMNS ? COLUMNS : FN(floor_power_of_two)(columns - j);
-                FN(shaped_kernel)(c + i * p->crs + j, p->crs, a + i * p->ars + k0 * p->aks,
+                FN(shaped_kernel)(c + i * crs + j, crs, a + i * p->ars + k0 * p->aks,
                                   p->ars, p->aks, b + j + k0 * p->brs, p->brs, depth, r, w,
                                   k0 > 0);
             }
@@ -249,7 +249,8 @@ static void FN(product_tile)(const struct product *p, size_t tile)
     const size_t across = FN(tiles)(p->columns, COLUMNS);
     const size_t i0 = tile / across * TILE_ROWS, j0 = tile % across * COLUMNS;
     FN(product_block)(p, i0, p->rows - i0 < TILE_ROWS ? p->rows - i0 : TILE_ROWS, j0,
-                      p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
+                      p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS,
+                      (REAL *)p->c + i0 * p->crs + j0, p->crs);
 }
 
 static size_t FN(product_tile_count)(const struct product *p)
@@ -372,84 +373,157 @@ static void FN(forward_rows)(const struct engine *e, size_t block, bool with_los
         const struct product *p = &e->forward[l];
         for (size_t j0 = 0; j0 < p->columns; j0 += COLUMNS)
             FN(product_block)(p, first, end - first, j0,
-                              p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS);
+                              p->columns - j0 < COLUMNS ? p->columns - j0 : COLUMNS,
+                              (REAL *)p->c + first * p->crs + j0, p->crs);
         profile_charge(e, profile_slot(l, ENGINE_FORWARD), mark);
     }
     for (size_t n = first; with_loss && n < end; n++)
         e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
 }
 
-/* Rows 2p and 2p + 1, columns [0, columns), of a unit's first-layer
- * weight gradient: x_low * g and x_high * g summed over the unit's rows
- * that have pair p, in ascending order (down the lists of the unit's
- * blocks, block after block), from zero (the others add exact zeros). */
-static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_gradient_pair)(
-    REAL *restrict dw_low, REAL *restrict dw_high, const REAL *restrict dz, size_t dzrs,
-    const REAL *restrict pixel_value, const struct batch_pairs *bp, size_t unit, size_t pair,
-    size_t columns)
+/* Columns [j, j + W) of a unit's sums for pair p (x_low * g and x_high *
+ * g over the unit's rows that have it, in ascending order, from zero: the
+ * others add exact zeros), plus the stack's levels [to, from) that it
+ * meets as the right sibling of each (the nearest first), into level
+ * `to`. */
+static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
+    const struct engine *e, size_t range, size_t unit, size_t pair, const REAL *restrict dz,
+    size_t dzrs, size_t j, size_t columns, const bool *zero, size_t from, size_t to,
+    size_t row_stride, bool has_high, size_t W)
 {
+    const struct batch_pairs *bp = &e->batch_pairs;
+    const REAL *restrict pixel_value = e->pixel_value;
+    const uint32_t *restrict entries = bp->entries;
     /* Each accumulator starts at +0, as the micro-kernel's sums do: pixel
      * value 0's, which GCC cannot see is zero (a constant would make the
      * clearing a call of memset that leaves the accumulators in memory). */
     REAL low[SPARSE_COLUMNS], high[SPARSE_COLUMNS];
-    const REAL zero = pixel_value[0];
+    const REAL plus_zero = pixel_value[0];
 #pragma omp simd
-    for (size_t j = 0; j < columns; j++)
-        low[j] = high[j] = zero;
-    const uint32_t *restrict entries = bp->entries;
+    for (size_t c = 0; c < W; c++)
+        low[c] = high[c] = plus_zero;
     for (size_t block = bp->unit_block[unit]; block < bp->unit_block[unit + 1]; block++) {
         const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
         const size_t base = bp->block_first[block];
-        const REAL *restrict rows = dz + bp->block_row[block] * dzrs;
-        for (size_t e = base + starts[pair]; e < base + starts[pair + 1]; e++) {
-            const REAL x_low = pixel_value[entry_low(entries[e])];
-            const REAL x_high = pixel_value[entry_high(entries[e])];
-            const REAL *restrict g = rows + entry_key(entries[e]) * dzrs;
+        const REAL *restrict rows = dz + bp->block_row[block] * dzrs + j;
+        for (size_t i = base + starts[pair]; i < base + starts[pair + 1]; i++) {
+            const REAL x_low = pixel_value[entry_low(entries[i])];
+            const REAL x_high = pixel_value[entry_high(entries[i])];
+            const REAL *restrict g = rows + entry_key(entries[i]) * dzrs;
 #pragma omp simd
-            for (size_t j = 0; j < columns; j++) {
-                low[j] += x_low * g[j];
-                high[j] += x_high * g[j];
+            for (size_t c = 0; c < W; c++) {
+                low[c] += x_low * g[c];
+                high[c] += x_high * g[c];
             }
         }
     }
+    for (size_t k = from; k-- > to;) {
+        if (zero[k])
+            continue;
+        const REAL *restrict level = (const REAL *)range_scratch(e, range, k) + j;
 #pragma omp simd
-    for (size_t j = 0; j < columns; j++)
-        dw_low[j] = low[j];
-    if (dw_high)
+        for (size_t c = 0; c < W; c++)
+            low[c] = level[c] + low[c];
+        if (has_high)
 #pragma omp simd
-        for (size_t j = 0; j < columns; j++)
-            dw_high[j] = high[j];
+            for (size_t c = 0; c < W; c++)
+                high[c] = level[row_stride + c] + high[c];
+    }
+    REAL *restrict out = (REAL *)range_scratch(e, range, to) + j;
+#pragma omp simd
+    for (size_t c = 0; c < W; c++)
+        out[c] = low[c];
+    if (has_high)
+#pragma omp simd
+        for (size_t c = 0; c < W; c++)
+            out[row_stride + c] = high[c];
+    (void)columns;
 }
 
-/* A tile of SPARSE_PAIRS pairs of rows by SPARSE_COLUMNS columns of the
- * first-layer weight gradient of this process's unit `unit` (counted from
- * its first), p->c, from the gradient of the pre-activations p->b. */
-static KERNEL_TARGET void FN(sparse_gradient_tile)(const struct engine *e, const struct product *p,
-                                                   size_t unit, size_t tile)
+/* Rows 2p and 2p + 1 of the first layer's weight gradient for the units
+ * of range r: each unit's sums, added up in the tree as the range's walk
+ * goes (the tree in kernels.c), leaving the range's complete subtrees at
+ * `at` in its partials.  The stack's entries are the range's scratch (two
+ * rows of `columns`, in L1 or L2); a unit's sum is added to the levels it
+ * meets as it is made, a chunk of columns at a time in registers, and
+ * stored once.  A unit without the pair is exactly zero (an accumulator
+ * that starts at +0 is never -0, and x + +0 = x): it, and any sum of such,
+ * is only marked so, and a sum with it is the other term, so that the
+ * pairs at the images' edges cost nothing. */
+static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t range, size_t at,
+                                               size_t crs, const REAL *restrict dz, size_t dzrs,
+                                               size_t pair, bool has_high, size_t columns)
 {
-    const struct pixel_pairs *px = &e->pixels;
-    const size_t across = FN(tiles)(p->columns, SPARSE_COLUMNS);
-    const size_t pair0 = tile / across * SPARSE_PAIRS, j0 = tile % across * SPARSE_COLUMNS;
-    const size_t pair_end = pair0 + SPARSE_PAIRS < px->pairs ? pair0 + SPARSE_PAIRS : px->pairs;
-    const size_t columns = p->columns - j0 < SPARSE_COLUMNS ? p->columns - j0 : SPARSE_COLUMNS;
-    for (size_t pair = pair0; pair < pair_end; pair++) {
-        for (size_t j = 0, w; j < columns; j += w) {
-            w = columns - j == SPARSE_COLUMNS ? SPARSE_COLUMNS
-                                              : FN(floor_power_of_two)(columns - j);
-            REAL *low = (REAL *)p->c + 2 * pair * p->crs + j0 + j;
-            REAL *high = 2 * pair + 1 < px->width ? low + p->crs : NULL;
-#undef SPARSE_PAIR
-#define SPARSE_PAIR(W)                                                                          \
-    FN(sparse_gradient_pair)(low, high, (const REAL *)p->b + j0 + j, p->brs, e->pixel_value,    \
-                             &e->batch_pairs, unit, pair, W)
-            CONSTANT_WIDTH(w, SPARSE_COLUMNS, SPARSE_PAIR);
+    const struct batch_pairs *bp = &e->batch_pairs;
+    const size_t base = e->range_partial[range];
+    struct tree_node stack[2 * TREE_LEVELS];
+    bool zero[2 * TREE_LEVELS];
+    size_t n = 0, first, end;
+    range_units(e, range, &first, &end);
+    for (size_t u = first; u < end; u++) {
+        const size_t unit = u - e->unit_first;
+        bool empty = true;
+        for (size_t block = bp->unit_block[unit]; empty && block < bp->unit_block[unit + 1];
+             block++) {
+            const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
+            empty = starts[pair] == starts[pair + 1];
         }
+        /* The levels the unit's sum meets, from the top down. */
+        struct tree_node node = {0, u};
+        size_t to = n;
+        bool all_zero = empty;
+        while (to >= 1 && tree_siblings(stack[to - 1], node)) {
+            to--;
+            all_zero = all_zero && zero[to];
+            node = tree_parent(stack[to]);
+        }
+        if (!all_zero) {
+            for (size_t j = 0, w; j < columns; j += w) {
+                w = columns - j >= SPARSE_COLUMNS ? SPARSE_COLUMNS
+                                                  : FN(floor_power_of_two)(columns - j);
+#undef SPARSE_UNIT
+#define SPARSE_UNIT(W)                                                                         \
+    FN(sparse_unit_columns)(e, range, unit, pair, dz, dzrs, j, columns, zero, n, to, columns,  \
+                            has_high, W)
+                CONSTANT_WIDTH(w, SPARSE_COLUMNS, SPARSE_UNIT);
+            }
+        }
+        stack[to] = node;
+        zero[to] = all_zero;
+        n = to + 1;
+    }
+    /* The pieces the walk leaves, into the range's partials, which the
+     * update reads whole. */
+    const REAL plus_zero = ((const REAL *)e->pixel_value)[0];
+    for (size_t k = 0; k < n; k++) {
+        REAL *restrict out = (REAL *)partial(e, base + k) + at;
+        const REAL *restrict level = range_scratch(e, range, k);
+        for (size_t row = 0; row < (has_high ? 2u : 1u); row++)
+#pragma omp simd
+            for (size_t j = 0; j < columns; j++)
+                out[row * crs + j] = zero[k] ? plus_zero : level[row * columns + j];
     }
 }
 
-static size_t FN(sparse_gradient_tile_count)(const struct product *p, size_t pairs)
+/* A tile of SPARSE_PAIRS pairs of rows of the first layer's weight
+ * gradient (job->offset in a partial, from the gradient of the
+ * pre-activations job->product.b) for range r's units, pair by pair. */
+static KERNEL_TARGET void FN(sparse_range_tile)(const struct engine *e, const struct job *job,
+                                                size_t range, size_t tile)
 {
-    return FN(tiles)(pairs, SPARSE_PAIRS) * FN(tiles)(p->columns, SPARSE_COLUMNS);
+    const struct pixel_pairs *px = &e->pixels;
+    const struct product *p = &job->product;
+    const size_t pair0 = tile * SPARSE_PAIRS;
+    const size_t pair_end = pair0 + SPARSE_PAIRS < px->pairs ? pair0 + SPARSE_PAIRS : px->pairs;
+    for (size_t pair = pair0; pair < pair_end; pair++)
+        FN(sparse_walk_pair)(e, range, job->offset + 2 * pair * p->crs, p->crs,
+                             (const REAL *)p->b, p->brs, pair, 2 * pair + 1 < px->width,
+                             p->columns);
+}
+
+static size_t FN(sparse_gradient_tile_count)(size_t pairs)
+{
+    return FN(tiles)(pairs, SPARSE_PAIRS);
 }
 
 /* W^T (n_out x n_in) for the rows [first, end) of W (n_in x n_out), so that
@@ -494,7 +568,7 @@ static KERNEL_TARGET void FN(sum_pieces)(const struct engine *e, size_t first, s
     size_t n = 0;
     for (size_t q = 0; q < e->n_pieces; q++) {
         at[n] = (REAL *)e->pieces[q].partial + first;
-        nodes[n++] = e->pieces[q].node;
+        nodes[n++] = (struct tree_node){e->pieces[q].level, e->pieces[q].index};
         while (n >= 2 && tree_siblings(nodes[n - 2], nodes[n - 1])) {
             FN(add_tile)(at[n - 2], at[n - 1], 0, 1, count);
             nodes[n - 2] = tree_parent(nodes[n - 2]);
@@ -505,70 +579,74 @@ static KERNEL_TARGET void FN(sum_pieces)(const struct engine *e, size_t first, s
         FN(add_tile)(at[n - 2], at[n - 1], 0, 1, count);
 }
 
-/* Where tile `tile` of a gradient job lies in a partial: rows [*i0, *i0 +
- * *rows) by columns [*j0, *j0 + *columns) of the job's product. */
+/* Where tile `tile` of a dense gradient job lies in a partial: rows [*i0,
+ * *i0 + *rows) by columns [*j0, *j0 + *columns) of the job's product (as
+ * product_tile cuts it). */
 static void FN(gradient_tile_region)(const struct job *job, size_t tile, size_t *i0, size_t *rows,
                                      size_t *j0, size_t *columns)
 {
     const struct product *p = &job->product;
-    size_t tile_rows, tile_columns;
-    if (job->kind == JOB_SPARSE_GRADIENT) {
-        tile_rows = 2 * SPARSE_PAIRS;
-        tile_columns = SPARSE_COLUMNS;
-    } else {
-        tile_rows = TILE_ROWS;
-        tile_columns = COLUMNS;
-    }
-    const size_t across = FN(tiles)(p->columns, tile_columns);
-    *i0 = tile / across * tile_rows;
-    *j0 = tile % across * tile_columns;
-    *rows = p->rows - *i0 < tile_rows ? p->rows - *i0 : tile_rows;
-    *columns = p->columns - *j0 < tile_columns ? p->columns - *j0 : tile_columns;
+    const size_t across = FN(tiles)(p->columns, COLUMNS);
+    *i0 = tile / across * TILE_ROWS;
+    *j0 = tile % across * COLUMNS;
+    *rows = p->rows - *i0 < TILE_ROWS ? p->rows - *i0 : TILE_ROWS;
+    *columns = p->columns - *j0 < COLUMNS ? p->columns - *j0 : COLUMNS;
 }
 
-/* Tile `tile` of a gradient job for the batch's unit u alone, into c (the
- * job's place in a partial). */
-static void FN(unit_tile)(const struct engine *e, const struct job *job, size_t u, size_t tile,
-                          REAL *c)
+/* Rows [i0, i0 + rows) x columns [j0, j0 + columns) of a dense gradient
+ * job for the batch's unit u alone, into the tile c (rows `columns`
+ * apart). */
+static void FN(unit_tile)(const struct engine *e, const struct job *job, size_t u, size_t i0,
+                          size_t rows, size_t j0, size_t columns, REAL *c)
 {
     struct product p = job->product;
-    p.c = c;
-    if (job->kind == JOB_SPARSE_GRADIENT) {
-        FN(sparse_gradient_tile)(e, &p, u - e->unit_first, tile);
-        return;
-    }
     const size_t row = unit_row(e, u);
     p.a = (const REAL *)p.a + row * p.aks;
     p.b = (const REAL *)p.b + row * p.brs;
     p.depth = unit_row(e, u + 1) - row;
-    FN(product_tile)(&p, tile);
+    FN(product_block)(&p, i0, rows, j0, columns, c, columns);
 }
 
 static size_t FN(item_count)(const struct engine *e, const struct job *job);
 
 /* Every tile of a gradient job for range r: each of the range's units'
- * tile in turn into the partial on top of the range's stack, added onto
- * the one below while the two are siblings (the tree in kernels.c). */
+ * tile in turn into the scratch tile on top of the range's stack, added
+ * onto the one below while the two are siblings (the tree in kernels.c),
+ * then what the walk leaves into the range's partials; the first layer's,
+ * pair by pair (sparse_walk_pair). */
 static void FN(run_range)(const struct engine *e, const struct job *job, size_t range)
 {
     const size_t tiles = FN(item_count)(e, job), base = e->range_partial[range];
     const size_t crs = job->product.crs;
     struct tree_node stack[2 * TREE_LEVELS];
     size_t first, end;
+    if (job->kind == JOB_SPARSE_GRADIENT) {
+        for (size_t tile = 0; tile < tiles; tile++)
+            FN(sparse_range_tile)(e, job, range, tile);
+        return;
+    }
     range_units(e, range, &first, &end);
     for (size_t tile = 0; tile < tiles; tile++) {
         size_t i0, rows, j0, columns, n = 0;
         FN(gradient_tile_region)(job, tile, &i0, &rows, &j0, &columns);
         const size_t corner = job->offset + i0 * crs + j0;
         for (size_t u = first; u < end; u++) {
-            FN(unit_tile)(e, job, u, tile, (REAL *)partial(e, base + n) + job->offset);
+            FN(unit_tile)(e, job, u, i0, rows, j0, columns, range_scratch(e, range, n));
             stack[n++] = (struct tree_node){0, u};
             while (n >= 2 && tree_siblings(stack[n - 2], stack[n - 1])) {
-                FN(add_tile)((REAL *)partial(e, base + n - 2) + corner,
-                             (const REAL *)partial(e, base + n - 1) + corner, crs, rows, columns);
+                FN(add_tile)(range_scratch(e, range, n - 2), range_scratch(e, range, n - 1),
+                             columns, rows, columns);
                 stack[n - 2] = tree_parent(stack[n - 2]);
                 n--;
             }
+        }
+        for (size_t k = 0; k < n; k++) {
+            REAL *restrict out = (REAL *)partial(e, base + k) + corner;
+            const REAL *restrict in = range_scratch(e, range, k);
+            for (size_t i = 0; i < rows; i++)
+#pragma omp simd
+                for (size_t j = 0; j < columns; j++)
+                    out[i * crs + j] = in[i * columns + j];
         }
     }
 }
@@ -644,7 +722,7 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
     case JOB_FORWARD:
         return e->batch_pairs.blocks;
     case JOB_SPARSE_GRADIENT:
-        return FN(sparse_gradient_tile_count)(&job->product, e->pixels.pairs);
+        return FN(sparse_gradient_tile_count)(e->pixels.pairs);
     case JOB_TRANSPOSE:
         return FN(tiles)(job->product.rows, TRANSPOSE_ROWS);
     case JOB_SUM_PARTIALS:
@@ -655,6 +733,6 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
 }
 
 static const struct kernel_set FN(kernels) = {
-    KERNEL_ISA_NAME, FN(item_count), FN(run_item), FN(run_range), FN(fill_pixel_values),
-    FN(fma_probe),
+    KERNEL_ISA_NAME, TILE_ROWS * COLUMNS,
+    FN(item_count), FN(run_item), FN(run_range), FN(fill_pixel_values), FN(fma_probe),
 };

@@ -17,6 +17,7 @@
 #include "atomic_file.h"
 #include "bench.h"
 #include "clock.h"
+#include "cluster.h"
 #include "dataset.h"
 #include "evaluate.h"
 #include "kernels.h"
@@ -45,9 +46,13 @@ static void request_stop(int signal_number)
  * --load starts a new run), then the epochs of the training state. */
 struct run {
     struct options options;
+    struct cluster cluster;           /* rank 0 alone prints and writes files */
+    bool failed_elsewhere;            /* another rank failed, and said why */
     char data_dir[4096];
-    struct dataset train, test;
-    size_t train_total, test_total;  /* images in the files the subsets come from */
+    struct dataset train, test;       /* across ranks, train is this rank's share */
+    size_t train_total, test_total;   /* images in the files the subsets come from */
+    size_t train_count;               /* the training subset's images, across ranks too */
+    uint32_t train_crc, test_crc;     /* the subsets' fingerprints (dataset_crc32) */
     struct mlp model;
     unsigned first_epoch, end_epoch;  /* epochs this run trains */
     unsigned offset;                  /* epochs before the training state's epoch 0 */
@@ -310,7 +315,7 @@ static int load_start(struct run *r, struct error *err)
 static int check_same_data(const struct run *r, struct error *err)
 {
     const char *path = r->options.resume_path;
-    const uint32_t train_crc = dataset_crc32(&r->train), test_crc = dataset_crc32(&r->test);
+    const uint32_t train_crc = r->train_crc, test_crc = r->test_crc;
 
     if (!r->start.has_fingerprint)
         return EXIT_SUCCESS;
@@ -331,9 +336,9 @@ static struct model_metadata metadata(const struct run *r)
 {
     struct model_metadata meta = {
         .epochs_done = r->epochs_done, .seed = r->options.seed,
-        .train_size = r->train.count, .test_size = r->test.count,
+        .train_size = r->train_count, .test_size = r->test.count,
         .training = r->settings, .has_fingerprint = true,
-        .train_crc = dataset_crc32(&r->train), .test_crc = dataset_crc32(&r->test),
+        .train_crc = r->train_crc, .test_crc = r->test_crc,
     };
     return meta;
 }
@@ -425,17 +430,14 @@ static int evaluate_test(struct run *r, unsigned epochs, struct error *err)
     return 0;
 }
 
-static int on_epoch(void *context, const struct trainer *t, unsigned state_epoch, double loss,
-                    double seconds, struct error *err)
+/* What an epoch's end shows and writes (rank 0's part).  -1: an output
+ * failed, explained in err. */
+static int epoch_outputs(struct run *r, unsigned epoch, double loss, double seconds,
+                         struct error *err)
 {
-    struct run *r = context;
     const struct options *o = &r->options;
-    const unsigned epoch = state_epoch + r->offset;
     double accuracy = -1;
-    (void)t;  /* the same as r->trainer, whose state current_state gives */
 
-    r->epochs_done = epoch + 1;
-    r->checkpoint_current = false;
     if (evaluated_after(r, epoch)) {
         if (evaluate_test(r, r->epochs_done, err) < 0)
             return -1;
@@ -465,6 +467,31 @@ static int on_epoch(void *context, const struct trainer *t, unsigned state_epoch
     if (o->checkpoint_every && (epoch + 1) % o->checkpoint_every == 0 &&
         save_checkpoint(r, err) < 0)
         return -1;
+    return 0;
+}
+
+/* A failure, in what the ranks agree on: above every signal number. */
+enum { RANK_FAILED = 1024 };
+
+static int on_epoch(void *context, const struct trainer *t, unsigned state_epoch, double loss,
+                    double seconds, struct error *err)
+{
+    struct run *r = context;
+    const unsigned epoch = state_epoch + r->offset;
+    (void)t;  /* the same as r->trainer, whose state current_state gives */
+
+    r->epochs_done = epoch + 1;
+    r->checkpoint_current = false;
+    const bool root = cluster_is_root(&r->cluster);
+    const int status = root ? epoch_outputs(r, epoch, loss, seconds, err) : 0;
+    /* Every rank stops after the same epoch: the first that any rank saw
+     * a signal or a failure in. */
+    const int agreed = cluster_max(&r->cluster, status < 0 ? RANK_FAILED : stop_signal);
+    if (agreed == RANK_FAILED) {
+        r->failed_elsewhere = status == 0;
+        return -1;
+    }
+    stop_signal = agreed;
     return stop_signal ? 1 : 0;
 }
 
@@ -623,6 +650,11 @@ static int prepare(struct run *r, struct error *err)
         status = load_subset(&r->test, &r->test_total, r->data_dir, MNIST_TEST, "--test-size",
                              o->given_test_size ? NULL : o->resume_path, &o->test_size, &rng,
                              err);
+    if (status == EXIT_SUCCESS) {
+        r->train_count = r->train.count;
+        r->train_crc = dataset_crc32(&r->train);
+        r->test_crc = dataset_crc32(&r->test);
+    }
     if (status == EXIT_SUCCESS && o->resume_path)
         status = check_same_data(r, err);
     if (status == EXIT_SUCCESS && r->model.params &&
@@ -667,27 +699,65 @@ static int allocate_curves(struct run *r, struct error *err)
     return 0;
 }
 
+/* Whether any rank failed (`failed`: this one did), as every rank agrees.
+ * A rank keeps quiet about a failure that another explains: rank 0's, or
+ * any but its own. */
+static bool any_rank_failed(struct run *r, bool failed)
+{
+    const bool root = cluster_is_root(&r->cluster);
+    const int worst = cluster_max(&r->cluster, failed ? (root ? 2 : 1) : 0);
+    r->failed_elsewhere = worst && (!failed || (!root && worst == 2));
+    return worst != 0;
+}
+
+/* Across ranks, keeps only this rank's share of the training set (the
+ * whole of it was drawn, its fingerprint taken). */
+static int keep_share(struct run *r, struct error *err)
+{
+    const struct cluster *c = &r->cluster;
+    if (c->ranks == 1)
+        return 0;
+    size_t first, end;
+    shard_range(r->train.count, c->rank, c->ranks, &first, &end);
+    size_t *rows = malloc((end - first + 1) * sizeof *rows);
+    if (!rows)
+        return error_set(err, "out of memory for the share of %zu images", end - first);
+    for (size_t i = first; i < end; i++)
+        rows[i - first] = i;
+    struct dataset share;
+    const int status = dataset_select(&share, &r->train, rows, end - first, err);
+    free(rows);
+    if (status < 0)
+        return -1;
+    dataset_free(&r->train);
+    r->train = share;
+    return 0;
+}
+
 /* Trains from r->first_epoch to r->end_epoch.  Returns what train returns. */
 static int run_training(struct run *r, double *seconds, struct error *err)
 {
     const struct options *o = &r->options;
     catch_stop_signals();
-    if (trainer_create(&r->trainer, o->engine, &r->model, &r->train, &r->settings, &r->state,
-                       o->threads, err) < 0)
+    const bool failed = keep_share(r, err) < 0 ||
+                        trainer_create(&r->trainer, o->engine, &r->model, &r->train,
+                                       &r->settings, &r->state, o->threads, &r->cluster,
+                                       err) < 0;
+    if (failed)
+        memset(&r->state, 0, sizeof r->state);  /* the trainer took it over and freed it */
+    else
+        r->training = true;
+    if (any_rank_failed(r, failed))
         return -1;
-    r->training = true;
     memset(&r->state, 0, sizeof r->state);  /* the trainer's now */
     return train(&r->trainer, &r->model, r->end_epoch - r->offset, on_epoch, r, seconds, err);
 }
 
-static int execute(struct run *r, struct error *err)
+/* Everything before training: the outputs' checks, the data, the start,
+ * the header, the log.  Returns an exit status. */
+static int set_up(struct run *r, struct run_description *run, struct error *err)
 {
     struct options *o = &r->options;
-    if (!o->load_path && !o->resume_path &&
-        check_network_size(o, MNIST_SIDE * MNIST_SIDE, err) < 0) {
-        options_usage_error(&(const struct usage){stderr, NULL}, "--hidden: %s", err->msg);
-        return EXIT_USAGE;
-    }
     if (check_outputs(o, err) < 0)
         return EXIT_FAILURE;
     int status = prepare(r, err);
@@ -699,17 +769,18 @@ static int execute(struct run *r, struct error *err)
     r->progress = !o->quiet && isatty(STDOUT_FILENO);
     r->accuracy_shown = -1;
 
-    struct run_description run = {
+    *run = (struct run_description){
         .model = &r->model, .training = &r->settings, .data_dir = r->data_dir,
-        .train_count = r->train.count, .train_total = r->train_total,
+        .train_count = r->train_count, .train_total = r->train_total,
         .test_count = r->test.count, .test_total = r->test_total,
         .seed = o->seed, .engine = o->engine,
         .threads = o->engine == ENGINE_REFERENCE ? 1 : granted_threads(o->threads),
+        .ranks = r->cluster.ranks,
         .first_epoch = r->first_epoch, .end_epoch = r->end_epoch,
         .start_file = o->resume_path ? o->resume_path : o->load_path,
     };
     if (!o->quiet)
-        report_header(stdout, &run);
+        report_header(stdout, run);
     if (o->show)
         visuals_show(stdout, &r->train, o->show);
     /* An output that cannot be written (a full disk, a closed stdout) fails
@@ -729,6 +800,33 @@ static int execute(struct run *r, struct error *err)
             return EXIT_FAILURE;
         fputs("epoch,loss,seconds,test_accuracy\n", r->log);
     }
+    return EXIT_SUCCESS;
+}
+
+static int execute(struct run *r, struct error *err)
+{
+    struct options *o = &r->options;
+    if (!o->load_path && !o->resume_path &&
+        check_network_size(o, MNIST_SIDE * MNIST_SIDE, err) < 0) {
+        options_usage_error(&(const struct usage){stderr, NULL}, "--hidden: %s", err->msg);
+        return EXIT_USAGE;
+    }
+    const bool root = cluster_is_root(&r->cluster);
+    if (!root) {  /* rank 0 alone writes files and shows digits */
+        o->save_path = o->checkpoint_path = o->log_path = o->plots_dir = NULL;
+        o->show = 0;
+    }
+    if (r->cluster.ranks > 1 && o->engine != ENGINE_OMP) {
+        options_usage_error(&(const struct usage){stderr, NULL},
+                            "--engine %s runs in one process, not across %d ranks",
+                            o->engine == ENGINE_REFERENCE ? "reference" : "omp", r->cluster.ranks);
+        return EXIT_USAGE;
+    }
+    struct run_description run;
+    const int status = set_up(r, &run, err);
+    /* Each rank read its own files: a failure on any ends them all. */
+    if (any_rank_failed(r, status != EXIT_SUCCESS))
+        return status != EXIT_SUCCESS ? status : EXIT_FAILURE;
 
     double seconds = 0;
     int stopped = 0;
@@ -736,8 +834,12 @@ static int execute(struct run *r, struct error *err)
     if (r->end_epoch > r->first_epoch) {
         stopped = run_training(r, &seconds, err);
         clear_progress(r);
-        if (stopped < 0)
+        if (stopped < 0) {
+            r->failed_elsewhere = r->failed_elsewhere || !root;  /* rank 0 says it */
             return EXIT_FAILURE;
+        }
+        if (!root)  /* the rest is rank 0's: its outputs and results */
+            return stopped > 0 ? 128 + stop_signal : EXIT_SUCCESS;
         run.end_epoch = r->epochs_done; /* fewer when interrupted */
         report_training_time(stdout, &run, seconds);
     }
@@ -791,21 +893,41 @@ static int train_command(int argc, char **argv)
     struct error err = {{0}};
 
     memset(&r, 0, sizeof r);
-    options_defaults(&r.options);
-    switch (options_parse(&r.options, argc, argv, stdout, stderr)) {
-    case OPTIONS_DONE:
-        return EXIT_SUCCESS;
-    case OPTIONS_USAGE_ERROR:
-        return EXIT_USAGE;
-    case OPTIONS_OUTPUT_ERROR:
+    if (cluster_init(&r.cluster, &argc, &argv, &err) < 0) {
+        fprintf(stderr, "mnist-omp: %s\n", err.msg);
         return EXIT_FAILURE;
+    }
+    /* Under mpirun, rank 0 alone prints; every rank says what went wrong
+     * on it (but for the command line, which every rank reads alike). */
+    const bool root = cluster_is_root(&r.cluster);
+    if (!root && !freopen("/dev/null", "w", stdout))
+        cluster_abort(&r.cluster, EXIT_FAILURE);
+    options_defaults(&r.options);
+    int status = EXIT_FAILURE;
+    switch (options_parse(&r.options, argc, argv, stdout, root ? stderr : stdout)) {
+    case OPTIONS_DONE:
+        status = EXIT_SUCCESS;
+        break;
+    case OPTIONS_USAGE_ERROR:
+        status = EXIT_USAGE;
+        break;
+    case OPTIONS_OUTPUT_ERROR:
+        break;
     case OPTIONS_RUN:
+        status = execute(&r, &err);
+        if (status == EXIT_FAILURE && !r.failed_elsewhere) {
+            if (r.cluster.ranks > 1)
+                fprintf(stderr, "mnist-omp: rank %d: %s\n", r.cluster.rank, err.msg);
+            else
+                fprintf(stderr, "mnist-omp: %s\n", err.msg);
+        }
         break;
     }
-    int status = execute(&r, &err);
-    if (status == EXIT_FAILURE)
-        fprintf(stderr, "mnist-omp: %s\n", err.msg);
     run_free(&r);
+    /* Every rank ends with the same status, once rank 0's files are
+     * written. */
+    status = cluster_max(&r.cluster, status);
+    cluster_finalize();
     return status;
 }
 

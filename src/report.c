@@ -86,9 +86,11 @@ void report_header(FILE *out, const struct run_description *run)
             run->data_dir, run->train_count, run->train_total, run->test_count,
             run->test_total, (long long)run->seed);
     const unsigned epochs = run->end_epoch - run->first_epoch;
-    fprintf(out, "Training:  %u epoch%s, %s, %s, engine %s, %d thread%s\n", epochs,
-            plural(epochs), rate, precision_name(m->precision), engine_kind_name(run->engine),
-            run->threads, plural((unsigned)run->threads));
+    fprintf(out, "Training:  %u epoch%s, %s, %s, engine %s, ", epochs, plural(epochs), rate,
+            precision_name(m->precision), engine_kind_name(run->engine));
+    if (run->ranks > 1)
+        fprintf(out, "%d ranks x ", run->ranks);
+    fprintf(out, "%d thread%s\n", run->threads, plural((unsigned)run->threads));
     if (run->start_file)
         fprintf(out, "Start:     %s (%u epoch%s done)\n", run->start_file, run->first_epoch,
                 plural(run->first_epoch));

@@ -18,7 +18,8 @@ struct run_description {
     size_t train_count, train_total, test_count, test_total;
     int64_t seed;
     enum engine_kind engine;
-    int threads;
+    int threads;                 /* a rank's */
+    int ranks;                   /* MPI ranks training together (1: one process) */
     unsigned first_epoch, end_epoch;  /* the epochs this run trains */
     const char *start_file;           /* the --load or --resume file, or NULL */
 };

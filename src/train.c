@@ -22,11 +22,13 @@ static bool whole_batch(const struct training *settings, size_t n)
 
 int trainer_create(struct trainer *t, enum engine_kind kind, const struct mlp *m,
                    const struct dataset *train, const struct training *settings,
-                   struct training_state *state, int threads, struct error *err)
+                   struct training_state *state, int threads, const struct cluster *cluster,
+                   struct error *err)
 {
     memset(t, 0, sizeof *t);
     t->kind = kind;
     t->train = train;
+    t->total = train->count;
     t->settings = *settings;
     /* Taken over even when creation fails, so the caller never frees it. */
     t->state = *state;
@@ -40,16 +42,27 @@ int trainer_create(struct trainer *t, enum engine_kind kind, const struct mlp *m
         return error_set(err, "the %s optimiser's state has no moments",
                          optimizer_name(settings->optimizer.kind));
     }
-    if (!whole_batch(settings, train->count)) {
-        t->order = malloc(train->count * sizeof *t->order);
-        if (!t->order) {
+    int status;
+    if (cluster && cluster->ranks > 1) {
+        if (kind != ENGINE_OMP) {
             trainer_destroy(t);
-            return error_set(err, "out of memory for the shuffle of %zu images", train->count);
+            return error_set(err, "the %s engine runs in one process, not across %d ranks",
+                             engine_kind_name(kind), cluster->ranks);
         }
+        t->shard = calloc(1, sizeof *t->shard);
+        status = t->shard ? shard_create(t->shard, cluster, m, train, settings->batch, threads, err)
+                          : error_set(err, "out of memory");
+        if (status == 0)
+            t->total = t->shard->total;
+    } else {
+        status = kind == ENGINE_REFERENCE ? reference_create(&t->reference, m, train, err)
+                                          : engine_create(&t->omp, m, train, NULL, threads, err);
     }
-    const int status = kind == ENGINE_REFERENCE
-                           ? reference_create(&t->reference, m, train, err)
-                           : engine_create(&t->omp, m, train, NULL, threads, err);
+    if (status == 0 && !whole_batch(settings, t->total)) {
+        t->order = malloc(t->total * sizeof *t->order);
+        if (!t->order)
+            status = error_set(err, "out of memory for the shuffle of %zu images", t->total);
+    }
     if (status < 0) {
         trainer_destroy(t);
         return -1;
@@ -61,6 +74,9 @@ void trainer_destroy(struct trainer *t)
 {
     engine_destroy(t->omp);
     reference_destroy(t->reference);
+    if (t->shard)
+        shard_destroy(t->shard);
+    free(t->shard);
     optimizer_state_free(&t->state.optimizer);
     free(t->order);
     memset(t, 0, sizeof *t);
@@ -90,12 +106,14 @@ static double trainer_step(struct trainer *t, struct mlp *m, const size_t *batch
                         reference_gradient(t->reference), 0, mlp_param_count(m));
         return loss;
     }
+    if (t->shard)
+        return shard_step(t->shard, m, batch, count, o, &step, s);
     return engine_train_step(t->omp, m, batch, count, o, &step, s);
 }
 
 double trainer_epoch(struct trainer *t, struct mlp *m)
 {
-    const size_t N = t->train->count, B = t->settings.batch;
+    const size_t N = t->total, B = t->settings.batch;
     const uint64_t steps = training_steps_per_epoch(&t->settings, N);
     const uint64_t total_steps = (uint64_t)t->settings.epochs * steps;
     double loss;

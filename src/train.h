@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "cluster.h"
 #include "dataset.h"
 #include "error.h"
 #include "kernels.h"
@@ -14,6 +15,7 @@
 #include "optimizer.h"
 #include "reference.h"
 #include "rng.h"
+#include "shard.h"
 
 enum engine_kind { ENGINE_OMP, ENGINE_REFERENCE };
 
@@ -35,25 +37,32 @@ struct training_state {
     struct optimizer_state optimizer;
 };
 
-/* Either engine behind one interface. */
+/* Either engine behind one interface, the OpenMP one in one process or
+ * across the ranks of a cluster. */
 struct trainer {
     enum engine_kind kind;
     struct engine *omp;
     struct reference *reference;
-    const struct dataset *train;
+    struct shard *shard;  /* across ranks: this rank's part (omp is NULL) */
+    const struct dataset *train;  /* across ranks: this rank's share */
+    size_t total;         /* the training set's images, across ranks too */
     struct training settings;
     struct training_state state;
     size_t *order;       /* the epoch's shuffle, N indices */
 };
 
 /* threads: the OpenMP engine's thread count (0: engine_max_threads()); the
- * serial reference runs on the calling thread.  state: where the run stands
+ * serial reference runs on the calling thread.  cluster: NULL, or the ranks
+ * that train together (more than one: the OpenMP engine only, train the
+ * rank's share of the set as shard_range cuts it; every rank creates its
+ * trainer, and then trains, at once).  state: where the run stands
  * (epoch 0, the stream after the weights were drawn, and a fresh optimiser
  * state for a new run; a checkpoint's for a resumed one); the trainer takes
  * it over, moments included, and frees it with itself. */
 int trainer_create(struct trainer *t, enum engine_kind kind, const struct mlp *m,
                    const struct dataset *train, const struct training *settings,
-                   struct training_state *state, int threads, struct error *err);
+                   struct training_state *state, int threads, const struct cluster *cluster,
+                   struct error *err);
 void trainer_destroy(struct trainer *t);
 
 /* Steps in one epoch: ceil(N / B), 1 for the whole training set. */

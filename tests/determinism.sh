@@ -1,10 +1,10 @@
 #!/bin/sh
 # Bitwise identical weights whatever the thread count and the instruction
-# set, at the sizes users run: the reference experiment (6000 images, 32
-# slices) and the whole training set (60000 images), compared byte for byte
-# (`cmp` of the saved models) with a one-thread run.  Thread counts below,
-# at, between and above the slice count, and odd ones, so that threads own
-# uneven shares of slices or none.  Every thread count runs the kernels this
+# set, at the sizes users run: the reference experiment (6000 images, 47
+# units) and the whole training set (60000 images, 469 units), compared byte
+# for byte (`cmp` of the saved models) with a one-thread run.  Thread counts
+# from 2 to 256, odd ones among them, so that threads own ranges of units of
+# uneven lengths, of one unit, or none (256 threads on 47 units).  Every thread count runs the kernels this
 # CPU picks; every instruction set this CPU and build can run (the others
 # are named as skipped) runs at 1 and 33 threads.
 #
@@ -28,7 +28,7 @@ testlib_start determinism
 OMP_WAIT_POLICY=passive
 export OMP_WAIT_POLICY
 
-thread_counts="2 3 5 8 16 32 33 64"
+thread_counts="2 3 5 8 16 24 32 33 64 128 256"
 isa_thread_counts="1 33"
 expect_status 0 "probe" -- "$prog" --train-size 10 --test-size 10 --epochs 1 --threads 2
 if ! grep -q ', 2 threads$' "$work/out"; then

@@ -654,16 +654,15 @@ START_TEST(unit_count_depends_only_on_sample_count)
 }
 END_TEST
 
-/* The deepest stack of a range's walk, simulated here unit by unit: push
- * the unit as a leaf, then while the top two are siblings (same level, the
+/* The pieces a range's walk leaves, simulated here unit by unit: push the
+ * unit as a leaf, then while the top two are siblings (same level, the
  * lower's index even, the upper's the next) make them their parent. */
-static size_t walk_depth(size_t first, size_t end)
+static size_t walk_pieces(size_t first, size_t end)
 {
-    size_t level[130], index[130], n = 0, depth = 0;
+    size_t level[130], index[130], n = 0;
     for (size_t u = first; u < end; u++) {
         level[n] = 0;
         index[n++] = u;
-        depth = n > depth ? n : depth;
         while (n >= 2 && level[n - 2] == level[n - 1] && index[n - 2] % 2 == 0 &&
                index[n - 1] == index[n - 2] + 1) {
             level[n - 2]++;
@@ -671,15 +670,15 @@ static size_t walk_depth(size_t first, size_t end)
             n--;
         }
     }
-    return depth;
+    return n;
 }
 
-/* The partials a step keeps are the threads' ranges' deepest stacks, for
+/* The partials a step keeps are the pieces the threads' ranges leave, for
  * batch sizes and thread counts that cut the units every way: aligned and
  * not, ranges of one unit, more threads than units. */
-START_TEST(partial_count_is_the_ranges_deepest_stacks)
+START_TEST(partial_count_is_the_ranges_pieces)
 {
-    static const size_t sizes[] = {1, 64, 100, 256, 1001, 6000, 60000};
+    static const size_t sizes[] = {1, 64, 100, 256, 1001, 6000, 60000, 1000000};
     static const int threads[] = {1, 2, 3, 5, 16, 24, 64, 256, 1000};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
         for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
@@ -687,14 +686,16 @@ START_TEST(partial_count_is_the_ranges_deepest_stacks)
             const size_t ranges = units < (size_t)threads[t] ? units : (size_t)threads[t];
             size_t want = 0;
             for (size_t r = 0; r < ranges; r++)
-                want += walk_depth(r * units / ranges, (r + 1) * units / ranges);
+                want += walk_pieces(r * units / ranges, (r + 1) * units / ranges);
             ck_assert_msg(engine_partial_count(sizes[i], threads[t]) == want,
                           "%zu samples, %d threads: %zu partials, want %zu", sizes[i],
                           threads[t], engine_partial_count(sizes[i], threads[t]), want);
         }
     /* The memory of the partials grows with the tree's depth: one thread
-     * over all of MNIST's 469 units keeps 9 partials (469 = 111010101b). */
-    ck_assert_uint_eq(engine_partial_count(60000, 1), 9);
+     * over all of MNIST's 469 units (111010101 in binary) keeps 6 subtrees,
+     * and two threads 5 + 8. */
+    ck_assert_uint_eq(engine_partial_count(60000, 1), 6);
+    ck_assert_uint_eq(engine_partial_count(60000, 2), 13);
 }
 END_TEST
 
@@ -731,7 +732,7 @@ static void start_trainer(struct trainer *t, enum engine_kind kind, const struct
     ck_assert_msg(optimizer_state_create(&state.optimizer, &settings->optimizer,
                                          mlp_param_count(m), m->precision, &err) == 0,
                   "%s", err.msg);
-    ck_assert_msg(trainer_create(t, kind, m, ds, settings, &state, 2, &err) == 0, "%s", err.msg);
+    ck_assert_msg(trainer_create(t, kind, m, ds, settings, &state, 2, NULL, &err) == 0, "%s", err.msg);
 }
 
 START_TEST(engine_trains_like_the_reference_with_every_optimiser_and_schedule)
@@ -947,7 +948,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, unknown_instruction_set_is_an_error);
     tcase_add_test(tc, uniform_init_draws_layer_by_layer);
     tcase_add_test(tc, unit_count_depends_only_on_sample_count);
-    tcase_add_test(tc, partial_count_is_the_ranges_deepest_stacks);
+    tcase_add_test(tc, partial_count_is_the_ranges_pieces);
     tcase_add_test(tc, profile_charges_each_kernel_of_each_layer);
     tcase_add_test(tc, train_step_is_gradient_then_update);
     tcase_add_test(tc, batch_that_repeats_images_matches_the_reference);

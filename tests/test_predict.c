@@ -71,7 +71,7 @@ static void trained_model(struct mlp *m, enum trained_kind kind, enum precision 
     ck_assert_msg(optimizer_state_create(&state.optimizer, &settings.optimizer,
                                          mlp_param_count(m), precision, &err) == 0,
                   "%s", err.msg);
-    ck_assert_msg(trainer_create(&t, ENGINE_OMP, m, &training, &settings, &state, 2, &err) == 0,
+    ck_assert_msg(trainer_create(&t, ENGINE_OMP, m, &training, &settings, &state, 2, NULL, &err) == 0,
                   "%s", err.msg);
     ck_assert_msg(train(&t, m, settings.epochs, NULL, NULL, &seconds, &err) == 0, "%s", err.msg);
     trainer_destroy(&t);

@@ -70,7 +70,7 @@ static void start_trainer(struct trainer *t, struct mlp *m, const struct dataset
                           const struct training *settings, struct training_state *state)
 {
     struct error err;
-    ck_assert_msg(trainer_create(t, ENGINE_REFERENCE, m, ds, settings, state, 1, &err) == 0, "%s",
+    ck_assert_msg(trainer_create(t, ENGINE_REFERENCE, m, ds, settings, state, 1, NULL, &err) == 0, "%s",
                   err.msg);
 }
 
@@ -945,7 +945,7 @@ START_TEST(test_trainer_refuses_a_state_without_moments)
     struct error err;
     start_run(&m, &state, &settings, PRECISION_F64, ACTIVATION_RELU, LOSS_MSE);
     optimizer_state_free(&state.optimizer);
-    ck_assert_int_eq(trainer_create(&t, ENGINE_REFERENCE, &m, &ds, &settings, &state, 1, &err), -1);
+    ck_assert_int_eq(trainer_create(&t, ENGINE_REFERENCE, &m, &ds, &settings, &state, 1, NULL, &err), -1);
     ck_assert_msg(strstr(err.msg, "sgd optimiser's state"), "message: %s", err.msg);
     mlp_free(&m);
     dataset_free(&ds);

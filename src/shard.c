@@ -1,0 +1,264 @@
+#include <config.h>
+
+#include "shard.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void shard_range(size_t n, int rank, int ranks, size_t *first, size_t *end)
+{
+    const size_t units = engine_unit_count(n);
+    *first = engine_unit_row(n, (size_t)rank * units / (size_t)ranks);
+    *end = engine_unit_row(n, ((size_t)rank + 1) * units / (size_t)ranks);
+}
+
+/* Rank r's units of a batch of n: [*first, *end). */
+static void unit_range(size_t n, int rank, int ranks, size_t *first, size_t *end)
+{
+    const size_t units = engine_unit_count(n);
+    *first = (size_t)rank * units / (size_t)ranks;
+    *end = ((size_t)rank + 1) * units / (size_t)ranks;
+}
+
+/* Grows *buffer to hold count elements of size bytes (its contents go). */
+static int reserve(void *buffer, size_t *capacity, size_t count, size_t size)
+{
+    void **p = buffer;
+    if (count <= *capacity && *p)
+        return 0;
+    free(*p);
+    *p = count ? calloc(count, size) : NULL;
+    *capacity = *p ? count : 0;
+    return *p || !count ? 0 : -1;
+}
+
+int shard_create(struct shard *s, const struct cluster *c, const struct mlp *m,
+                 const struct dataset *own, size_t batch, int threads, struct error *err)
+{
+    const size_t ranks = (size_t)c->ranks, image = dataset_image_size(own) + 1;
+    memset(s, 0, sizeof *s);
+    s->cluster = c;
+    s->own = own;
+    s->held_first = calloc(ranks + 1, sizeof *s->held_first);
+    s->send_bytes = calloc(ranks, sizeof *s->send_bytes);
+    s->recv_bytes = calloc(ranks, sizeof *s->recv_bytes);
+    s->taken = calloc(ranks, sizeof *s->taken);
+    if (!s->held_first || !s->send_bytes || !s->recv_bytes || !s->taken) {
+        shard_destroy(s);
+        return error_set(err, "out of memory for the shares of %zu ranks", ranks);
+    }
+    /* Every rank's count, then where each rank's share starts. */
+    for (size_t r = 0; r < ranks; r++)
+        s->send_bytes[r] = sizeof(size_t);
+    s->held_first[c->rank + 1] = own->count;
+    if (cluster_allgather(c, &s->held_first[c->rank + 1], s->held_first + 1, s->send_bytes) < 0) {
+        shard_destroy(s);
+        return error_set(err, "out of memory for the shares of %zu ranks", ranks);
+    }
+    for (size_t r = 0; r < ranks; r++)
+        s->held_first[r + 1] += s->held_first[r];
+    s->total = s->held_first[ranks];
+    s->own_first = s->held_first[c->rank];
+    for (size_t r = 0; r < ranks; r++) {
+        size_t first, end;
+        shard_range(s->total, (int)r, c->ranks, &first, &end);
+        if (first != s->held_first[r] || end != s->held_first[r + 1]) {
+            shard_destroy(s);
+            return error_set(err, "rank %zu holds training images [%zu, %zu), not its share "
+                                  "[%zu, %zu)", r, s->held_first[r], s->held_first[r + 1],
+                             first, end);
+        }
+    }
+    const size_t step_rows = batch && batch < s->total ? batch : s->total;
+    if (engine_unit_count(step_rows) < ranks) {
+        const size_t units = engine_unit_count(step_rows);
+        shard_destroy(s);
+        return error_set(err, "a batch of %zu images is cut into %zu unit%s, fewer than the %zu "
+                              "ranks: use %zu ranks at most",
+                         step_rows, units, units == 1 ? "" : "s", ranks, units);
+    }
+    if (reserve(&s->unit_losses, &s->units_capacity, engine_unit_count(step_rows),
+                sizeof *s->unit_losses) < 0) {
+        shard_destroy(s);
+        return error_set(err, "out of memory for the losses of %zu units",
+                         engine_unit_count(step_rows));
+    }
+    if (step_rows == s->total) {
+        if (engine_create(&s->engine, m, own, NULL, threads, err) < 0) {
+            shard_destroy(s);
+            return -1;
+        }
+        return 0;
+    }
+    /* A mini-batch step's rows are at most a batch; the engine is made for
+     * that many (blank images until the first step brings its own). */
+    s->step = (struct dataset){.count = step_rows, .rows = own->rows, .cols = own->cols};
+    s->step.pixels = calloc(step_rows, image - 1);
+    s->step.labels = calloc(step_rows, 1);
+    s->outgoing = malloc(step_rows * image);
+    s->incoming = malloc(step_rows * image);
+    if (!s->step.pixels || !s->step.labels || !s->outgoing || !s->incoming) {
+        shard_destroy(s);
+        return error_set(err, "out of memory for the images of a batch of %zu", step_rows);
+    }
+    if (engine_create(&s->engine, m, &s->step, NULL, threads, err) < 0) {
+        shard_destroy(s);
+        return -1;
+    }
+    return 0;
+}
+
+void shard_destroy(struct shard *s)
+{
+    engine_destroy(s->engine);
+    dataset_free(&s->step);
+    free(s->held_first);
+    free(s->send_bytes);
+    free(s->recv_bytes);
+    free(s->taken);
+    free(s->outgoing);
+    free(s->incoming);
+    free(s->unit_losses);
+    free(s->gathered);
+    free(s->pieces);
+    memset(s, 0, sizeof *s);
+}
+
+/* The rank that holds image i of the set. */
+static size_t holder(const struct shard *s, size_t i)
+{
+    size_t low = 0, high = (size_t)s->cluster->ranks;  /* held_first[low] <= i < [high] */
+    while (high - low > 1) {
+        const size_t mid = low + (high - low) / 2;
+        if (s->held_first[mid] <= i)
+            low = mid;
+        else
+            high = mid;
+    }
+    return low;
+}
+
+/* Brings the images of this rank's rows [first, end) of the batch into
+ * s->step, in row order: each rank sends every rank the images it holds of
+ * that rank's rows, in row order, a record (pixels, then the label) each. */
+static int fetch_images(struct shard *s, const size_t *batch, size_t count, size_t first,
+                        size_t end)
+{
+    const struct cluster *c = s->cluster;
+    const size_t width = dataset_image_size(s->own), record = width + 1;
+    size_t at = 0;
+    for (int r = 0; r < c->ranks; r++) {
+        size_t row, row_end;
+        shard_range(count, r, c->ranks, &row, &row_end);
+        const size_t start = at;
+        for (; row < row_end; row++) {
+            const size_t image = batch[row];
+            if (image < s->own_first || image - s->own_first >= s->own->count)
+                continue;
+            memcpy(s->outgoing + at, s->own->pixels + (image - s->own_first) * width, width);
+            s->outgoing[at + width] = s->own->labels[image - s->own_first];
+            at += record;
+        }
+        s->send_bytes[r] = at - start;
+        s->recv_bytes[r] = 0;
+    }
+    for (size_t row = first; row < end; row++)
+        s->recv_bytes[holder(s, batch[row])] += record;
+    for (int r = 0; r < c->ranks; r++)
+        s->sent_bytes += r == c->rank ? 0 : s->send_bytes[r];
+    if (cluster_exchange(c, s->outgoing, s->send_bytes, s->incoming, s->recv_bytes) < 0)
+        return -1;
+    for (size_t r = 0, offset = 0; r < (size_t)c->ranks; r++) {
+        s->taken[r] = offset;
+        offset += s->recv_bytes[r];
+    }
+    for (size_t row = first; row < end; row++) {
+        const size_t r = holder(s, batch[row]);
+        const uint8_t *in = s->incoming + s->taken[r];
+        memcpy(s->step.pixels + (row - first) * width, in, width);
+        s->step.labels[row - first] = in[width];
+        s->taken[r] += record;
+    }
+    s->step.count = end - first;
+    return 0;
+}
+
+/* Every rank's pieces, in rank (that is, unit) order, into s->pieces over
+ * s->gathered; returns how many, or 0 when memory runs out. */
+static size_t gather_pieces(struct shard *s, const struct mlp *m)
+{
+    const struct cluster *c = s->cluster;
+    const size_t ranks = (size_t)c->ranks, bytes = mlp_param_count(m) * precision_size(m->precision);
+    const struct engine_piece *mine;
+    const size_t n_mine = engine_pieces(s->engine, &mine);
+
+    /* How many each rank has (taken holds them), then their nodes. */
+    for (size_t r = 0; r < ranks; r++)
+        s->send_bytes[r] = sizeof(size_t);
+    s->taken[c->rank] = n_mine;
+    if (cluster_allgather(c, &s->taken[c->rank], s->taken, s->send_bytes) < 0)
+        return 0;
+    size_t total = 0, first = 0;
+    for (size_t r = 0; r < ranks; r++) {
+        if (r == (size_t)c->rank)
+            first = total;
+        total += s->taken[r];
+    }
+    if (reserve(&s->pieces, &s->pieces_capacity, total, sizeof *s->pieces) < 0 ||
+        reserve(&s->gathered, &s->gathered_capacity, total, bytes) < 0)
+        return 0;
+    s->sent_bytes += n_mine * (bytes + sizeof *s->pieces) + sizeof(size_t);
+    for (size_t i = 0; i < n_mine; i++) {
+        s->pieces[first + i] = mine[i];
+        memcpy((char *)s->gathered + (first + i) * bytes, mine[i].partial, bytes);
+    }
+    for (size_t r = 0; r < ranks; r++)
+        s->send_bytes[r] = s->taken[r] * sizeof *s->pieces;
+    if (cluster_allgather(c, s->pieces + first, s->pieces, s->send_bytes) < 0)
+        return 0;
+    for (size_t r = 0; r < ranks; r++)
+        s->send_bytes[r] = s->taken[r] * bytes;
+    if (cluster_allgather(c, (char *)s->gathered + first * bytes, s->gathered, s->send_bytes) <
+        0)
+        return 0;
+    /* The partials that came with the nodes were other ranks' addresses. */
+    for (size_t i = 0; i < total; i++)
+        s->pieces[i].partial = (char *)s->gathered + i * bytes;
+    return total;
+}
+
+double shard_step(struct shard *s, struct mlp *m, const size_t *batch, size_t count,
+                  const struct optimizer *o, const struct optimizer_step *step,
+                  const struct optimizer_state *state)
+{
+    const struct cluster *c = s->cluster;
+    size_t first, end, unit_first, unit_end;
+    shard_range(count, c->rank, c->ranks, &first, &end);
+    unit_range(count, c->rank, c->ranks, &unit_first, &unit_end);
+    s->sent_bytes = (unit_end - unit_first) * sizeof *s->unit_losses;
+    if (batch) {
+        struct error ignored;
+        if (fetch_images(s, batch, count, first, end) < 0 ||
+            engine_reload_images(s->engine, &ignored) < 0)
+            return NAN;
+    }
+    if (engine_share_gradient(s->engine, m, NULL, end - first, count, unit_first, unit_end) < 0)
+        return NAN;
+
+    /* Every unit's loss, then every piece: the same on every rank. */
+    for (int r = 0; r < c->ranks; r++) {
+        size_t r_first, r_end;
+        unit_range(count, r, c->ranks, &r_first, &r_end);
+        s->send_bytes[r] = (r_end - r_first) * sizeof *s->unit_losses;
+    }
+    engine_unit_losses(s->engine, s->unit_losses + unit_first);
+    if (cluster_allgather(c, s->unit_losses + unit_first, s->unit_losses, s->send_bytes) < 0)
+        return NAN;
+    const double loss = engine_batch_loss(m, s->unit_losses, count);
+    const size_t pieces = gather_pieces(s, m);
+    if (!pieces ||
+        engine_update_from_pieces(s->engine, m, s->pieces, pieces, o, step, state) < 0)
+        return NAN;
+    return loss;
+}
