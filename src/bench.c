@@ -847,6 +847,7 @@ int bench_main(int argc, char **argv)
     struct cluster cluster;
     if (cluster_init(&cluster, &argc, &argv, &err) < 0) {
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
+        cluster_finalize();
         return EXIT_FAILURE;
     }
     /* Under mpirun, rank 0 alone prints. */

@@ -249,7 +249,8 @@ struct engine {
     size_t *range_partial;    /* ranges + 1 */
     void *scratch;            /* per range, `levels` tiles: the stack of a tile's walk */
     size_t levels, tile_elements, scratch_capacity;  /* scratch_capacity: bytes */
-    size_t planned_total, planned_threads;  /* what the ranges were planned for */
+    size_t planned_total, planned_threads, planned_first, planned_end;  /* what the ranges
+                                                                          were planned for */
     struct engine_piece *pieces;
     size_t n_pieces, pieces_capacity;
     size_t block_rows;        /* most rows of a block of the batch (block_rows()) */
@@ -585,14 +586,19 @@ static size_t tree_pieces(size_t first, size_t end)
     return bit_count(m - first) + bit_count(end - m);
 }
 
-size_t engine_partial_count(size_t n, int threads)
+size_t engine_piece_count(size_t first, size_t end, int threads)
 {
-    const size_t units = engine_unit_count(n);
+    const size_t units = end - first;
     const size_t ranges = units < (size_t)threads ? units : (size_t)threads;
     size_t total = 0;
     for (size_t r = 0; r < ranges; r++)
-        total += tree_pieces(r * units / ranges, (r + 1) * units / ranges);
+        total += tree_pieces(first + r * units / ranges, first + (r + 1) * units / ranges);
     return total;
+}
+
+size_t engine_partial_count(size_t n, int threads)
+{
+    return engine_piece_count(0, engine_unit_count(n), threads);
 }
 
 /* Rounds a count of elements up so that consecutive blocks start on separate
@@ -1074,7 +1080,7 @@ static int plan_units(struct engine *e)
     const size_t units = e->unit_end - e->unit_first;
     const size_t ranges = units < (size_t)e->threads ? units : (size_t)e->threads;
     if (e->planned_total == e->total && e->planned_threads == (size_t)e->threads &&
-        e->ranges == ranges && e->range_partial)
+        e->planned_first == e->unit_first && e->planned_end == e->unit_end && e->range_partial)
         return 0;
     e->planned_total = 0;
     if (ranges + 1 > e->ranges_capacity) {
@@ -1142,6 +1148,8 @@ static int plan_units(struct engine *e)
     }
     e->planned_total = e->total;
     e->planned_threads = (size_t)e->threads;
+    e->planned_first = e->unit_first;
+    e->planned_end = e->unit_end;
     return 0;
 }
 

@@ -127,6 +127,10 @@ double engine_train_step(struct engine *e, struct mlp *m, const size_t *batch, s
 size_t engine_unit_count(size_t n);
 size_t engine_unit_row(size_t n, size_t u);
 size_t engine_partial_count(size_t n, int threads);
+/* The subtrees `threads` threads leave over the units [first, end) (a
+ * process's share): engine_partial_count(n, threads) is that of all of a
+ * batch of n's units. */
+size_t engine_piece_count(size_t first, size_t end, int threads);
 
 /* A step across processes (MPI ranks, src/shard.c): a batch of `total`
  * images is cut into engine_unit_count(total) units and each process works

@@ -28,6 +28,7 @@
 #include "predict.h"
 #include "report.h"
 #include "rng.h"
+#include "shard.h"
 #include "train.h"
 #include "visuals.h"
 #include "weights.h"
@@ -582,26 +583,33 @@ static void report_failures(const struct failed_outputs *f)
         fprintf(stderr, "mnist-omp: %s\n", f->errors[i].msg);
 }
 
-/* The arenas of a network's size that training keeps: the parameters, the
- * gradient, the optimiser's moments and, in the OpenMP engine, the partial
- * gradients of the threads' stacks of subtrees for the largest batch. */
-static size_t training_arenas(const struct options *o)
+/* The arenas of a network's size that training keeps on a training set of
+ * n images: the parameters, the optimiser's moments and, in the OpenMP
+ * engine, the subtrees of the units' tree that the threads leave for the
+ * largest batch (under mpirun, this rank's and every rank's, gathered).
+ * n = 0: not known yet (before the data is loaded), the subtrees then
+ * uncounted. */
+static size_t training_arenas(const struct run *r, size_t n)
 {
-    const size_t n = o->train_size == SUBSET_ALL ? (size_t)1 << 40 : o->train_size;
+    const struct options *o = &r->options;
     const size_t batch = o->batch == 0 || o->batch > n ? n : o->batch;
-    const size_t partials =
-        o->engine == ENGINE_OMP ? engine_partial_count(batch, granted_threads(o->threads)) : 0;
+    const size_t partials = o->engine == ENGINE_OMP && n
+                                ? shard_partial_count(batch, r->cluster.rank, r->cluster.ranks,
+                                                      granted_threads(o->threads))
+                                : 0;
     return 1 + optimizer_moment_count(&o->optimizer) + partials;
 }
 
 /* Whether the network the options describe, with images of `inputs`
- * pixels, fits this machine's memory, checked before anything of its size
- * is allocated. */
-static int check_network_size(const struct options *o, size_t inputs, struct error *err)
+ * pixels, fits this machine's memory for a training set of n (0: not known
+ * yet), checked before anything of its size is allocated (and again once
+ * n is known). */
+static int check_network_size(const struct run *r, size_t inputs, size_t n, struct error *err)
 {
     size_t widths[MLP_MAX_LAYERS + 1], count;
-    const size_t n_layers = options_widths(o, inputs, widths);
-    return mlp_check_shape(n_layers, widths, o->precision, training_arenas(o), &count, err);
+    const size_t n_layers = options_widths(&r->options, inputs, widths);
+    return mlp_check_shape(n_layers, widths, r->options.precision, training_arenas(r, n), &count,
+                           err);
 }
 
 /* A checkpoint of format version 1 or 2 (full-batch SGD, which draws
@@ -628,14 +636,8 @@ static int prepare(struct run *r, struct error *err)
     int status = EXIT_SUCCESS;
 
     r->end_epoch = o->epochs;
-    if (o->load_path || o->resume_path) {
-        struct error cause;
+    if (o->load_path || o->resume_path)
         status = load_start(r, err);
-        if (status == EXIT_SUCCESS && check_network_size(o, mlp_inputs(&r->model), &cause) < 0) {
-            error_set(err, "%s: %s", o->resume_path ? o->resume_path : o->load_path, cause.msg);
-            status = EXIT_FAILURE;
-        }
-    }
     if (status == EXIT_SUCCESS &&
         mnist_find_dir(o->data_dir, PKGDATADIR, r->data_dir, sizeof r->data_dir, err) < 0)
         status = EXIT_FAILURE;
@@ -657,6 +659,21 @@ static int prepare(struct run *r, struct error *err)
     }
     if (status == EXIT_SUCCESS && o->resume_path)
         status = check_same_data(r, err);
+    if (status == EXIT_SUCCESS) {
+        const char *start = o->resume_path ? o->resume_path : o->load_path;
+        struct error cause;
+        if (check_network_size(r, start ? mlp_inputs(&r->model) : dataset_image_size(&r->train),
+                               r->train.count, &cause) < 0) {
+            if (start) {
+                error_set(err, "%s: %s", start, cause.msg);
+                status = EXIT_FAILURE;
+            } else {
+                options_usage_error(&(const struct usage){stderr, NULL}, "--hidden: %s",
+                                    cause.msg);
+                status = EXIT_USAGE;
+            }
+        }
+    }
     if (status == EXIT_SUCCESS && r->model.params &&
         mlp_check_inputs(&r->model, dataset_image_size(&r->train), err) < 0)
         status = EXIT_FAILURE;
@@ -739,18 +756,24 @@ static int run_training(struct run *r, double *seconds, struct error *err)
 {
     const struct options *o = &r->options;
     catch_stop_signals();
-    const bool failed = keep_share(r, err) < 0 ||
-                        trainer_create(&r->trainer, o->engine, &r->model, &r->train,
+    /* Every rank has its share before the trainers gather theirs. */
+    if (any_rank_failed(r, keep_share(r, err) < 0))
+        return -1;
+    /* The trainer takes the state over, even when it fails. */
+    const bool failed = trainer_create(&r->trainer, o->engine, &r->model, &r->train,
                                        &r->settings, &r->state, o->threads, &r->cluster,
                                        err) < 0;
-    if (failed)
-        memset(&r->state, 0, sizeof r->state);  /* the trainer took it over and freed it */
-    else
-        r->training = true;
+    r->training = !failed;
+    memset(&r->state, 0, sizeof r->state);
     if (any_rank_failed(r, failed))
         return -1;
-    memset(&r->state, 0, sizeof r->state);  /* the trainer's now */
-    return train(&r->trainer, &r->model, r->end_epoch - r->offset, on_epoch, r, seconds, err);
+    const int status =
+        train(&r->trainer, &r->model, r->end_epoch - r->offset, on_epoch, r, seconds, err);
+    /* Training fails alike on every rank (a divergence) or on rank 0 (an
+     * output): rank 0 says why. */
+    if (status < 0 && !cluster_is_root(&r->cluster))
+        r->failed_elsewhere = true;
+    return status;
 }
 
 /* Everything before training: the outputs' checks, the data, the start,
@@ -758,6 +781,14 @@ static int run_training(struct run *r, double *seconds, struct error *err)
 static int set_up(struct run *r, struct run_description *run, struct error *err)
 {
     struct options *o = &r->options;
+    /* A network that cannot fit is refused before the data loads (and
+     * again once the training set's size is known, in prepare). */
+    if (!o->load_path && !o->resume_path &&
+        check_network_size(r, MNIST_SIDE * MNIST_SIDE,
+                           o->train_size == SUBSET_ALL ? 0 : o->train_size, err) < 0) {
+        options_usage_error(&(const struct usage){stderr, NULL}, "--hidden: %s", err->msg);
+        return EXIT_USAGE;
+    }
     if (check_outputs(o, err) < 0)
         return EXIT_FAILURE;
     int status = prepare(r, err);
@@ -806,11 +837,6 @@ static int set_up(struct run *r, struct run_description *run, struct error *err)
 static int execute(struct run *r, struct error *err)
 {
     struct options *o = &r->options;
-    if (!o->load_path && !o->resume_path &&
-        check_network_size(o, MNIST_SIDE * MNIST_SIDE, err) < 0) {
-        options_usage_error(&(const struct usage){stderr, NULL}, "--hidden: %s", err->msg);
-        return EXIT_USAGE;
-    }
     const bool root = cluster_is_root(&r->cluster);
     if (!root) {  /* rank 0 alone writes files and shows digits */
         o->save_path = o->checkpoint_path = o->log_path = o->plots_dir = NULL;
@@ -834,10 +860,8 @@ static int execute(struct run *r, struct error *err)
     if (r->end_epoch > r->first_epoch) {
         stopped = run_training(r, &seconds, err);
         clear_progress(r);
-        if (stopped < 0) {
-            r->failed_elsewhere = r->failed_elsewhere || !root;  /* rank 0 says it */
+        if (stopped < 0)
             return EXIT_FAILURE;
-        }
         if (!root)  /* the rest is rank 0's: its outputs and results */
             return stopped > 0 ? 128 + stop_signal : EXIT_SUCCESS;
         run.end_epoch = r->epochs_done; /* fewer when interrupted */
@@ -895,6 +919,7 @@ static int train_command(int argc, char **argv)
     memset(&r, 0, sizeof r);
     if (cluster_init(&r.cluster, &argc, &argv, &err) < 0) {
         fprintf(stderr, "mnist-omp: %s\n", err.msg);
+        cluster_finalize();
         return EXIT_FAILURE;
     }
     /* Under mpirun, rank 0 alone prints; every rank says what went wrong

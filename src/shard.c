@@ -2,7 +2,7 @@
 
 #include "shard.h"
 
-#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +21,21 @@ static void unit_range(size_t n, int rank, int ranks, size_t *first, size_t *end
     *end = ((size_t)rank + 1) * units / (size_t)ranks;
 }
 
+size_t shard_partial_count(size_t n, int rank, int ranks, int threads)
+{
+    if (ranks == 1)
+        return engine_partial_count(n, threads);
+    size_t own = 0, all = 0;
+    for (int r = 0; r < ranks; r++) {
+        size_t first, end;
+        unit_range(n, r, ranks, &first, &end);
+        const size_t pieces = engine_piece_count(first, end, threads);
+        all += pieces;
+        own += r == rank ? pieces : 0;
+    }
+    return own + all;
+}
+
 /* Grows *buffer to hold count elements of size bytes (its contents go). */
 static int reserve(void *buffer, size_t *capacity, size_t count, size_t size)
 {
@@ -31,6 +46,14 @@ static int reserve(void *buffer, size_t *capacity, size_t count, size_t size)
     *p = count ? calloc(count, size) : NULL;
     *capacity = *p ? count : 0;
     return *p || !count ? 0 : -1;
+}
+
+/* A rank that cannot go on would leave the others waiting in its
+ * collectives: it ends them all. */
+static _Noreturn void rank_failed(const struct cluster *c, const char *what)
+{
+    fprintf(stderr, "mnist-omp: rank %d: out of memory for %s\n", c->rank, what);
+    cluster_abort(c, EXIT_FAILURE);
 }
 
 int shard_create(struct shard *s, const struct cluster *c, const struct mlp *m,
@@ -44,18 +67,14 @@ int shard_create(struct shard *s, const struct cluster *c, const struct mlp *m,
     s->send_bytes = calloc(ranks, sizeof *s->send_bytes);
     s->recv_bytes = calloc(ranks, sizeof *s->recv_bytes);
     s->taken = calloc(ranks, sizeof *s->taken);
-    if (!s->held_first || !s->send_bytes || !s->recv_bytes || !s->taken) {
-        shard_destroy(s);
-        return error_set(err, "out of memory for the shares of %zu ranks", ranks);
-    }
+    if (!s->held_first || !s->send_bytes || !s->recv_bytes || !s->taken)
+        rank_failed(c, "the shares of the ranks");
     /* Every rank's count, then where each rank's share starts. */
     for (size_t r = 0; r < ranks; r++)
         s->send_bytes[r] = sizeof(size_t);
     s->held_first[c->rank + 1] = own->count;
-    if (cluster_allgather(c, &s->held_first[c->rank + 1], s->held_first + 1, s->send_bytes) < 0) {
-        shard_destroy(s);
-        return error_set(err, "out of memory for the shares of %zu ranks", ranks);
-    }
+    if (cluster_allgather(c, &s->held_first[c->rank + 1], s->held_first + 1, s->send_bytes) < 0)
+        rank_failed(c, "the shares of the ranks");
     for (size_t r = 0; r < ranks; r++)
         s->held_first[r + 1] += s->held_first[r];
     s->total = s->held_first[ranks];
@@ -241,10 +260,10 @@ double shard_step(struct shard *s, struct mlp *m, const size_t *batch, size_t co
         struct error ignored;
         if (fetch_images(s, batch, count, first, end) < 0 ||
             engine_reload_images(s->engine, &ignored) < 0)
-            return NAN;
+            rank_failed(c, "the batch's images");
     }
     if (engine_share_gradient(s->engine, m, NULL, end - first, count, unit_first, unit_end) < 0)
-        return NAN;
+        rank_failed(c, "the gradient");
 
     /* Every unit's loss, then every piece: the same on every rank. */
     for (int r = 0; r < c->ranks; r++) {
@@ -254,11 +273,11 @@ double shard_step(struct shard *s, struct mlp *m, const size_t *batch, size_t co
     }
     engine_unit_losses(s->engine, s->unit_losses + unit_first);
     if (cluster_allgather(c, s->unit_losses + unit_first, s->unit_losses, s->send_bytes) < 0)
-        return NAN;
+        rank_failed(c, "the losses");
     const double loss = engine_batch_loss(m, s->unit_losses, count);
     const size_t pieces = gather_pieces(s, m);
     if (!pieces ||
         engine_update_from_pieces(s->engine, m, s->pieces, pieces, o, step, state) < 0)
-        return NAN;
+        rank_failed(c, "the ranks' subtrees");
     return loss;
 }

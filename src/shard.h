@@ -25,6 +25,11 @@
  * works out: those of its contiguous share of the batch's units. */
 void shard_range(size_t n, int rank, int ranks, size_t *first, size_t *end);
 
+/* The parameter-sized arrays rank `rank` of `ranks` keeps for a batch of n
+ * with `threads` threads: its threads' subtrees and, across ranks, every
+ * rank's gathered (each rank with `threads` threads). */
+size_t shard_partial_count(size_t n, int rank, int ranks, int threads);
+
 struct shard {
     const struct cluster *cluster;
     const struct dataset *own;   /* this rank's images: the set's [own_first, ...) */
@@ -47,14 +52,16 @@ struct shard {
 
 /* A shard of a set whose images this rank holds in own (its share, as
  * shard_range cuts the set), trained in batches of `batch` (0: the whole
- * set) on `threads` threads.  Collective.  Returns 0, or -1 with err set. */
+ * set) on `threads` threads.  Collective.  Returns 0, or -1 with err set
+ * (out of memory before its collective ends every rank). */
 int shard_create(struct shard *s, const struct cluster *c, const struct mlp *m,
                  const struct dataset *own, size_t batch, int threads, struct error *err);
 void shard_destroy(struct shard *s);
 
 /* One step on the images batch[0 .. count) of the set (NULL: all of it,
- * in order), on every rank at once: its loss (NaN: out of memory, which
- * the other ranks may not see; the caller ends the run). */
+ * in order), on every rank at once: its loss.  A rank that runs out of
+ * memory in it says so and ends every rank (the others would wait for it
+ * in the step's exchanges). */
 double shard_step(struct shard *s, struct mlp *m, const size_t *batch, size_t count,
                   const struct optimizer *o, const struct optimizer_step *step,
                   const struct optimizer_state *state);

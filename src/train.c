@@ -49,11 +49,10 @@ int trainer_create(struct trainer *t, enum engine_kind kind, const struct mlp *m
             return error_set(err, "the %s engine runs in one process, not across %d ranks",
                              engine_kind_name(kind), cluster->ranks);
         }
-        t->shard = calloc(1, sizeof *t->shard);
-        status = t->shard ? shard_create(t->shard, cluster, m, train, settings->batch, threads, err)
-                          : error_set(err, "out of memory");
+        status = shard_create(&t->shard, cluster, m, train, settings->batch, threads, err);
+        t->across_ranks = status == 0;
         if (status == 0)
-            t->total = t->shard->total;
+            t->total = t->shard.total;
     } else {
         status = kind == ENGINE_REFERENCE ? reference_create(&t->reference, m, train, err)
                                           : engine_create(&t->omp, m, train, NULL, threads, err);
@@ -74,9 +73,8 @@ void trainer_destroy(struct trainer *t)
 {
     engine_destroy(t->omp);
     reference_destroy(t->reference);
-    if (t->shard)
-        shard_destroy(t->shard);
-    free(t->shard);
+    if (t->across_ranks)
+        shard_destroy(&t->shard);
     optimizer_state_free(&t->state.optimizer);
     free(t->order);
     memset(t, 0, sizeof *t);
@@ -106,8 +104,8 @@ static double trainer_step(struct trainer *t, struct mlp *m, const size_t *batch
                         reference_gradient(t->reference), 0, mlp_param_count(m));
         return loss;
     }
-    if (t->shard)
-        return shard_step(t->shard, m, batch, count, o, &step, s);
+    if (t->across_ranks)
+        return shard_step(&t->shard, m, batch, count, o, &step, s);
     return engine_train_step(t->omp, m, batch, count, o, &step, s);
 }
 

@@ -43,7 +43,8 @@ struct trainer {
     enum engine_kind kind;
     struct engine *omp;
     struct reference *reference;
-    struct shard *shard;  /* across ranks: this rank's part (omp is NULL) */
+    bool across_ranks;    /* training with other ranks: shard is this rank's part */
+    struct shard shard;
     const struct dataset *train;  /* across ranks: this rank's share */
     size_t total;         /* the training set's images, across ranks too */
     struct training settings;
