@@ -21,8 +21,13 @@
  * batch size alone (engine_unit_count), at most UNIT_SAMPLES samples each
  * (469 units at N = 60000, work for 256 threads and more), and at least
  * PARALLEL_UNITS of them for a batch of PARALLEL_UNITS * MIN_UNIT_SAMPLES
- * or more (a batch of 256 keeps 16 threads busy).  The units' partial
- * gradients are summed in one binary tree (see the tree below).  The
+ * or more (a batch of 256 keeps 16 threads busy).  A smaller batch stays
+ * in one or two units, since every unit's partial costs a store and an
+ * addition of its own (8 units of 16 images of a batch of 128 made recipe
+ * "fast" train 1.7 times as long); its threads share out the units' tiles
+ * instead.  The
+ * units' partial gradients are summed in one binary tree (see the tree
+ * below).  The
  * reduction and the update work on blocks of BLOCK parameters; the forward
  * pass's items are blocks of at least FORWARD_ROWS images (enough that a
  * pair's weight rows serve several) through every layer, the first
@@ -182,13 +187,16 @@ struct job {
     size_t profile_slot;  /* where a profile charges its time (profile_slot()) */
 };
 
-/* A phase of a step: first each range's gradient jobs (ranged), all of a
- * range's tiles run by one thread, the range's own (it walks the range's
- * tree in them); then jobs whose items the threads share out in any order
- * (no two write the same element); then a wait for all of them. */
+/* A phase of a step: first each range's gradient jobs (ranged): all of a
+ * range's tiles run by one thread, the range's own, or, with fewer ranges
+ * than threads, each range's tiles shared out (ranged_items: a job's tiles
+ * for each range, job after job); then jobs whose items the threads share
+ * out in any order (no two write the same element); then a wait for all
+ * of them. */
 struct phase {
-    size_t n_ranged;
+    size_t n_ranged, ranged_items;
     struct job ranged[2];
+    size_t ranged_tiles[2];
     size_t n_jobs, items, chunk;  /* chunk: items a thread takes at a time */
     struct job jobs[MAX_JOBS];
     size_t first[MAX_JOBS + 1];   /* each job's first item */
@@ -210,7 +218,8 @@ struct kernel_set {
     size_t tile_elements;  /* the most elements of a dense gradient's tile (run_range) */
     size_t (*item_count)(const struct engine *e, const struct job *job);
     void (*run_item)(const struct engine *e, const struct job *job, size_t item, double *mark);
-    void (*run_range)(const struct engine *e, const struct job *job, size_t range);
+    void (*run_range_tile)(const struct engine *e, const struct job *job, size_t range,
+                           size_t tile);
     void (*fill_pixel_values)(void *values);
     double (*fma_probe)(size_t rounds);
 };
@@ -247,7 +256,7 @@ struct engine {
     size_t total, units, unit_first, unit_end, row_first;
     size_t ranges, ranges_capacity;
     size_t *range_partial;    /* ranges + 1 */
-    void *scratch;            /* per range, `levels` tiles: the stack of a tile's walk */
+    void *scratch;            /* per thread, `levels` tiles: the stack of a tile's walk */
     size_t levels, tile_elements, scratch_capacity;  /* scratch_capacity: bytes */
     size_t planned_total, planned_threads, planned_first, planned_end;  /* what the ranges
                                                                           were planned for */
@@ -291,11 +300,13 @@ static inline size_t unit_row(const struct engine *e, size_t u)
     return engine_unit_row(e->total, u) - e->row_first;
 }
 
-/* Level k of range r's stack of scratch tiles. */
-static inline void *range_scratch(const struct engine *e, size_t r, size_t k)
+static inline int thread_number(void);
+
+/* Level k of the calling thread's stack of scratch tiles. */
+static inline void *walk_scratch(const struct engine *e, size_t k)
 {
-    return (char *)e->scratch +
-           (r * e->levels + k) * e->tile_elements * precision_size(e->shape.precision);
+    return (char *)e->scratch + ((size_t)thread_number() * e->levels + k) * e->tile_elements *
+                                    precision_size(e->shape.precision);
 }
 
 /* The units [*first, *end) of range r. */
@@ -535,11 +546,9 @@ size_t engine_unit_row(size_t n, size_t u)
 
 size_t engine_unit_count(size_t n)
 {
-    const size_t few = (n + UNIT_SAMPLES - 1) / UNIT_SAMPLES;
-    size_t parallel = (n + MIN_UNIT_SAMPLES - 1) / MIN_UNIT_SAMPLES;
-    if (parallel > PARALLEL_UNITS)
-        parallel = PARALLEL_UNITS;
-    const size_t units = few > parallel ? few : parallel;
+    const size_t units = (n + UNIT_SAMPLES - 1) / UNIT_SAMPLES;
+    if (n >= PARALLEL_UNITS * MIN_UNIT_SAMPLES && units < PARALLEL_UNITS)
+        return PARALLEL_UNITS;
     return units ? units : 1;
 }
 
@@ -918,6 +927,11 @@ static void phase_seal(const struct engine *e, struct phase *p)
     for (size_t j = 0; j < p->n_jobs; j++)
         p->first[j + 1] = p->first[j] + e->kernels->item_count(e, &p->jobs[j]);
     p->items = p->first[p->n_jobs];
+    p->ranged_items = 0;
+    for (size_t k = 0; k < p->n_ranged; k++) {
+        p->ranged_tiles[k] = e->kernels->item_count(e, &p->ranged[k]);
+        p->ranged_items += p->ranged_tiles[k] * e->ranges;
+    }
     p->chunk = p->items / ((size_t)e->threads * CHUNKS_PER_THREAD) + 1;
 }
 
@@ -933,21 +947,34 @@ static inline int team_size(void)
 /* Runs the phases in order in one parallel region (the threads wait for
  * each other between phases, and start once a step).  In each, thread t
  * first walks ranges t, t + team, ... (range t alone, unless the team is
- * smaller than planned), then shares out the rest; each thread finds an
- * item's job from the job of its previous item. */
+ * smaller than planned), or, with fewer ranges than threads, all threads
+ * share out the ranges' tiles; then they share out the rest.  Each thread
+ * finds an item's job from the job of its previous item. */
 static void run_phases(const struct engine *e, const struct phase *phases, size_t n_phases)
 {
 #pragma omp parallel num_threads(e->threads) if (e->threads > 1)
     for (size_t ph = 0; ph < n_phases; ph++) {
         const struct phase *p = &phases[ph];
+        const size_t team = (size_t)team_size();
         size_t j = 0;
         double mark = profile_mark(e);
-        for (size_t r = (size_t)thread_number(); r < e->ranges && p->n_ranged;
-             r += (size_t)team_size())
-            for (size_t k = 0; k < p->n_ranged; k++) {
-                e->kernels->run_range(e, &p->ranged[k], r);
+        if (e->ranges >= team) {
+            for (size_t r = (size_t)thread_number(); r < e->ranges; r += team)
+                for (size_t k = 0; k < p->n_ranged; k++) {
+                    for (size_t tile = 0; tile < p->ranged_tiles[k]; tile++)
+                        e->kernels->run_range_tile(e, &p->ranged[k], r, tile);
+                    profile_charge(e, p->ranged[k].profile_slot, &mark);
+                }
+        } else {
+#pragma omp for schedule(dynamic) nowait
+            for (size_t t = 0; t < p->ranged_items; t++) {
+                const size_t k = t < p->ranged_tiles[0] * e->ranges ? 0 : 1;
+                const size_t i = k ? t - p->ranged_tiles[0] * e->ranges : t;
+                e->kernels->run_range_tile(e, &p->ranged[k], i / p->ranged_tiles[k],
+                                           i % p->ranged_tiles[k]);
                 profile_charge(e, p->ranged[k].profile_slot, &mark);
             }
+        }
 #pragma omp for schedule(dynamic, p->chunk)
         for (size_t t = 0; t < p->items; t++) {
             if (t < p->first[j])
@@ -1106,14 +1133,15 @@ static int plan_units(struct engine *e)
     }
     e->range_partial[ranges] = partials;
     const size_t pieces = partials;
-    /* New scratch and partials are untouched: each range's are first
-     * touched by the thread that walks it. */
+    /* New scratch and partials are untouched: each thread's scratch and
+     * each range's partials are first touched by the thread that uses them
+     * (when every range has a thread of its own). */
     /* A dense tile, or the first layer's two rows of a pair. */
     e->tile_elements = e->kernels->tile_elements > 2 * e->shape.widths[1]
                            ? e->kernels->tile_elements
                            : 2 * e->shape.widths[1];
     const size_t scratch =
-        ranges * e->levels * e->tile_elements * precision_size(e->shape.precision);
+        (size_t)e->threads * e->levels * e->tile_elements * precision_size(e->shape.precision);
     if (scratch > e->scratch_capacity) {
         free(e->scratch);
         e->scratch = aligned_array(scratch, 1, 1);

@@ -387,7 +387,7 @@ static void FN(forward_rows)(const struct engine *e, size_t block, bool with_los
  * meets as the right sibling of each (the nearest first), into level
  * `to`. */
 static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
-    const struct engine *e, size_t range, size_t unit, size_t pair, const REAL *restrict dz,
+    const struct engine *e, size_t unit, size_t pair, const REAL *restrict dz,
     size_t dzrs, size_t j, size_t columns, const bool *zero, size_t from, size_t to,
     size_t row_stride, bool has_high, size_t W)
 {
@@ -420,7 +420,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
     for (size_t k = from; k-- > to;) {
         if (zero[k])
             continue;
-        const REAL *restrict level = (const REAL *)range_scratch(e, range, k) + j;
+        const REAL *restrict level = (const REAL *)walk_scratch(e, k) + j;
 #pragma omp simd
         for (size_t c = 0; c < W; c++)
             low[c] = level[c] + low[c];
@@ -429,7 +429,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
             for (size_t c = 0; c < W; c++)
                 high[c] = level[row_stride + c] + high[c];
     }
-    REAL *restrict out = (REAL *)range_scratch(e, range, to) + j;
+    REAL *restrict out = (REAL *)walk_scratch(e, to) + j;
 #pragma omp simd
     for (size_t c = 0; c < W; c++)
         out[c] = low[c];
@@ -443,7 +443,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
 /* Rows 2p and 2p + 1 of the first layer's weight gradient for the units
  * of range r: each unit's sums, added up in the tree as the range's walk
  * goes (the tree in kernels.c), leaving the range's complete subtrees at
- * `at` in its partials.  The stack's entries are the range's scratch (two
+ * `at` in its partials.  The stack's entries are the thread's scratch (two
  * rows of `columns`, in L1 or L2); a unit's sum is added to the levels it
  * meets as it is made, a chunk of columns at a time in registers, and
  * stored once.  A unit without the pair is exactly zero (an accumulator
@@ -483,7 +483,7 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
                                                   : FN(floor_power_of_two)(columns - j);
 #undef SPARSE_UNIT
 #define SPARSE_UNIT(W)                                                                         \
-    FN(sparse_unit_columns)(e, range, unit, pair, dz, dzrs, j, columns, zero, n, to, columns,  \
+    FN(sparse_unit_columns)(e, unit, pair, dz, dzrs, j, columns, zero, n, to, columns,         \
                             has_high, W)
                 CONSTANT_WIDTH(w, SPARSE_COLUMNS, SPARSE_UNIT);
             }
@@ -497,7 +497,7 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
     const REAL plus_zero = ((const REAL *)e->pixel_value)[0];
     for (size_t k = 0; k < n; k++) {
         REAL *restrict out = (REAL *)partial(e, base + k) + at;
-        const REAL *restrict level = range_scratch(e, range, k);
+        const REAL *restrict level = walk_scratch(e, k);
         for (size_t row = 0; row < (has_high ? 2u : 1u); row++)
 #pragma omp simd
             for (size_t j = 0; j < columns; j++)
@@ -607,47 +607,40 @@ static void FN(unit_tile)(const struct engine *e, const struct job *job, size_t 
     FN(product_block)(&p, i0, rows, j0, columns, c, columns);
 }
 
-static size_t FN(item_count)(const struct engine *e, const struct job *job);
-
-/* Every tile of a gradient job for range r: each of the range's units'
- * tile in turn into the scratch tile on top of the range's stack, added
- * onto the one below while the two are siblings (the tree in kernels.c),
- * then what the walk leaves into the range's partials; the first layer's,
- * pair by pair (sparse_walk_pair). */
-static void FN(run_range)(const struct engine *e, const struct job *job, size_t range)
+/* A tile of a gradient job for range r: each of the range's units' tile
+ * in turn into the scratch tile on top of the walk's stack, added onto the
+ * one below while the two are siblings (the tree in kernels.c), then what
+ * the walk leaves into the range's partials; the first layer's, pair by
+ * pair (sparse_walk_pair). */
+static void FN(run_range_tile)(const struct engine *e, const struct job *job, size_t range,
+                               size_t tile)
 {
-    const size_t tiles = FN(item_count)(e, job), base = e->range_partial[range];
-    const size_t crs = job->product.crs;
-    struct tree_node stack[2 * TREE_LEVELS];
-    size_t first, end;
     if (job->kind == JOB_SPARSE_GRADIENT) {
-        for (size_t tile = 0; tile < tiles; tile++)
-            FN(sparse_range_tile)(e, job, range, tile);
+        FN(sparse_range_tile)(e, job, range, tile);
         return;
     }
+    const size_t base = e->range_partial[range], crs = job->product.crs;
+    struct tree_node stack[2 * TREE_LEVELS];
+    size_t first, end, i0, rows, j0, columns, n = 0;
     range_units(e, range, &first, &end);
-    for (size_t tile = 0; tile < tiles; tile++) {
-        size_t i0, rows, j0, columns, n = 0;
-        FN(gradient_tile_region)(job, tile, &i0, &rows, &j0, &columns);
-        const size_t corner = job->offset + i0 * crs + j0;
-        for (size_t u = first; u < end; u++) {
-            FN(unit_tile)(e, job, u, i0, rows, j0, columns, range_scratch(e, range, n));
-            stack[n++] = (struct tree_node){0, u};
-            while (n >= 2 && tree_siblings(stack[n - 2], stack[n - 1])) {
-                FN(add_tile)(range_scratch(e, range, n - 2), range_scratch(e, range, n - 1),
-                             columns, rows, columns);
-                stack[n - 2] = tree_parent(stack[n - 2]);
-                n--;
-            }
+    FN(gradient_tile_region)(job, tile, &i0, &rows, &j0, &columns);
+    for (size_t u = first; u < end; u++) {
+        FN(unit_tile)(e, job, u, i0, rows, j0, columns, walk_scratch(e, n));
+        stack[n++] = (struct tree_node){0, u};
+        while (n >= 2 && tree_siblings(stack[n - 2], stack[n - 1])) {
+            FN(add_tile)(walk_scratch(e, n - 2), walk_scratch(e, n - 1), columns, rows, columns);
+            stack[n - 2] = tree_parent(stack[n - 2]);
+            n--;
         }
-        for (size_t k = 0; k < n; k++) {
-            REAL *restrict out = (REAL *)partial(e, base + k) + corner;
-            const REAL *restrict in = range_scratch(e, range, k);
-            for (size_t i = 0; i < rows; i++)
+    }
+    const size_t corner = job->offset + i0 * crs + j0;
+    for (size_t k = 0; k < n; k++) {
+        REAL *restrict out = (REAL *)partial(e, base + k) + corner;
+        const REAL *restrict in = walk_scratch(e, k);
+        for (size_t i = 0; i < rows; i++)
 #pragma omp simd
-                for (size_t j = 0; j < columns; j++)
-                    out[i * crs + j] = in[i * columns + j];
-        }
+            for (size_t j = 0; j < columns; j++)
+                out[i * crs + j] = in[i * columns + j];
     }
 }
 
@@ -734,5 +727,5 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
 
 static const struct kernel_set FN(kernels) = {
     KERNEL_ISA_NAME, TILE_ROWS * COLUMNS,
-    FN(item_count), FN(run_item), FN(run_range), FN(fill_pixel_values), FN(fma_probe),
+    FN(item_count), FN(run_item), FN(run_range_tile), FN(fill_pixel_values), FN(fma_probe),
 };

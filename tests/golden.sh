@@ -36,10 +36,10 @@ f64_losses_sha256=2ad0312665634192ca625f6d3cbf9e6399cde506c2878caab4b8b85cc8469e
 # cross-entropy, shuffled batches of 100 and Adam (SPEC part 2), 3 epochs
 # on 2000 images, in both precisions.
 adam_options="--hidden 64,32 --activation tanh --loss xent --batch 100 --optimizer adam --lr 0.001 --train-size 2000 --epochs 3"
-adam_f32_params_sha256=37ebfcf999104669789b58d5375975a619db4b16f8da2d9d5c912df580c14212
-adam_f32_losses_sha256=41a9656f47f1c278fd9e8ba87d454c05b3a92aad93d4f23a88de51133c1d6cdf
-adam_f64_params_sha256=0a1dfb30979d0e5b0de159e70627df0e3be3a1d95cc362907b3372d47b42e78a
-adam_f64_losses_sha256=7d7f3fb98790d15082902dd2bb18a9d2bee63ef2bb01a2f9cc22eab28190db0e
+adam_f32_params_sha256=c47c8fc04eb7b534efc3095197f5deaa2873a88f0514c2e137e8c6f9d3255ca7
+adam_f32_losses_sha256=abfd09e6d1c606116fe4dd8fd6bdc18773183941fc601cd5ae17a13d72d4523a
+adam_f64_params_sha256=1b31b8b3eb3d7d5413b0551321c662426fe18446b583e11d91d4e09434242442
+adam_f64_losses_sha256=dcc0d13bbbe693b7489834fe480d2bfd277b0801cb0e96b173c29e64dde33789
 
 cat >"$work/f32.printed" <<'EOF'
 Epoch: 0  Loss: 0.108459145167223
@@ -76,8 +76,8 @@ Epoch: 299  Loss: 0.02301867110587206
 EOF
 
 cat >"$work/adam_f32.printed" <<'EOF'
-Epoch: 0  Loss: 2.010937708705664
-Epoch: 2  Loss: 1.08244091732055
+Epoch: 0  Loss: 2.010937711089849
+Epoch: 2  Loss: 1.082440909087658
 EOF
 
 cat >"$work/adam_f64.printed" <<'EOF'

@@ -70,8 +70,10 @@ same_as_alone() {
 }
 
 same_as_alone "(a) full batch, the reference experiment (20 epochs)" --epochs 20 --test-size 100
-same_as_alone "(b) mini-batch SGD with momentum, cross-entropy (batch 100 of 2000, 2 epochs)" \
-    --train-size 2000 --test-size 100 --batch 100 --epochs 2 --hidden 64 --optimizer sgd \
+# Batches of 256 are 16 units, shared by up to 4 ranks; the last of an
+# epoch, 208 images, is 2: the other ranks have none in that step.
+same_as_alone "(b) mini-batch SGD with momentum, cross-entropy (batch 256 of 2000, 2 epochs)" \
+    --train-size 2000 --test-size 100 --batch 256 --epochs 2 --hidden 64 --optimizer sgd \
     --momentum 0.9 --lr 0.1 --loss xent
 
 # (c) A truncated train-images on one rank, the first or the second.
@@ -150,9 +152,15 @@ fi
 
 echo "(e) bench under mpirun: ranks x threads, both times, the efficiency"
 expect_status 0 "(e) mpirun -np 2 mnist-omp bench" -- \
-    mpi 2 1 bench --sizes 500 --batch 100 --precision f32 --epochs 2 --warmup 0
+    mpi 2 1 bench --sizes 600 --batch 256 --precision f32 --epochs 2 --warmup 0
 expect_in "$work/out" "2 ranks x 1 thread on "
-grep -Eq '^float32 +500 +100 +2 x 1 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+% +[0-9.]+ MB$' \
-    "$work/out" || fail "(e) no row of 500 images on 2 ranks x 1 thread: $(cat "$work/out")"
+grep -Eq '^float32 +600 +256 +2 x 1 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+% +[0-9.]+ MB$' \
+    "$work/out" || fail "(e) no row of 600 images on 2 ranks x 1 thread: $(cat "$work/out")"
+
+echo "(f) more ranks than a batch has units: refused, every rank ends"
+expect_status 1 "(f) 3 ranks, batches of 100 (one unit)" -- \
+    mpi 3 1 --train-size 1000 --batch 100 --epochs 1 --test-size 100 --save "$work/refused.model"
+expect_in "$work/err" "a batch of 100 images is cut into 1 unit, fewer than the 3 ranks"
+[ ! -e "$work/refused.model" ] || fail "(f) the refused run saved a model"
 
 testlib_finish "mpi: $runs runs under mpirun (1-4 ranks, 1-2 threads) saved the bytes of the run alone; a bad rank ends the run; 3 ranks resume 2's checkpoint"

@@ -239,8 +239,8 @@ static void matrix_config(int i, size_t *n_layers, size_t *widths, enum activati
     widths[*n_layers] = TESTDATA_CLASSES;
 }
 
-/* Batch sizes 1, 7 (in as many units), 64 (4 units; it does not divide N)
- * and N (10 units, a tree with an incomplete right edge). */
+/* Batch sizes 1, 7, 64 (one unit; 64 does not divide N) and N (two
+ * units). */
 START_TEST(engine_matches_reference_over_the_matrix)
 {
     static const size_t batches[] = {1, 7, 64, 150};
@@ -251,7 +251,7 @@ START_TEST(engine_matches_reference_over_the_matrix)
     char what[256], shape[128];
     matrix_config(_i, &n_layers, widths, &activation, &loss);
     make_random_dataset(&ds, 150, 70 + _i);
-    ck_assert_uint_eq(engine_unit_count(ds.count), 10);
+    ck_assert_uint_eq(engine_unit_count(ds.count), 2);
     for (int precision = PRECISION_F32; precision <= PRECISION_F64; precision++) {
         for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
             struct mlp m;
@@ -415,11 +415,11 @@ static void assert_deterministic(const struct dataset *ds, const struct mlp *ini
     mlp_free(&first);
 }
 
-/* Mini-batches (of 64: 4 units, fewer than most thread counts; of 129: 9
- * units of 14 or 15 rows; of 300: 16 units, the last batch of 101 in 7)
- * and the whole set (16 units): thread counts that cut the units into
- * ranges of one, of several and of uneven lengths, or leave threads
- * without one. */
+/* Mini-batches (of 64: one unit, whose tiles the threads share; of 129:
+ * two units, of 64 and 65 rows; of 300: 16 units, the last batch of 101 in
+ * one) and the whole set (16 units): thread counts that cut the units into
+ * ranges of one, of several and of uneven lengths, or share a few ranges'
+ * tiles. */
 START_TEST(engine_is_bitwise_deterministic_across_thread_counts)
 {
     const size_t widths[] = {WIDTH, 33, 17, TESTDATA_CLASSES};
@@ -645,10 +645,12 @@ END_TEST
 START_TEST(unit_count_depends_only_on_sample_count)
 {
     ck_assert_uint_eq(engine_unit_count(1), 1);
-    ck_assert_uint_eq(engine_unit_count(17), 2);
-    ck_assert_uint_eq(engine_unit_count(64), 4);
+    ck_assert_uint_eq(engine_unit_count(128), 1);
+    ck_assert_uint_eq(engine_unit_count(129), 2);
+    ck_assert_uint_eq(engine_unit_count(255), 2);
     ck_assert_uint_eq(engine_unit_count(256), 16);  /* 16 threads at a batch of 256 */
     ck_assert_uint_eq(engine_unit_count(2048), 16);
+    ck_assert_uint_eq(engine_unit_count(2049), 17);
     ck_assert_uint_eq(engine_unit_count(6000), 47);
     ck_assert_uint_eq(engine_unit_count(60000), 469);  /* 256 threads at all of MNIST */
 }
@@ -703,8 +705,8 @@ END_TEST
  * under every schedule: the trainer on the engine (its parallel update over
  * blocks of the arena, moments included) against the trainer on the serial
  * reference (optimizer_apply over the whole arena at once), in float64,
- * through shuffled batches of 140 of 300 images (9 units, and a last
- * batch of 20 in two) for three epochs.  The two
+ * through shuffled batches of 140 of 300 images (2 units, and a last
+ * batch of 20 in one) for three epochs.  The two
  * differ only in the order of the gradients' sums, which a step of Adam can
  * amplify where a gradient is tiny beside its terms; 1e-10 of each tensor's
  * largest magnitude stays far above that (below 1e-13 measured) and far below any
@@ -755,7 +757,7 @@ START_TEST(engine_trains_like_the_reference_with_every_optimiser_and_schedule)
              optimizer_name(o->kind), o->momentum, o->nesterov ? " Nesterov" : "",
              o->weight_decay, schedule_name(schedule));
     make_random_dataset(&ds, 300, 41);
-    ck_assert_uint_eq(engine_unit_count(settings.batch), 9);
+    ck_assert_uint_eq(engine_unit_count(settings.batch), 2);
     make_network(&on_engine, 3, widths, ACTIVATION_TANH, LOSS_XENT, PRECISION_F64, 12);
     copy_model(&on_reference, &on_engine);
     start_trainer(&engine, ENGINE_OMP, &on_engine, &ds, &settings);
@@ -827,7 +829,7 @@ END_TEST
 /* A training step in one parallel region (engine_train_step, which sums
  * the units' tree inside the update) is the gradient, then the
  * update, to the bit: same losses, weights, gradients and moments, with
- * 7 units and with 16, for SGD with momentum and for Adam. */
+ * one unit and with 16, for SGD with momentum and for Adam. */
 START_TEST(train_step_is_gradient_then_update)
 {
     const size_t widths[] = {WIDTH, 24, 9, TESTDATA_CLASSES};
