@@ -67,7 +67,8 @@ int shard_create(struct shard *s, const struct cluster *c, const struct mlp *m,
     s->send_bytes = calloc(ranks, sizeof *s->send_bytes);
     s->recv_bytes = calloc(ranks, sizeof *s->recv_bytes);
     s->taken = calloc(ranks, sizeof *s->taken);
-    if (!s->held_first || !s->send_bytes || !s->recv_bytes || !s->taken)
+    s->pieces_of = calloc(ranks, sizeof *s->pieces_of);
+    if (!s->held_first || !s->send_bytes || !s->recv_bytes || !s->taken || !s->pieces_of)
         rank_failed(c, "the shares of the ranks");
     /* Every rank's count, then where each rank's share starts. */
     for (size_t r = 0; r < ranks; r++)
@@ -136,6 +137,7 @@ void shard_destroy(struct shard *s)
     free(s->send_bytes);
     free(s->recv_bytes);
     free(s->taken);
+    free(s->pieces_of);
     free(s->outgoing);
     free(s->incoming);
     free(s->unit_losses);
@@ -204,40 +206,49 @@ static int fetch_images(struct shard *s, const size_t *batch, size_t count, size
 }
 
 /* Every rank's pieces, in rank (that is, unit) order, into s->pieces over
- * s->gathered; returns how many, or 0 when memory runs out. */
-static size_t gather_pieces(struct shard *s, const struct mlp *m)
+ * s->gathered, for a batch of `count`; returns how many, or 0 when memory
+ * runs out.  Which subtrees each rank leaves depends on the batch size
+ * alone (each rank's threads are the run's), so they are gathered once a
+ * batch size, and only the partials every step. */
+static size_t gather_pieces(struct shard *s, const struct mlp *m, size_t count)
 {
     const struct cluster *c = s->cluster;
     const size_t ranks = (size_t)c->ranks, bytes = mlp_param_count(m) * precision_size(m->precision);
     const struct engine_piece *mine;
     const size_t n_mine = engine_pieces(s->engine, &mine);
-
-    /* How many each rank has (taken holds them), then their nodes. */
-    for (size_t r = 0; r < ranks; r++)
-        s->send_bytes[r] = sizeof(size_t);
-    s->taken[c->rank] = n_mine;
-    if (cluster_allgather(c, &s->taken[c->rank], s->taken, s->send_bytes) < 0)
-        return 0;
     size_t total = 0, first = 0;
+
+    if (s->pieces_for != count) {
+        s->pieces_for = 0;
+        for (size_t r = 0; r < ranks; r++)
+            s->send_bytes[r] = sizeof(size_t);
+        s->pieces_of[c->rank] = n_mine;
+        if (cluster_allgather(c, &s->pieces_of[c->rank], s->pieces_of, s->send_bytes) < 0)
+            return 0;
+    }
     for (size_t r = 0; r < ranks; r++) {
         if (r == (size_t)c->rank)
             first = total;
-        total += s->taken[r];
+        total += s->pieces_of[r];
     }
     if (reserve(&s->pieces, &s->pieces_capacity, total, sizeof *s->pieces) < 0 ||
         reserve(&s->gathered, &s->gathered_capacity, total, bytes) < 0)
         return 0;
-    s->sent_bytes += n_mine * (bytes + sizeof *s->pieces) + sizeof(size_t);
-    for (size_t i = 0; i < n_mine; i++) {
-        s->pieces[first + i] = mine[i];
+    s->sent_bytes += n_mine * bytes;
+    for (size_t i = 0; i < n_mine; i++)
         memcpy((char *)s->gathered + (first + i) * bytes, mine[i].partial, bytes);
+    if (s->pieces_for != count) {
+        for (size_t i = 0; i < n_mine; i++)
+            s->pieces[first + i] = mine[i];
+        for (size_t r = 0; r < ranks; r++)
+            s->send_bytes[r] = s->pieces_of[r] * sizeof *s->pieces;
+        if (cluster_allgather(c, s->pieces + first, s->pieces, s->send_bytes) < 0)
+            return 0;
+        s->sent_bytes += n_mine * sizeof *s->pieces + sizeof(size_t);
+        s->pieces_for = count;
     }
     for (size_t r = 0; r < ranks; r++)
-        s->send_bytes[r] = s->taken[r] * sizeof *s->pieces;
-    if (cluster_allgather(c, s->pieces + first, s->pieces, s->send_bytes) < 0)
-        return 0;
-    for (size_t r = 0; r < ranks; r++)
-        s->send_bytes[r] = s->taken[r] * bytes;
+        s->send_bytes[r] = s->pieces_of[r] * bytes;
     if (cluster_allgather(c, (char *)s->gathered + first * bytes, s->gathered, s->send_bytes) <
         0)
         return 0;
@@ -275,7 +286,7 @@ double shard_step(struct shard *s, struct mlp *m, const size_t *batch, size_t co
     if (cluster_allgather(c, s->unit_losses + unit_first, s->unit_losses, s->send_bytes) < 0)
         rank_failed(c, "the losses");
     const double loss = engine_batch_loss(m, s->unit_losses, count);
-    const size_t pieces = gather_pieces(s, m);
+    const size_t pieces = gather_pieces(s, m, count);
     if (!pieces ||
         engine_update_from_pieces(s->engine, m, s->pieces, pieces, o, step, state) < 0)
         rank_failed(c, "the ranks' subtrees");

@@ -45,6 +45,9 @@ struct shard {
     size_t gathered_capacity;    /* partials */
     struct engine_piece *pieces; /* every rank's, in order */
     size_t pieces_capacity;
+    size_t *pieces_of;           /* per rank: how many pieces it leaves */
+    size_t pieces_for;           /* the batch size pieces_of and the pieces' nodes are
+                                    for (0: none yet); they depend on nothing else */
     uint64_t sent_bytes;         /* this rank's bytes in the last step's exchanges: its
                                     images for other ranks, its units' losses, its pieces
                                     (each gathered by every rank) */
