@@ -25,10 +25,8 @@
  * in one or two units, since every unit's partial costs a store and an
  * addition of its own (8 units of 16 images of a batch of 128 made recipe
  * "fast" train 1.7 times as long); its threads share out the units' tiles
- * instead.  The
- * units' partial gradients are summed in one binary tree (see the tree
- * below).  The
- * reduction and the update work on blocks of BLOCK parameters; the forward
+ * instead.  The units' partial gradients are summed in one binary tree
+ * (see the tree below).  The reduction and the update work on blocks of BLOCK parameters; the forward
  * pass's items are blocks of at least FORWARD_ROWS images (enough that a
  * pair's weight rows serve several) through every layer, the first
  * layer's weight gradient's SPARSE_PAIRS pairs of weight rows;
@@ -215,7 +213,8 @@ struct engine;
 /* One instruction set's copy of the kernels of kernels_impl.h. */
 struct kernel_set {
     const char *isa;
-    size_t tile_elements;  /* the most elements of a dense gradient's tile (run_range) */
+    size_t tile_elements;  /* the most elements of a dense gradient's tile
+                              (run_range_tile) */
     size_t (*item_count)(const struct engine *e, const struct job *job);
     void (*run_item)(const struct engine *e, const struct job *job, size_t item, double *mark);
     void (*run_range_tile)(const struct engine *e, const struct job *job, size_t range,
@@ -1047,7 +1046,7 @@ static void plan_backward_layer(const struct engine *e, const struct mlp *m, siz
     const char *dz = output_gradient(e, l);
     const size_t slot = profile_slot(l, ENGINE_WEIGHT_GRADIENT);
 
-    /* A unit's rows start where its first row is: run_range moves a and b. */
+    /* A unit's rows start where its first row is: unit_tile moves a and b. */
     const struct product weights = {
         .crs = layer.n_out,
         .a = l ? e->activations[l] : NULL,
@@ -1098,6 +1097,17 @@ static void plan_backward_layer(const struct engine *e, const struct mlp *m, siz
     }
 }
 
+/* Room for n pieces (their contents go). */
+static int reserve_pieces(struct engine *e, size_t n)
+{
+    if (n <= e->pieces_capacity)
+        return 0;
+    free(e->pieces);
+    e->pieces = malloc(n * sizeof *e->pieces);
+    e->pieces_capacity = e->pieces ? n : 0;
+    return e->pieces ? 0 : -1;
+}
+
 /* Cuts this process's units into ranges, one a thread (at most), and lays
  * out each range's scratch (as deep as its walk's stack grows) and its
  * partials (one for each piece its walk leaves), unless the step is cut
@@ -1132,7 +1142,6 @@ static int plan_units(struct engine *e)
             e->levels = depth;
     }
     e->range_partial[ranges] = partials;
-    const size_t pieces = partials;
     /* New scratch and partials are untouched: each thread's scratch and
      * each range's partials are first touched by the thread that uses them
      * (when every range has a thread of its own). */
@@ -1157,13 +1166,9 @@ static int plan_units(struct engine *e)
         if (!e->partials)
             return -1;
     }
-    if (pieces > e->pieces_capacity) {
-        free(e->pieces);
-        e->pieces = malloc(pieces * sizeof *e->pieces);
-        e->pieces_capacity = e->pieces ? pieces : 0;
-        if (!e->pieces)
-            return -1;
-    }
+    /* A range leaves a piece for each of its partials. */
+    if (reserve_pieces(e, partials) < 0)
+        return -1;
     e->n_pieces = 0;
     for (size_t r = 0; r < ranges; r++) {
         size_t first, end;
@@ -1298,16 +1303,26 @@ static void set_update(struct engine *e, struct mlp *m, const struct optimizer *
     e->update = (struct update){.optimizer = o, .step = step, .state = s, .params = m->params};
 }
 
-void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
-                   const struct optimizer_step *step, const struct optimizer_state *s)
+/* The update phase alone, first adding up the pieces (sum_pieces) unless
+ * the gradient was already summed. */
+static void run_update(struct engine *e, struct mlp *m, const struct optimizer *o,
+                       const struct optimizer_step *step, const struct optimizer_state *s,
+                       bool sum_pieces)
 {
     struct phase *update = &e->phases[0];
     set_update(e, m, o, step, s);
-    update->n_jobs = 1;
     update->n_ranged = 0;
-    update->jobs[0] = (struct job){.kind = JOB_UPDATE, .profile_slot = PROFILE_UPDATE};
+    update->n_jobs = 1;
+    update->jobs[0] = (struct job){
+        .kind = JOB_UPDATE, .sum_pieces = sum_pieces, .profile_slot = PROFILE_UPDATE};
     phase_seal(e, update);
     run_phases(e, update, 1);
+}
+
+void engine_update(struct engine *e, struct mlp *m, const struct optimizer *o,
+                   const struct optimizer_step *step, const struct optimizer_state *s)
+{
+    run_update(e, m, o, step, s, false);
 }
 
 double engine_train_step(struct engine *e, struct mlp *m, const size_t *batch, size_t count,
@@ -1347,24 +1362,12 @@ int engine_update_from_pieces(struct engine *e, struct mlp *m, const struct engi
                               size_t n_pieces, const struct optimizer *o,
                               const struct optimizer_step *step, const struct optimizer_state *s)
 {
-    if (n_pieces > e->pieces_capacity) {
-        free(e->pieces);
-        e->pieces = malloc(n_pieces * sizeof *e->pieces);
-        e->pieces_capacity = e->pieces ? n_pieces : 0;
-        if (!e->pieces)
-            return -1;
-    }
+    e->planned_total = 0;  /* the next step lays out its own pieces again */
+    if (reserve_pieces(e, n_pieces) < 0)
+        return -1;
     memcpy(e->pieces, pieces, n_pieces * sizeof *pieces);
     e->n_pieces = n_pieces;
-    e->planned_total = 0;  /* the next step lays out its own pieces again */
-    struct phase *update = &e->phases[0];
-    set_update(e, m, o, step, s);
-    update->n_ranged = 0;
-    update->n_jobs = 1;
-    update->jobs[0] =
-        (struct job){.kind = JOB_UPDATE, .sum_pieces = true, .profile_slot = PROFILE_UPDATE};
-    phase_seal(e, update);
-    run_phases(e, update, 1);
+    run_update(e, m, o, step, s, true);
     return 0;
 }
 

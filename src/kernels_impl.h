@@ -692,7 +692,7 @@ static void FN(run_item)(const struct engine *e, const struct job *job, size_t i
     }
     case JOB_GRADIENT:
     case JOB_SPARSE_GRADIENT:
-        break;  /* run_range's */
+        break;  /* run_range_tile's */
     case JOB_SUM_PARTIALS:
     case JOB_UPDATE: {
         const size_t first = item * BLOCK, total = e->n_params;

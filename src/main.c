@@ -844,8 +844,8 @@ static int execute(struct run *r, struct error *err)
     }
     if (r->cluster.ranks > 1 && o->engine != ENGINE_OMP) {
         options_usage_error(&(const struct usage){stderr, NULL},
-                            "--engine %s runs in one process, not across %d ranks",
-                            o->engine == ENGINE_REFERENCE ? "reference" : "omp", r->cluster.ranks);
+                            "--engine reference runs in one process, not across %d ranks",
+                            r->cluster.ranks);
         return EXIT_USAGE;
     }
     struct run_description run;
