@@ -6,6 +6,7 @@
 #include "kernels.h"
 
 #include "clock.h"
+#include "pixel_lists.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -77,53 +78,11 @@ static inline struct tree_node tree_parent(struct tree_node left)
     return (struct tree_node){left.level + 1, left.index / 2};
 }
 
-/* The images' nonzero pixels, built once per engine: for each image, in
- * ascending order, the pairs of neighbouring pixels (2p, 2p + 1) that are
- * not both zero, with both pixels (the second is 0 past an odd last pixel).
- * Skipping the all-zero pairs leaves every sum bitwise unchanged (while the
- * weights are finite): an accumulator that starts at +0 never becomes -0,
- * and adding +-0 to it is exact.  Pairs halve the loads of weight rows per
- * nonzero pixel (neighbouring pixels of a digit are mostly both ink).  An
- * entry is one word, read with one load: the pair, then the two pixels
- * (entry_pack). */
-struct pixel_pairs {
-    size_t width, pairs;      /* pixels per image, pairs per image */
-    size_t *image_entries;    /* count + 1: first entry of each image */
-    uint32_t *entries;        /* key: the pair */
-};
-
-/* An entry: a key (a pair of pixels, or a row of a block of the batch) in
- * the high half, the two pixels in the low. */
-static inline uint32_t entry_pack(size_t key, uint32_t pixels)
-{
-    return (uint32_t)key << 16 | pixels;
-}
-
-static inline size_t entry_key(uint32_t entry)
-{
-    return entry >> 16;
-}
-
-static inline uint32_t entry_pixels(uint32_t entry)
-{
-    return entry & 0xffff;
-}
-
-static inline size_t entry_low(uint32_t entry)
-{
-    return entry & 0xff;
-}
-
-static inline size_t entry_high(uint32_t entry)
-{
-    return entry >> 8 & 0xff;
-}
-
-/* The same entries turned around for a batch: for each block of the
- * batch's rows (block_rows(); blocks cut units, never straddle two) and
- * each pair, the block's rows that have that pair, in ascending order.
- * Each block's forward item builds its lists from pixel_pairs, in time
- * proportional to its entries, then runs down them, so that a pair's two
+/* The images' pixel lists (pixel_lists.h) turned around for a batch: for
+ * each block of the batch's rows (block_rows(); blocks cut units, never
+ * straddle two) and each pair, the block's rows that have that pair, in
+ * ascending order.  Each block's forward item builds its lists from the
+ * images', in time proportional to its entries, then runs down them, so that a pair's two
  * rows of W are read once for the block; the weight gradient runs down the
  * same lists, block after block.  Kept for the whole dataset in order
  * (batch NULL). */
@@ -228,7 +187,7 @@ struct engine {
     const struct dataset *ds;
     struct mlp shape;         /* the network's shape; no parameters */
     int threads;              /* of every parallel region the engine runs */
-    struct pixel_pairs pixels;
+    struct pixel_lists pixels;
     struct batch_pairs batch_pairs;
     size_t capacity;          /* images the activations hold */
     size_t n_params, partial_stride;
@@ -376,7 +335,7 @@ static size_t block_rows(const struct engine *e)
  * sum, then each entry in its place. */
 static void batch_pairs_fill(const struct engine *e, size_t block)
 {
-    const struct pixel_pairs *px = &e->pixels;
+    const struct pixel_lists *px = &e->pixels;
     const struct batch_pairs *bp = &e->batch_pairs;
     const size_t pairs = px->pairs, first = bp->block_row[block], end = bp->block_row[block + 1];
     const size_t base = bp->block_first[block];
@@ -629,55 +588,6 @@ static void *aligned_array(size_t count, size_t size, size_t element_size)
     return aligned_alloc(ALIGNMENT, bytes);
 }
 
-static void pixel_pairs_free(struct pixel_pairs *px)
-{
-    free(px->image_entries);
-    free(px->entries);
-    memset(px, 0, sizeof *px);
-}
-
-/* Whether the image has a nonzero pixel in pair p, and its two pixels. */
-static bool pair_pixels(const uint8_t *image, size_t width, size_t p, uint8_t *low,
-                        uint8_t *high)
-{
-    *low = image[2 * p];
-    *high = 2 * p + 1 < width ? image[2 * p + 1] : 0;
-    return *low || *high;
-}
-
-static int pixel_pairs_build(struct pixel_pairs *px, const struct dataset *ds, struct error *err)
-{
-    const size_t width = dataset_image_size(ds), pairs = (width + 1) / 2;
-    uint8_t low, high;
-    size_t entries = 0;
-
-    memset(px, 0, sizeof *px);
-    if (pairs > UINT16_MAX + (size_t)1)
-        return error_set(err, "images of %zu pixels are too wide for the engine (at most %zu)",
-                         width, 2 * (UINT16_MAX + (size_t)1));
-    for (size_t n = 0; n < ds->count; n++)
-        for (size_t p = 0; p < pairs; p++)
-            entries += pair_pixels(ds->pixels + n * width, width, p, &low, &high);
-    px->width = width;
-    px->pairs = pairs;
-    px->image_entries = malloc((ds->count + 1) * sizeof *px->image_entries);
-    px->entries = malloc((entries + 1) * sizeof *px->entries);
-    if (!px->image_entries || !px->entries) {
-        pixel_pairs_free(px);
-        return error_set(err, "out of memory for the pixels of %zu images", ds->count);
-    }
-    entries = 0;
-    for (size_t n = 0; n < ds->count; n++) {
-        px->image_entries[n] = entries;
-        for (size_t p = 0; p < pairs; p++)
-            if (pair_pixels(ds->pixels + n * width, width, p, &low, &high)) {
-                px->entries[entries++] = entry_pack(p, (uint32_t)high << 8 | low);
-            }
-    }
-    px->image_entries[ds->count] = entries;
-    return 0;
-}
-
 /* Room for `entries` entries of batch pairs. */
 static int batch_pairs_reserve(struct batch_pairs *bp, size_t entries)
 {
@@ -755,7 +665,7 @@ void engine_destroy(struct engine *e)
 {
     if (!e)
         return;
-    pixel_pairs_free(&e->pixels);
+    pixel_lists_free(&e->pixels);
     free(e->batch_pairs.block_first);
     free(e->batch_pairs.block_row);
     free(e->batch_pairs.unit_block);
@@ -804,7 +714,7 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
         e->one.f64 = 1;
     else
         e->one.f32 = 1;
-    if (pixel_pairs_build(&e->pixels, ds, err) < 0) {
+    if (pixel_lists_build(&e->pixels, ds, err) < 0) {
         free(e);
         return -1;
     }
@@ -858,14 +768,16 @@ int engine_create(struct engine **out, const struct mlp *m, const struct dataset
     return engine_new(out, m, ds, isa, threads, ds->count, true, err);
 }
 
-int engine_reload_images(struct engine *e, struct error *err)
+int engine_load_pixel_lists(struct engine *e, const struct pixel_lists *images,
+                            struct error *err)
 {
-    pixel_pairs_free(&e->pixels);
     e->batch_pairs.whole = 0;
-    if (e->ds->count > e->capacity)
-        return error_set(err, "%zu images for an engine made for %zu", e->ds->count,
-                         e->capacity);
-    return pixel_pairs_build(&e->pixels, e->ds, err);
+    if (images->count > e->capacity || images->width != e->pixels.width)
+        return error_set(err, "%zu images of %zu pixels for an engine made for %zu of %zu",
+                         images->count, images->width, e->capacity, e->pixels.width);
+    if (pixel_lists_copy(&e->pixels, images) < 0)
+        return error_set(err, "out of memory for the pixels of %zu images", images->count);
+    return 0;
 }
 
 void engine_use_threads(struct engine *e, int threads)

@@ -160,10 +160,12 @@ int engine_update_from_pieces(struct engine *e, struct mlp *m, const struct engi
                               const struct optimizer_step *step, const struct optimizer_state *s);
 double engine_batch_loss(const struct mlp *m, const double *unit_losses, size_t total);
 
-/* Rebuilds the engine's lists of the images' nonzero pixels after the
- * caller changed the images of its dataset (as many as it was made for,
- * or fewer).  -1: out of memory, explained in err. */
-int engine_reload_images(struct engine *e, struct error *err);
+/* Makes `images` the engine's images in place of its dataset's pixels
+ * (the labels stay its dataset's): as many as it was made for, or fewer,
+ * as wide.  -1, explained in err: not so, or out of memory. */
+struct pixel_lists;
+int engine_load_pixel_lists(struct engine *e, const struct pixel_lists *images,
+                            struct error *err);
 
 /* Logits (ds->count x outputs, as doubles) of every image of ds, computed on
  * the calling thread with the engine's forward kernel. */

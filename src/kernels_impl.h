@@ -511,7 +511,7 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
 static KERNEL_TARGET void FN(sparse_range_tile)(const struct engine *e, const struct job *job,
                                                 size_t range, size_t tile)
 {
-    const struct pixel_pairs *px = &e->pixels;
+    const struct pixel_lists *px = &e->pixels;
     const struct product *p = &job->product;
     const size_t pair0 = tile * SPARSE_PAIRS;
     const size_t pair_end = pair0 + SPARSE_PAIRS < px->pairs ? pair0 + SPARSE_PAIRS : px->pairs;

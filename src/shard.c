@@ -59,7 +59,7 @@ static _Noreturn void rank_failed(const struct cluster *c, const char *what)
 int shard_create(struct shard *s, const struct cluster *c, const struct mlp *m,
                  const struct dataset *own, size_t batch, int threads, struct error *err)
 {
-    const size_t ranks = (size_t)c->ranks, image = dataset_image_size(own) + 1;
+    const size_t ranks = (size_t)c->ranks, width = dataset_image_size(own);
     memset(s, 0, sizeof *s);
     s->cluster = c;
     s->own = own;
@@ -112,16 +112,32 @@ int shard_create(struct shard *s, const struct cluster *c, const struct mlp *m,
         return 0;
     }
     /* A mini-batch step's rows are at most a batch; the engine is made for
-     * that many (blank images until the first step brings its own). */
+     * that many (blank images: each step brings its own lists).  Every rank
+     * knows the length of every image's list, so that it knows how much
+     * each other rank sends it. */
+    struct error ignored;  /* the loaders' 28 x 28 images are never too wide for the lists */
+    if (pixel_lists_build(&s->own_lists, own, &ignored) < 0 ||
+        pixel_lists_create(&s->step_lists, width, step_rows, step_rows * s->own_lists.pairs,
+                           &ignored) < 0)
+        rank_failed(c, "the images' pixel lists");
+    const size_t record = 1 + s->own_lists.pairs;  /* words, at most */
     s->step = (struct dataset){.count = step_rows, .rows = own->rows, .cols = own->cols};
-    s->step.pixels = calloc(step_rows, image - 1);
+    s->step.pixels = calloc(step_rows, width);
     s->step.labels = calloc(step_rows, 1);
-    s->outgoing = malloc(step_rows * image);
-    s->incoming = malloc(step_rows * image);
-    if (!s->step.pixels || !s->step.labels || !s->outgoing || !s->incoming) {
-        shard_destroy(s);
-        return error_set(err, "out of memory for the images of a batch of %zu", step_rows);
+    s->outgoing = malloc(step_rows * record * sizeof *s->outgoing);
+    s->incoming = malloc(step_rows * record * sizeof *s->incoming);
+    s->lengths = malloc(s->total * sizeof *s->lengths);
+    if (!s->step.pixels || !s->step.labels || !s->outgoing || !s->incoming || !s->lengths)
+        rank_failed(c, "the images of a batch");
+    for (size_t i = 0; i < own->count; i++) {
+        size_t length;
+        pixel_lists_image(&s->own_lists, i, &length);
+        s->lengths[s->own_first + i] = (uint32_t)length;
     }
+    for (size_t r = 0; r < ranks; r++)
+        s->send_bytes[r] = (s->held_first[r + 1] - s->held_first[r]) * sizeof *s->lengths;
+    if (cluster_allgather(c, s->lengths + s->own_first, s->lengths, s->send_bytes) < 0)
+        rank_failed(c, "the images of a batch");
     if (engine_create(&s->engine, m, &s->step, NULL, threads, err) < 0) {
         shard_destroy(s);
         return -1;
@@ -133,6 +149,9 @@ void shard_destroy(struct shard *s)
 {
     engine_destroy(s->engine);
     dataset_free(&s->step);
+    pixel_lists_free(&s->own_lists);
+    pixel_lists_free(&s->step_lists);
+    free(s->lengths);
     free(s->held_first);
     free(s->send_bytes);
     free(s->recv_bytes);
@@ -161,13 +180,14 @@ static size_t holder(const struct shard *s, size_t i)
 }
 
 /* Brings the images of this rank's rows [first, end) of the batch into
- * s->step, in row order: each rank sends every rank the images it holds of
- * that rank's rows, in row order, a record (pixels, then the label) each. */
+ * s->step_lists and their labels into s->step, in row order: each rank
+ * sends every rank the images it holds of that rank's rows, in row order,
+ * a record (the label, then the image's list) each. */
 static int fetch_images(struct shard *s, const size_t *batch, size_t count, size_t first,
                         size_t end)
 {
     const struct cluster *c = s->cluster;
-    const size_t width = dataset_image_size(s->own), record = width + 1;
+    const size_t word = sizeof *s->outgoing;
     size_t at = 0;
     for (int r = 0; r < c->ranks; r++) {
         size_t row, row_end;
@@ -177,29 +197,34 @@ static int fetch_images(struct shard *s, const size_t *batch, size_t count, size
             const size_t image = batch[row];
             if (image < s->own_first || image - s->own_first >= s->own->count)
                 continue;
-            memcpy(s->outgoing + at, s->own->pixels + (image - s->own_first) * width, width);
-            s->outgoing[at + width] = s->own->labels[image - s->own_first];
-            at += record;
+            size_t length;
+            const uint32_t *entries =
+                pixel_lists_image(&s->own_lists, image - s->own_first, &length);
+            s->outgoing[at++] = s->own->labels[image - s->own_first];
+            memcpy(s->outgoing + at, entries, length * word);
+            at += length;
         }
-        s->send_bytes[r] = at - start;
+        s->send_bytes[r] = (at - start) * word;
         s->recv_bytes[r] = 0;
     }
     for (size_t row = first; row < end; row++)
-        s->recv_bytes[holder(s, batch[row])] += record;
+        s->recv_bytes[holder(s, batch[row])] += (1 + s->lengths[batch[row]]) * word;
     for (int r = 0; r < c->ranks; r++)
         s->sent_bytes += r == c->rank ? 0 : s->send_bytes[r];
     if (cluster_exchange(c, s->outgoing, s->send_bytes, s->incoming, s->recv_bytes) < 0)
         return -1;
     for (size_t r = 0, offset = 0; r < (size_t)c->ranks; r++) {
         s->taken[r] = offset;
-        offset += s->recv_bytes[r];
+        offset += s->recv_bytes[r] / word;
     }
+    pixel_lists_clear(&s->step_lists);
     for (size_t row = first; row < end; row++) {
-        const size_t r = holder(s, batch[row]);
-        const uint8_t *in = s->incoming + s->taken[r];
-        memcpy(s->step.pixels + (row - first) * width, in, width);
-        s->step.labels[row - first] = in[width];
-        s->taken[r] += record;
+        const size_t r = holder(s, batch[row]), length = s->lengths[batch[row]];
+        const uint32_t *in = s->incoming + s->taken[r];
+        s->step.labels[row - first] = (uint8_t)in[0];
+        if (pixel_lists_append(&s->step_lists, in + 1, length) < 0)
+            return -1;
+        s->taken[r] += 1 + length;
     }
     s->step.count = end - first;
     return 0;
@@ -270,7 +295,7 @@ double shard_step(struct shard *s, struct mlp *m, const size_t *batch, size_t co
     if (batch) {
         struct error ignored;
         if (fetch_images(s, batch, count, first, end) < 0 ||
-            engine_reload_images(s->engine, &ignored) < 0)
+            engine_load_pixel_lists(s->engine, &s->step_lists, &ignored) < 0)
             rank_failed(c, "the batch's images");
     }
     if (engine_share_gradient(s->engine, m, NULL, end - first, count, unit_first, unit_end) < 0)

@@ -6,8 +6,8 @@
  *
  * The share of the training set that rank r holds is the rows of its share
  * of the full batch's units (shard_range): a full-batch step works on it
- * alone; a mini-batch step first fetches its rows' images from the ranks
- * that hold them. */
+ * alone; a mini-batch step first fetches its rows' images, as pixel lists
+ * (pixel_lists.h) with their labels, from the ranks that hold them. */
 #ifndef MNIST_OMP_SHARD_H
 #define MNIST_OMP_SHARD_H
 
@@ -20,6 +20,7 @@
 #include "kernels.h"
 #include "model.h"
 #include "optimizer.h"
+#include "pixel_lists.h"
 
 /* The rows [*first, *end) of a batch of n that rank `rank` of `ranks`
  * works out: those of its contiguous share of the batch's units. */
@@ -35,9 +36,14 @@ struct shard {
     const struct dataset *own;   /* this rank's images: the set's [own_first, ...) */
     size_t total, own_first;     /* images in the set; this rank's first */
     size_t *held_first;          /* ranks + 1: each rank's first image */
-    struct dataset step;         /* a mini-batch step's rows' images */
+    struct pixel_lists own_lists;  /* own's images' (mini-batches) */
+    uint32_t *lengths;           /* every image of the set's: its list's entries */
+    struct dataset step;         /* a mini-batch step's rows' labels (and blank pixels:
+                                    their images come as step_lists) */
+    struct pixel_lists step_lists;
     struct engine *engine;       /* on own (full batch) or step (mini-batches) */
-    uint8_t *outgoing, *incoming;  /* images sent and received in a step */
+    uint32_t *outgoing, *incoming;  /* images sent and received in a step: a word with
+                                       the label, then the image's list, each */
     size_t *send_bytes, *recv_bytes, *taken;  /* per rank */
     double *unit_losses;         /* every unit's, in order */
     size_t units_capacity;
@@ -49,8 +55,8 @@ struct shard {
     size_t pieces_for;           /* the batch size pieces_of and the pieces' nodes are
                                     for (0: none yet); they depend on nothing else */
     uint64_t sent_bytes;         /* this rank's bytes in the last step's exchanges: its
-                                    images for other ranks, its units' losses, its pieces
-                                    (each gathered by every rank) */
+                                    images' lists for other ranks, its units' losses, its
+                                    pieces (each gathered by every rank) */
 };
 
 /* A shard of a set whose images this rank holds in own (its share, as

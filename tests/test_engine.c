@@ -20,6 +20,7 @@
 #include "mnist.h"
 #include "model.h"
 #include "optimizer.h"
+#include "pixel_lists.h"
 #include "reference.h"
 #include "rng.h"
 #include "testdata.h"
@@ -933,6 +934,82 @@ START_TEST(batch_that_repeats_images_matches_the_reference)
 }
 END_TEST
 
+/* An image's list holds exactly its nonzero pixel pairs, in order, with
+ * both pixels; lists appended image by image (as a rank of mpirun receives
+ * a mini-batch's rows) stand in for the images: an engine made on blank
+ * images of the same labels, given the batch's lists, computes the bits
+ * that an engine on the images does.  Lists it was not made for are an
+ * error. */
+START_TEST(pixel_lists_stand_in_for_images)
+{
+    const size_t widths[] = {WIDTH, 20, TESTDATA_CLASSES};
+    enum { IMAGES = 300, ROWS = 260 };
+    struct dataset ds, blank;
+    struct pixel_lists all, rows;
+    struct mlp m;
+    struct engine *on_images, *on_lists;
+    struct error err;
+    size_t *order = shuffled_order(IMAGES, 5), entries = 0;
+    make_random_dataset(&ds, IMAGES, 23);
+    ck_assert_msg(pixel_lists_build(&all, &ds, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(all.count, IMAGES);
+    ck_assert_uint_eq(all.pairs, WIDTH / 2);
+    for (size_t n = 0; n < IMAGES; n++) {
+        size_t length, at = 0;
+        const uint32_t *list = pixel_lists_image(&all, n, &length);
+        for (size_t p = 0; p < WIDTH / 2; p++) {
+            const uint8_t low = ds.pixels[n * WIDTH + 2 * p], high = ds.pixels[n * WIDTH + 2 * p + 1];
+            if (!low && !high)
+                continue;
+            ck_assert_msg(at < length, "image %zu: pair %zu missing", n, p);
+            ck_assert_uint_eq(entry_key(list[at]), p);
+            ck_assert_uint_eq(entry_low(list[at]), low);
+            ck_assert_uint_eq(entry_high(list[at]), high);
+            at++;
+        }
+        ck_assert_uint_eq(at, length);
+        entries += length;
+    }
+    ck_assert_uint_eq(entries, all.image_entries[IMAGES]);
+
+    ck_assert_msg(pixel_lists_create(&rows, WIDTH, ROWS, ROWS * all.pairs, &err) == 0, "%s",
+                  err.msg);
+    blank = (struct dataset){.count = ROWS, .rows = ds.rows, .cols = ds.cols};
+    blank.pixels = calloc(ROWS, WIDTH);
+    blank.labels = malloc(ROWS);
+    ck_assert(blank.pixels && blank.labels);
+    for (size_t row = 0; row < ROWS; row++) {
+        size_t length;
+        const uint32_t *list = pixel_lists_image(&all, order[row], &length);
+        ck_assert_int_eq(pixel_lists_append(&rows, list, length), 0);
+        blank.labels[row] = ds.labels[order[row]];
+    }
+    make_network(&m, 2, widths, ACTIVATION_RELU, LOSS_XENT, PRECISION_F32, 6);
+    ck_assert_msg(engine_create(&on_images, &m, &ds, NULL, 3, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_create(&on_lists, &m, &blank, NULL, 2, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_load_pixel_lists(on_lists, &rows, &err) == 0, "%s", err.msg);
+    const double want = engine_batch_gradient(on_images, &m, order, ROWS);
+    const double got = engine_batch_gradient(on_lists, &m, NULL, ROWS);
+    ck_assert_msg(got == want, "loss %.17g on the lists, %.17g on the images", got, want);
+    ck_assert(memcmp(engine_gradient(on_lists), engine_gradient(on_images),
+                     mlp_param_count(&m) * sizeof(float)) == 0);
+
+    ck_assert_int_eq(engine_load_pixel_lists(on_lists, &all, &err), -1);
+    ck_assert_msg(strstr(err.msg, "300 images of 784 pixels for an engine made for 260"),
+                  "%s", err.msg);
+    ck_assert_int_eq(pixel_lists_append(&rows, all.entries, 1), -1);
+
+    engine_destroy(on_images);
+    engine_destroy(on_lists);
+    mlp_free(&m);
+    pixel_lists_free(&all);
+    pixel_lists_free(&rows);
+    dataset_free(&blank);
+    dataset_free(&ds);
+    free(order);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -954,6 +1031,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, profile_charges_each_kernel_of_each_layer);
     tcase_add_test(tc, train_step_is_gradient_then_update);
     tcase_add_test(tc, batch_that_repeats_images_matches_the_reference);
+    tcase_add_test(tc, pixel_lists_stand_in_for_images);
     suite_add_tcase(s, tc);
     return s;
 }
