@@ -194,6 +194,8 @@ struct engine {
     void *grad;               /* the first range's first partial: in the end, the batch's
                                  gradient */
     void *partials;           /* the other partials, partial_stride apart */
+    void *placed;             /* where the caller has the pieces' partials go instead
+                                 (engine_place_pieces), or NULL */
     size_t partial_capacity;  /* of partials */
     void *activations[MLP_MAX_LAYERS + 1];  /* [l], l >= 1: capacity x widths[l];
                                                the last holds logits, then dL */
@@ -247,9 +249,10 @@ static inline size_t batch_image(const struct engine *e, size_t n)
 /* Partial i of the step: 0 is grad. */
 static inline void *partial(const struct engine *e, size_t i)
 {
-    return i == 0 ? e->grad
-                  : (char *)e->partials +
-                        (i - 1) * e->partial_stride * precision_size(e->shape.precision);
+    const size_t bytes = e->partial_stride * precision_size(e->shape.precision);
+    if (e->placed)
+        return (char *)e->placed + i * bytes;
+    return i == 0 ? e->grad : (char *)e->partials + (i - 1) * bytes;
 }
 
 /* The first row (of this process's rows) of the batch's unit u. */
@@ -1070,7 +1073,7 @@ static int plan_units(struct engine *e)
         if (!e->scratch)
             return -1;
     }
-    if (partials > e->partial_capacity + 1) {
+    if (!e->placed && partials > e->partial_capacity + 1) {
         free(e->partials);
         e->partials = aligned_array(partials - 1, e->partial_stride,
                                     precision_size(e->shape.precision));
@@ -1262,6 +1265,23 @@ int engine_share_gradient(struct engine *e, const struct mlp *m, const size_t *b
     /* The pieces are added up once every process's are at hand. */
     run_phases(e, e->phases, m->n_layers + 1);
     return 0;
+}
+
+size_t engine_partial_bytes(const struct engine *e)
+{
+    return e->partial_stride * precision_size(e->shape.precision);
+}
+
+void engine_place_pieces(struct engine *e, void *memory)
+{
+    if (memory != e->placed)
+        e->planned_total = 0;  /* the pieces' addresses are the plan's */
+    e->placed = memory;
+}
+
+int engine_threads(const struct engine *e)
+{
+    return e->threads;
 }
 
 size_t engine_pieces(const struct engine *e, const struct engine_piece **pieces)

@@ -36,6 +36,9 @@ size_t shard_partial_count(size_t n, int rank, int ranks, int threads)
     return own + all;
 }
 
+/* The alignment of the engine's partials (engine_place_pieces). */
+enum { ALIGNMENT = 64 };
+
 /* Grows *buffer to hold count elements of size bytes (its contents go). */
 static int reserve(void *buffer, size_t *capacity, size_t count, size_t size)
 {
@@ -68,7 +71,9 @@ int shard_create(struct shard *s, const struct cluster *c, const struct mlp *m,
     s->recv_bytes = calloc(ranks, sizeof *s->recv_bytes);
     s->taken = calloc(ranks, sizeof *s->taken);
     s->pieces_of = calloc(ranks, sizeof *s->pieces_of);
-    if (!s->held_first || !s->send_bytes || !s->recv_bytes || !s->taken || !s->pieces_of)
+    s->region_first = calloc(ranks + 1, sizeof *s->region_first);
+    if (!s->held_first || !s->send_bytes || !s->recv_bytes || !s->taken || !s->pieces_of ||
+        !s->region_first)
         rank_failed(c, "the shares of the ranks");
     /* Every rank's count, then where each rank's share starts. */
     for (size_t r = 0; r < ranks; r++)
@@ -157,6 +162,7 @@ void shard_destroy(struct shard *s)
     free(s->recv_bytes);
     free(s->taken);
     free(s->pieces_of);
+    free(s->region_first);
     free(s->outgoing);
     free(s->incoming);
     free(s->unit_losses);
@@ -230,56 +236,84 @@ static int fetch_images(struct shard *s, const size_t *batch, size_t count, size
     return 0;
 }
 
-/* Every rank's pieces, in rank (that is, unit) order, into s->pieces over
- * s->gathered, for a batch of `count`; returns how many, or 0 when memory
- * runs out.  Which subtrees each rank leaves depends on the batch size
- * alone (each rank's threads are the run's), so they are gathered once a
- * batch size, and only the partials every step. */
-static size_t gather_pieces(struct shard *s, const struct mlp *m, size_t count)
+/* Lays out s->gathered for a batch of `count`, once a batch size: rank r's
+ * region holds its pieces' partials (engine_partial_bytes apart, where its
+ * engine leaves them) and then its units' losses, so that one gathering
+ * brings both.  Which subtrees each rank leaves depends on the batch size
+ * and its threads alone.  -1: out of memory. */
+static int lay_out_regions(struct shard *s, size_t count)
 {
     const struct cluster *c = s->cluster;
-    const size_t ranks = (size_t)c->ranks, bytes = mlp_param_count(m) * precision_size(m->precision);
+    const size_t ranks = (size_t)c->ranks, bytes = engine_partial_bytes(s->engine);
+    if (s->pieces_for == count)
+        return 0;
+    s->pieces_for = 0;
+    size_t unit_first, unit_end, pieces = 0;
+    unit_range(count, c->rank, c->ranks, &unit_first, &unit_end);
+    for (size_t r = 0; r < ranks; r++)
+        s->send_bytes[r] = sizeof *s->pieces_of;
+    s->pieces_of[c->rank] = engine_piece_count(unit_first, unit_end, engine_threads(s->engine));
+    if (cluster_allgather(c, &s->pieces_of[c->rank], s->pieces_of, s->send_bytes) < 0)
+        return -1;
+    s->region_first[0] = 0;
+    for (size_t r = 0; r < ranks; r++) {
+        size_t r_first, r_end;
+        unit_range(count, (int)r, c->ranks, &r_first, &r_end);
+        const size_t losses = (r_end - r_first) * sizeof *s->unit_losses;
+        /* Each region starts on a partial's alignment. */
+        const size_t region = s->pieces_of[r] * bytes + (losses + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+        s->region_first[r + 1] = s->region_first[r] + region;
+        pieces += s->pieces_of[r];
+    }
+    free(s->gathered);
+    s->gathered = aligned_alloc(ALIGNMENT, s->region_first[ranks]);
+    if (!s->gathered || reserve(&s->pieces, &s->pieces_capacity, pieces, sizeof *s->pieces) < 0)
+        return -1;
+    engine_place_pieces(s->engine, (char *)s->gathered + s->region_first[c->rank]);
+    return 0;
+}
+
+/* Every rank's pieces, in rank (that is, unit) order, into s->pieces, and
+ * every unit's loss into s->unit_losses, after this rank's step left its
+ * own in its region of s->gathered.  Returns how many pieces, or 0 when
+ * memory runs out.  The pieces' nodes are gathered once a batch size. */
+static size_t gather_pieces(struct shard *s, size_t count)
+{
+    const struct cluster *c = s->cluster;
+    const size_t ranks = (size_t)c->ranks, bytes = engine_partial_bytes(s->engine);
     const struct engine_piece *mine;
     const size_t n_mine = engine_pieces(s->engine, &mine);
-    size_t total = 0, first = 0;
-
-    if (s->pieces_for != count) {
-        s->pieces_for = 0;
-        for (size_t r = 0; r < ranks; r++)
-            s->send_bytes[r] = sizeof(size_t);
-        s->pieces_of[c->rank] = n_mine;
-        if (cluster_allgather(c, &s->pieces_of[c->rank], s->pieces_of, s->send_bytes) < 0)
-            return 0;
-    }
+    size_t first = 0, total = 0;
     for (size_t r = 0; r < ranks; r++) {
-        if (r == (size_t)c->rank)
-            first = total;
+        first = r == (size_t)c->rank ? total : first;
         total += s->pieces_of[r];
     }
-    if (reserve(&s->pieces, &s->pieces_capacity, total, sizeof *s->pieces) < 0 ||
-        reserve(&s->gathered, &s->gathered_capacity, total, bytes) < 0)
-        return 0;
-    s->sent_bytes += n_mine * bytes;
-    for (size_t i = 0; i < n_mine; i++)
-        memcpy((char *)s->gathered + (first + i) * bytes, mine[i].partial, bytes);
     if (s->pieces_for != count) {
-        for (size_t i = 0; i < n_mine; i++)
-            s->pieces[first + i] = mine[i];
+        memcpy(s->pieces + first, mine, n_mine * sizeof *mine);
         for (size_t r = 0; r < ranks; r++)
             s->send_bytes[r] = s->pieces_of[r] * sizeof *s->pieces;
         if (cluster_allgather(c, s->pieces + first, s->pieces, s->send_bytes) < 0)
             return 0;
-        s->sent_bytes += n_mine * sizeof *s->pieces + sizeof(size_t);
+        s->sent_bytes += n_mine * sizeof *s->pieces + sizeof *s->pieces_of;
+        /* The partials that came with the nodes were other ranks' addresses. */
+        for (size_t r = 0, i = 0; r < ranks; r++)
+            for (size_t k = 0; k < s->pieces_of[r]; k++, i++)
+                s->pieces[i].partial = (char *)s->gathered + s->region_first[r] + k * bytes;
         s->pieces_for = count;
     }
     for (size_t r = 0; r < ranks; r++)
-        s->send_bytes[r] = s->pieces_of[r] * bytes;
-    if (cluster_allgather(c, (char *)s->gathered + first * bytes, s->gathered, s->send_bytes) <
-        0)
+        s->send_bytes[r] = s->region_first[r + 1] - s->region_first[r];
+    s->sent_bytes += s->send_bytes[c->rank];
+    if (cluster_allgather(c, (char *)s->gathered + s->region_first[c->rank], s->gathered,
+                          s->send_bytes) < 0)
         return 0;
-    /* The partials that came with the nodes were other ranks' addresses. */
-    for (size_t i = 0; i < total; i++)
-        s->pieces[i].partial = (char *)s->gathered + i * bytes;
+    for (size_t r = 0; r < ranks; r++) {
+        size_t r_first, r_end;
+        unit_range(count, (int)r, c->ranks, &r_first, &r_end);
+        memcpy(s->unit_losses + r_first,
+               (char *)s->gathered + s->region_first[r] + s->pieces_of[r] * bytes,
+               (r_end - r_first) * sizeof *s->unit_losses);
+    }
     return total;
 }
 
@@ -291,29 +325,24 @@ double shard_step(struct shard *s, struct mlp *m, const size_t *batch, size_t co
     size_t first, end, unit_first, unit_end;
     shard_range(count, c->rank, c->ranks, &first, &end);
     unit_range(count, c->rank, c->ranks, &unit_first, &unit_end);
-    s->sent_bytes = (unit_end - unit_first) * sizeof *s->unit_losses;
+    s->sent_bytes = 0;
     if (batch) {
         struct error ignored;
         if (fetch_images(s, batch, count, first, end) < 0 ||
             engine_load_pixel_lists(s->engine, &s->step_lists, &ignored) < 0)
             rank_failed(c, "the batch's images");
     }
+    if (lay_out_regions(s, count) < 0)
+        rank_failed(c, "the ranks' subtrees");
     if (engine_share_gradient(s->engine, m, NULL, end - first, count, unit_first, unit_end) < 0)
         rank_failed(c, "the gradient");
-
-    /* Every unit's loss, then every piece: the same on every rank. */
-    for (int r = 0; r < c->ranks; r++) {
-        size_t r_first, r_end;
-        unit_range(count, r, c->ranks, &r_first, &r_end);
-        s->send_bytes[r] = (r_end - r_first) * sizeof *s->unit_losses;
-    }
-    engine_unit_losses(s->engine, s->unit_losses + unit_first);
-    if (cluster_allgather(c, s->unit_losses + unit_first, s->unit_losses, s->send_bytes) < 0)
-        rank_failed(c, "the losses");
-    const double loss = engine_batch_loss(m, s->unit_losses, count);
-    const size_t pieces = gather_pieces(s, m, count);
+    engine_unit_losses(s->engine, (double *)((char *)s->gathered + s->region_first[c->rank] +
+                                             s->pieces_of[c->rank] *
+                                                 engine_partial_bytes(s->engine)));
+    /* Every piece and every unit's loss: the same on every rank. */
+    const size_t pieces = gather_pieces(s, count);
     if (!pieces ||
         engine_update_from_pieces(s->engine, m, s->pieces, pieces, o, step, state) < 0)
         rank_failed(c, "the ranks' subtrees");
-    return loss;
+    return engine_batch_loss(m, s->unit_losses, count);
 }

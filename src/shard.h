@@ -47,12 +47,13 @@ struct shard {
     size_t *send_bytes, *recv_bytes, *taken;  /* per rank */
     double *unit_losses;         /* every unit's, in order */
     size_t units_capacity;
-    void *gathered;              /* every rank's pieces' partials, in order */
-    size_t gathered_capacity;    /* partials */
+    void *gathered;              /* a region a rank, in order: its pieces' partials (where
+                                    its engine leaves them), then its units' losses */
+    size_t *region_first;        /* ranks + 1: where each rank's region starts, in bytes */
     struct engine_piece *pieces; /* every rank's, in order */
     size_t pieces_capacity;
     size_t *pieces_of;           /* per rank: how many pieces it leaves */
-    size_t pieces_for;           /* the batch size pieces_of and the pieces' nodes are
+    size_t pieces_for;           /* the batch size the regions and the pieces' nodes are
                                     for (0: none yet); they depend on nothing else */
     uint64_t sent_bytes;         /* this rank's bytes in the last step's exchanges: its
                                     images' lists for other ranks, its units' losses, its
