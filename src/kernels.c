@@ -195,7 +195,8 @@ struct engine {
                                  gradient */
     void *partials;           /* the other partials, partial_stride apart */
     void *placed;             /* where the caller has the pieces' partials go instead
-                                 (engine_place_pieces), or NULL */
+                                 (engine_place_pieces), or NULL; room for placed_count */
+    size_t placed_count;
     size_t partial_capacity;  /* of partials */
     void *activations[MLP_MAX_LAYERS + 1];  /* [l], l >= 1: capacity x widths[l];
                                                the last holds logits, then dL */
@@ -1073,6 +1074,8 @@ static int plan_units(struct engine *e)
         if (!e->scratch)
             return -1;
     }
+    if (e->placed && partials > e->placed_count)
+        return -1;
     if (!e->placed && partials > e->partial_capacity + 1) {
         free(e->partials);
         e->partials = aligned_array(partials - 1, e->partial_stride,
@@ -1272,11 +1275,12 @@ size_t engine_partial_bytes(const struct engine *e)
     return e->partial_stride * precision_size(e->shape.precision);
 }
 
-void engine_place_pieces(struct engine *e, void *memory)
+void engine_place_pieces(struct engine *e, void *memory, size_t count)
 {
-    if (memory != e->placed)
+    if (memory != e->placed || count != e->placed_count)
         e->planned_total = 0;  /* the pieces' addresses are the plan's */
     e->placed = memory;
+    e->placed_count = memory ? count : 0;
 }
 
 int engine_threads(const struct engine *e)

@@ -156,12 +156,13 @@ int engine_share_gradient(struct engine *e, const struct mlp *m, const size_t *b
 void engine_unit_losses(const struct engine *e, double *out);
 size_t engine_pieces(const struct engine *e, const struct engine_piece **pieces);
 /* Where engine_share_gradient leaves its pieces' partials: at memory (64-
- * byte aligned), one every engine_partial_bytes(e) bytes, room for
- * engine_piece_count(unit_first, unit_end, engine_threads(e)) of them, so
- * that a cluster can gather them where they are made; NULL: in the
- * engine's own buffers. */
+ * byte aligned), one every engine_partial_bytes(e) bytes, with room for
+ * `count` (a step that leaves more fails, as if out of memory; it leaves
+ * engine_piece_count(unit_first, unit_end, engine_threads(e))), so that a
+ * cluster can gather them where they are made; NULL: in the engine's own
+ * buffers. */
 size_t engine_partial_bytes(const struct engine *e);
-void engine_place_pieces(struct engine *e, void *memory);
+void engine_place_pieces(struct engine *e, void *memory, size_t count);
 int engine_threads(const struct engine *e);
 int engine_update_from_pieces(struct engine *e, struct mlp *m, const struct engine_piece *pieces,
                               size_t n_pieces, const struct optimizer *o,

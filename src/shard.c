@@ -261,7 +261,8 @@ static int lay_out_regions(struct shard *s, size_t count)
         unit_range(count, (int)r, c->ranks, &r_first, &r_end);
         const size_t losses = (r_end - r_first) * sizeof *s->unit_losses;
         /* Each region starts on a partial's alignment. */
-        const size_t region = s->pieces_of[r] * bytes + (losses + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+        const size_t region =
+            s->pieces_of[r] * bytes + (losses + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
         s->region_first[r + 1] = s->region_first[r] + region;
         pieces += s->pieces_of[r];
     }
@@ -269,7 +270,8 @@ static int lay_out_regions(struct shard *s, size_t count)
     s->gathered = aligned_alloc(ALIGNMENT, s->region_first[ranks]);
     if (!s->gathered || reserve(&s->pieces, &s->pieces_capacity, pieces, sizeof *s->pieces) < 0)
         return -1;
-    engine_place_pieces(s->engine, (char *)s->gathered + s->region_first[c->rank]);
+    engine_place_pieces(s->engine, (char *)s->gathered + s->region_first[c->rank],
+                        s->pieces_of[c->rank]);
     return 0;
 }
 

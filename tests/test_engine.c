@@ -1010,6 +1010,63 @@ START_TEST(pixel_lists_stand_in_for_images)
 }
 END_TEST
 
+/* A share of a batch's units (as a rank of mpirun works out) leaves the
+ * same pieces, bit for bit, whether the engine keeps them or places them
+ * where the caller says (engine_place_pieces, as the ranks gather them);
+ * placed memory with room for one piece too few fails the step. */
+START_TEST(placed_pieces_are_the_engine_own)
+{
+    const size_t widths[] = {WIDTH, 12, TESTDATA_CLASSES};
+    enum { IMAGES = 600, FIRST_UNIT = 3, END_UNIT = 11, THREADS = 3 };
+    struct dataset ds;
+    struct mlp m;
+    struct engine *own, *placed;
+    struct error err;
+    size_t *order = shuffled_order(IMAGES, 8);
+    make_random_dataset(&ds, IMAGES, 31);
+    make_network(&m, 2, widths, ACTIVATION_RELU, LOSS_XENT, PRECISION_F32, 2);
+    ck_assert_uint_eq(engine_unit_count(IMAGES), 16);
+    const size_t row = engine_unit_row(IMAGES, FIRST_UNIT);
+    const size_t rows = engine_unit_row(IMAGES, END_UNIT) - row;
+    ck_assert_msg(engine_create(&own, &m, &ds, NULL, THREADS, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_create(&placed, &m, &ds, NULL, THREADS, &err) == 0, "%s", err.msg);
+    const size_t count = engine_piece_count(FIRST_UNIT, END_UNIT, engine_threads(placed));
+    const size_t bytes = engine_partial_bytes(placed);
+    ck_assert_uint_eq(bytes % 64, 0);
+    void *memory = aligned_alloc(64, count * bytes);
+    ck_assert(memory);
+    engine_place_pieces(placed, memory, count);
+    ck_assert_int_eq(engine_share_gradient(own, &m, order + row, rows, IMAGES, FIRST_UNIT,
+                                           END_UNIT), 0);
+    ck_assert_int_eq(engine_share_gradient(placed, &m, order + row, rows, IMAGES, FIRST_UNIT,
+                                           END_UNIT), 0);
+    const struct engine_piece *a, *b;
+    ck_assert_uint_eq(engine_pieces(own, &a), count);
+    ck_assert_uint_eq(engine_pieces(placed, &b), count);
+    for (size_t i = 0; i < count; i++) {
+        ck_assert_uint_eq(a[i].level, b[i].level);
+        ck_assert_uint_eq(a[i].index, b[i].index);
+        ck_assert(b[i].partial == (char *)memory + i * bytes);
+        ck_assert_msg(memcmp(a[i].partial, b[i].partial, mlp_param_count(&m) * sizeof(float)) ==
+                          0, "piece %zu differs", i);
+    }
+    double losses_own[END_UNIT - FIRST_UNIT], losses_placed[END_UNIT - FIRST_UNIT];
+    engine_unit_losses(own, losses_own);
+    engine_unit_losses(placed, losses_placed);
+    ck_assert(memcmp(losses_own, losses_placed, sizeof losses_own) == 0);
+
+    engine_place_pieces(placed, memory, count - 1);
+    ck_assert_int_eq(engine_share_gradient(placed, &m, order + row, rows, IMAGES, FIRST_UNIT,
+                                           END_UNIT), -1);
+    free(memory);
+    engine_destroy(own);
+    engine_destroy(placed);
+    mlp_free(&m);
+    dataset_free(&ds);
+    free(order);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -1032,6 +1089,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, train_step_is_gradient_then_update);
     tcase_add_test(tc, batch_that_repeats_images_matches_the_reference);
     tcase_add_test(tc, pixel_lists_stand_in_for_images);
+    tcase_add_test(tc, placed_pieces_are_the_engine_own);
     suite_add_tcase(s, tc);
     return s;
 }
