@@ -163,4 +163,12 @@ expect_status 1 "(f) 3 ranks, batches of 100 (one unit)" -- \
 expect_in "$work/err" "a batch of 100 images is cut into 1 unit, fewer than the 3 ranks"
 [ ! -e "$work/refused.model" ] || fail "(f) the refused run saved a model"
 
+echo "(g) bench/ranks: 2 ranks x 1 thread against 1 x 2, the same model bytes"
+expect_status 0 "(g) bench/ranks, one pair" -- env MPIRUN="$MPIRUN" MPIRUN_FLAGS="$mpi_flags" \
+    sh "${top_srcdir:-$srcdir}/bench/ranks" "$prog" --pairs 1 --epochs 2 \
+    --options "--train-size 600 --test-size 100 --batch 256 --hidden 16 --loss xent --lr 0.1"
+grep -Eq '^ +1 +[0-9.]+ \([0-9.]+\) +[0-9.]+ \([0-9.]+\) +[0-9.]+ +identical$' "$work/out" ||
+    fail "(g) no pair of identical models: $(cat "$work/out")"
+expect_in "$work/out" "medians: 1 process "
+
 testlib_finish "mpi: $runs runs under mpirun (1-4 ranks, 1-2 threads) saved the bytes of the run alone; a bad rank ends the run; 3 ranks resume 2's checkpoint"
