@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -198,10 +199,28 @@ static int skip_bom(struct csv_reader *r)
     return 0;
 }
 
-static int read_csv(struct csv_reader *r, struct dataset *ds)
+/* Puts the record-th image of the file where keep says (see struct
+ * dataset_keep), in a set made for keep->kept images. */
+static int keep_record(struct csv_reader *r, struct dataset *ds, const uint8_t fields[CSV_FIELDS],
+                       size_t record, const struct dataset_keep *keep)
+{
+    if (!keep->slot)
+        return 0;
+    if (record >= keep->records)
+        return error_set(r->err, "%s: holds more than the %zu images it held when counted",
+                         r->path, keep->records);
+    const size_t slot = keep->slot[record];
+    if (slot == DATASET_DROPPED)
+        return 0;
+    ds->labels[slot] = fields[0];
+    memcpy(ds->pixels + slot * CSV_PIXELS, fields + 1, CSV_PIXELS);
+    return 0;
+}
+
+static int read_csv(struct csv_reader *r, struct dataset *ds, struct dataset_keep *keep)
 {
     uint8_t record[CSV_FIELDS];
-    size_t label_capacity = 0, pixel_capacity = 0;
+    size_t label_capacity = 0, pixel_capacity = 0, records = 0;
 
     if (r->c == END_OF_DATA)
         return r->read_failed ? -1 : error_set(r->err, "%s: empty file", r->path);
@@ -209,39 +228,61 @@ static int read_csv(struct csv_reader *r, struct dataset *ds)
         return -1;
 
     while (r->c != END_OF_DATA) {
-        if (r->c == '\n' && ds->count > 0) {
+        if (r->c == '\n' && records > 0) {
             if (skip_final_blank_line(r) != 0)
                 return -1;
             break;
         }
         if (read_line(r, record) != 0)
             return -1;
-        if (append_record(ds, record, &label_capacity, &pixel_capacity) != 0)
+        if (keep) {
+            if (keep_record(r, ds, record, records, keep) != 0)
+                return -1;
+        } else if (append_record(ds, record, &label_capacity, &pixel_capacity) != 0) {
             return error_set(r->err, "%s: out of memory after %zu images", r->path, ds->count);
+        }
+        records++;
     }
     /* A truncated gzip stream can end cleanly at a line break. */
     if (r->read_failed)
         return -1;
-    if (ds->count == 0)
+    if (records == 0)
         return error_set(r->err, "%s: holds no images, only a header", r->path);
+    if (keep && keep->slot && records != keep->records)
+        return error_set(r->err, "%s: holds %zu images, not the %zu it held when counted",
+                         r->path, records, keep->records);
+    if (keep && !keep->slot)
+        keep->records = records;
 
     ds->rows = ds->cols = MNIST_SIDE;
     return 0;
 }
 
-int dataset_load_csv(struct dataset *ds, const char *path, struct error *err)
+int dataset_load_csv(struct dataset *ds, const char *path, struct dataset_keep *keep,
+                     struct error *err)
 {
     struct csv_reader r = {.path = path, .err = err, .line = 1, .column = 1};
 
     memset(ds, 0, sizeof *ds);
+    if (keep && keep->slot) {
+        ds->count = keep->kept;
+        ds->pixels = malloc(keep->kept ? keep->kept * CSV_PIXELS : 1);
+        ds->labels = malloc(keep->kept ? keep->kept : 1);
+        if (!ds->pixels || !ds->labels) {
+            dataset_free(ds);
+            return error_set(err, "%s: out of memory for %zu images", path, keep->kept);
+        }
+    }
     r.in = dataset_open_input(path, err);
-    if (!r.in)
+    if (!r.in) {
+        dataset_free(ds);
         return -1;
+    }
 
     int status = skip_bom(&r);
     if (status == 0) {
         fetch(&r);
-        status = read_csv(&r, ds);
+        status = read_csv(&r, ds, keep);
     }
     if (status == 0 && !gzdirect(r.in))
         status = dataset_check_gzip_members(path, err);

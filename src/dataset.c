@@ -193,6 +193,26 @@ uint32_t dataset_crc32(const struct dataset *ds)
     return (uint32_t)crc32_of(pixels, ds->labels, ds->count);
 }
 
+void dataset_crc32_parts(const struct dataset *ds, uint32_t *pixels, uint32_t *labels)
+{
+    const uLong empty = crc32(0L, Z_NULL, 0);
+    *pixels = (uint32_t)crc32_of(empty, ds->pixels, ds->count * dataset_image_size(ds));
+    *labels = (uint32_t)crc32_of(empty, ds->labels, ds->count);
+}
+
+uint32_t dataset_crc32_join(const uint32_t *pixels, const uint32_t *labels, const size_t *counts,
+                            size_t parts, size_t image_size)
+{
+    uLong all_pixels = crc32(0L, Z_NULL, 0), all_labels = all_pixels;
+    size_t images = 0;
+    for (size_t p = 0; p < parts; p++) {
+        all_pixels = crc32_combine(all_pixels, pixels[p], (z_off_t)(counts[p] * image_size));
+        all_labels = crc32_combine(all_labels, labels[p], (z_off_t)counts[p]);
+        images += counts[p];
+    }
+    return (uint32_t)crc32_combine(all_pixels, all_labels, (z_off_t)images);
+}
+
 int dataset_grow(uint8_t **buf, size_t *capacity, size_t needed, size_t limit)
 {
     assert(needed <= limit);

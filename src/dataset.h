@@ -26,17 +26,31 @@ static inline size_t dataset_image_size(const struct dataset *ds)
     return ds->rows * ds->cols;
 }
 
+/* Which of a file's images a loader keeps, so that a rank of mpirun holds
+ * only its share of a training set: image i of the file becomes image
+ * slot[i] of the set (each of [0, kept) once) or is dropped
+ * (DATASET_DROPPED), and the file must hold `records` images.  With slot
+ * NULL the loader keeps none and sets `records` to how many the file holds.
+ * Either way every image is read and checked as a whole load checks it. */
+#define DATASET_DROPPED SIZE_MAX
+struct dataset_keep {
+    const size_t *slot;
+    size_t kept, records;
+};
+
 /* Loads an IDX image file (magic 2051) and its IDX label file (magic 2049),
  * raw or gzip-compressed (detected from the content).  Requires 28x28 images
- * and equal counts.  On failure returns -1, leaves *ds empty and explains in err
- * (naming the file). */
-int dataset_load_idx(struct dataset *ds, const char *images_path,
-                     const char *labels_path, struct error *err);
+ * and equal counts.  keep: the images kept (NULL: all).  On failure returns
+ * -1, leaves *ds empty and explains in err (naming the file). */
+int dataset_load_idx(struct dataset *ds, const char *images_path, const char *labels_path,
+                     struct dataset_keep *keep, struct error *err);
 
 /* Loads the tutorial's CSV format: an optional header line
  * `label,1x1,...,28x28`, then one image a line: label, then 784 pixels 0-255.
- * On failure returns -1 and explains in err (file, line, column). */
-int dataset_load_csv(struct dataset *ds, const char *path, struct error *err);
+ * keep: the images kept (NULL: all).  On failure returns -1 and explains in
+ * err (file, line, column). */
+int dataset_load_csv(struct dataset *ds, const char *path, struct dataset_keep *keep,
+                     struct error *err);
 
 /* Makes dst hold the images src[order[0]], src[order[1]], ... (count of them).
  * Returns -1 only when memory runs out. */
@@ -58,6 +72,14 @@ void dataset_free(struct dataset *ds);
 /* CRC-32 (zlib's) of the images' pixels, then their labels: the
  * fingerprint of a drawn subset that checkpoints record. */
 uint32_t dataset_crc32(const struct dataset *ds);
+
+/* The fingerprint of a set cut into `parts` consecutive parts, from each
+ * part's CRC-32 of its pixels and of its labels and its count of images
+ * of image_size pixels: dataset_crc32 of the whole, which no process needs
+ * to hold. */
+void dataset_crc32_parts(const struct dataset *ds, uint32_t *pixels, uint32_t *labels);
+uint32_t dataset_crc32_join(const uint32_t *pixels, const uint32_t *labels, const size_t *counts,
+                            size_t parts, size_t image_size);
 
 struct gzFile_s;
 

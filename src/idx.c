@@ -149,9 +149,64 @@ static int read_records(gzFile in, const char *path, const struct idx_kind *kind
     return check_end(in, path, kind, file->dim[0], err);
 }
 
+/* The label of record `record` (from 0) must be a digit. */
+static int check_label(const char *path, size_t record, uint8_t label, struct error *err)
+{
+    if (label >= MNIST_CLASSES)
+        return error_set(err, "%s: label of record %zu is %u, outside 0-9", path, record + 1,
+                         label);
+    return 0;
+}
+
+/* read_records for a share of the file (see struct dataset_keep): the
+ * records go through a buffer of a few hundred, checked (labels too) and
+ * counted in the CRC as they pass, and only the kept ones stay, in
+ * file->bytes at their slots. */
+static int read_kept_records(gzFile in, const char *path, const struct idx_kind *kind,
+                             struct idx_file *file, const struct dataset_keep *keep,
+                             struct error *err)
+{
+    enum { BUFFER_RECORDS = 256 };
+    const size_t size = kind->record_size, records = file->dim[0];
+    if (keep->slot && records != keep->records)
+        return error_set(err, "%s: holds %zu %ss, not the %zu it held when counted", path,
+                         records, kind->record, keep->records);
+    uint8_t *buffer = malloc(BUFFER_RECORDS * size);
+    file->bytes = malloc(keep->slot && keep->kept ? keep->kept * size : 1);
+    if (!buffer || !file->bytes) {
+        free(buffer);
+        return error_set(err, "%s: out of memory for %zu %ss", path, keep->kept, kind->record);
+    }
+    int status = 0;
+    for (size_t done = 0; status == 0 && done < records;) {
+        const size_t want = (records - done < BUFFER_RECORDS ? records - done : BUFFER_RECORDS);
+        const size_t got = read_up_to(in, buffer, want * size);
+        add_crc(file, buffer, got);
+        for (size_t k = 0; status == 0 && k < got / size; k++) {
+            if (kind == &labels_kind)
+                status = check_label(path, done + k, buffer[k], err);
+            if (keep->slot && keep->slot[done + k] != DATASET_DROPPED)
+                memcpy(file->bytes + keep->slot[done + k] * size, buffer + k * size, size);
+        }
+        if (status == 0 && got < want * size) {
+            const size_t have = done * size + got;
+            status = dataset_check_read(in, path, err);
+            if (status == 0)
+                status = error_set(err, "%s: truncated: expected %" PRIu32 " %ss (%zu bytes), "
+                                        "found %zu bytes (%zu whole %ss)",
+                                   path, file->dim[0], kind->record, records * size, have,
+                                   have / size, kind->record);
+        }
+        done += want;
+    }
+    free(buffer);
+    return status == 0 ? check_end(in, path, kind, file->dim[0], err) : -1;
+}
+
 /* On failure file->bytes may hold a partial read: the caller frees it. */
 static int load_idx_file(const char *path, const struct idx_kind *kind,
-                         struct idx_file *file, struct error *err)
+                         struct idx_file *file, const struct dataset_keep *keep,
+                         struct error *err)
 {
     gzFile in = dataset_open_input(path, err);
     if (!in)
@@ -161,7 +216,8 @@ static int load_idx_file(const char *path, const struct idx_kind *kind,
     if (status == 0)
         status = check_shape(path, kind, file->dim, err);
     if (status == 0)
-        status = read_records(in, path, kind, file, err);
+        status = keep ? read_kept_records(in, path, kind, file, keep, err)
+                      : read_records(in, path, kind, file, err);
     if (status == 0 && !gzdirect(in))
         status = dataset_check_gzip_end(path, file->crc, file->length, err);
     gzclose(in);  /* its verdict on the stream is already in status */
@@ -171,25 +227,24 @@ static int load_idx_file(const char *path, const struct idx_kind *kind,
 static int check_labels(const char *path, const struct idx_file *labels, struct error *err)
 {
     for (size_t i = 0; i < labels->dim[0]; i++)
-        if (labels->bytes[i] >= MNIST_CLASSES)
-            return error_set(err, "%s: label of record %zu is %u, outside 0-9",
-                             path, i + 1, labels->bytes[i]);
+        if (check_label(path, i, labels->bytes[i], err) != 0)
+            return -1;
     return 0;
 }
 
-int dataset_load_idx(struct dataset *ds, const char *images_path,
-                     const char *labels_path, struct error *err)
+int dataset_load_idx(struct dataset *ds, const char *images_path, const char *labels_path,
+                     struct dataset_keep *keep, struct error *err)
 {
     struct idx_file images = {{0}, NULL, 0, 0}, labels = {{0}, NULL, 0, 0};
 
     memset(ds, 0, sizeof *ds);
-    int status = load_idx_file(images_path, &images_kind, &images, err);
+    int status = load_idx_file(images_path, &images_kind, &images, keep, err);
     if (status == 0)
-        status = load_idx_file(labels_path, &labels_kind, &labels, err);
+        status = load_idx_file(labels_path, &labels_kind, &labels, keep, err);
     if (status == 0 && labels.dim[0] != images.dim[0])
         status = error_set(err, "%s: holds %" PRIu32 " labels but %s holds %" PRIu32 " images",
                            labels_path, labels.dim[0], images_path, images.dim[0]);
-    if (status == 0)
+    if (status == 0 && !keep)
         status = check_labels(labels_path, &labels, err);
     if (status != 0) {
         free(images.bytes);
@@ -197,7 +252,9 @@ int dataset_load_idx(struct dataset *ds, const char *images_path,
         return -1;
     }
 
-    ds->count = images.dim[0];
+    if (keep && !keep->slot)
+        keep->records = images.dim[0];
+    ds->count = keep ? (keep->slot ? keep->kept : 0) : images.dim[0];
     ds->rows = images.dim[1];
     ds->cols = images.dim[2];
     ds->pixels = images.bytes;

@@ -96,27 +96,67 @@ static const struct training_state *current_state(const struct run *r)
     return r->training ? &r->trainer.state : &r->state;
 }
 
+/* Rank c->rank's share (shard_range) of the first `size` images of a
+ * shuffle of the split's `total`, drawn as dataset_draw_subset draws, read
+ * from the split's files, keeping only the share.  Returns an exit status. */
+static int load_share(struct dataset *share, const char *dir, enum mnist_split split,
+                      size_t total, size_t size, struct py_random *rng,
+                      const struct cluster *c, struct error *err)
+{
+    size_t *order = malloc((total ? total : 1) * sizeof *order);
+    size_t *slot = malloc((total ? total : 1) * sizeof *slot);
+    if (!order || !slot) {
+        free(order);
+        free(slot);
+        error_set(err, "out of memory for a permutation of %zu images", total);
+        return EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < total; i++) {
+        order[i] = i;
+        slot[i] = DATASET_DROPPED;
+    }
+    py_random_shuffle(rng, order, total);
+    size_t first, end;
+    shard_range(size, c->rank, c->ranks, &first, &end);
+    for (size_t i = first; i < end; i++)
+        slot[order[i]] = i - first;
+    struct dataset_keep keep = {.slot = slot, .kept = end - first, .records = total};
+    const int status = mnist_load_kept(share, dir, split, &keep, err);
+    free(order);
+    free(slot);
+    return status < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 /* Loads one split and keeps the subset of it that the options ask for, so
- * that only one whole split is in memory at a time.  The size comes from the
- * option, or from the checkpoint `size_file` when not NULL, which is then
- * blamed for a size the data cannot provide.  Returns an exit status. */
+ * that only one whole split is in memory at a time; across ranks (share_of
+ * not NULL), only this rank's share of the subset, the split read twice
+ * (checked and counted, then the share kept) and never held whole.  The
+ * size comes from the option, or from the checkpoint `size_file` when not
+ * NULL, which is then blamed for a size the data cannot provide.  Returns
+ * an exit status. */
 static int load_subset(struct dataset *subset, size_t *total, const char *dir,
                        enum mnist_split split, const char *option, const char *size_file,
-                       size_t *size, struct py_random *rng, struct error *err)
+                       size_t *size, struct py_random *rng, const struct cluster *share_of,
+                       struct error *err)
 {
     struct dataset all;
-    if (mnist_load(&all, dir, split, err) < 0)
+    struct dataset_keep counted = {.slot = NULL};
+    if (mnist_load_kept(&all, dir, split, share_of ? &counted : NULL, err) < 0)
         return EXIT_FAILURE;
-    *total = all.count;
-    if (size_file && *size > all.count) {
+    *total = share_of ? counted.records : all.count;
+    if (size_file && *size > *total) {
         error_set(err, "%s: the checkpoint was made with %s %zu, more than the %zu images in %s",
-                  size_file, option, *size, all.count, dir);
+                  size_file, option, *size, *total, dir);
         dataset_free(&all);
         return EXIT_FAILURE;
     }
-    if (options_resolve_subset(option, size, all.count, &(const struct usage){stderr, NULL}) < 0) {
+    if (options_resolve_subset(option, size, *total, &(const struct usage){stderr, NULL}) < 0) {
         dataset_free(&all);
         return EXIT_USAGE;
+    }
+    if (share_of) {
+        dataset_free(&all);
+        return load_share(subset, dir, split, *total, *size, rng, share_of, err);
     }
     const int status = dataset_draw_subset(subset, &all, *size, rng, err);
     dataset_free(&all);
@@ -324,7 +364,7 @@ static int check_same_data(const struct run *r, struct error *err)
         const bool train = train_crc != r->start.train_crc;
         error_set(err, "%s: the checkpoint was made on other %s images than the %zu drawn now "
                   "from %s (CRC-32 %08" PRIx32 ", the checkpoint's %08" PRIx32 ")", path,
-                  train ? "training" : "test", train ? r->train.count : r->test.count,
+                  train ? "training" : "test", train ? r->train_count : r->test.count,
                   r->data_dir, train ? train_crc : test_crc,
                   train ? r->start.train_crc : r->start.test_crc);
         return EXIT_FAILURE;
@@ -644,26 +684,27 @@ static int prepare(struct run *r, struct error *err)
     /* The draws happen in SPEC's order: training subset, test subset, then
      * the weights layer by layer; the batches' shuffles continue the stream. */
     py_random_seed(&rng, o->seed);
+    const bool across_ranks = r->cluster.ranks > 1;
     if (status == EXIT_SUCCESS)
         status = load_subset(&r->train, &r->train_total, r->data_dir, MNIST_TRAIN,
                              "--train-size", o->given_train_size ? NULL : o->resume_path,
-                             &o->train_size, &rng, err);
+                             &o->train_size, &rng, across_ranks ? &r->cluster : NULL, err);
     if (status == EXIT_SUCCESS)
         status = load_subset(&r->test, &r->test_total, r->data_dir, MNIST_TEST, "--test-size",
                              o->given_test_size ? NULL : o->resume_path, &o->test_size, &rng,
-                             err);
+                             NULL, err);
     if (status == EXIT_SUCCESS) {
-        r->train_count = r->train.count;
-        r->train_crc = dataset_crc32(&r->train);
+        r->train_count = o->train_size;
+        r->train_crc = dataset_crc32(&r->train);  /* across ranks, the share's, joined later */
         r->test_crc = dataset_crc32(&r->test);
     }
-    if (status == EXIT_SUCCESS && o->resume_path)
+    if (status == EXIT_SUCCESS && o->resume_path && !across_ranks)
         status = check_same_data(r, err);
     if (status == EXIT_SUCCESS) {
         const char *start = o->resume_path ? o->resume_path : o->load_path;
         struct error cause;
         if (check_network_size(r, start ? mlp_inputs(&r->model) : dataset_image_size(&r->train),
-                               r->train.count, &cause) < 0) {
+                               r->train_count, &cause) < 0) {
             if (start) {
                 error_set(err, "%s: %s", start, cause.msg);
                 status = EXIT_FAILURE;
@@ -689,7 +730,7 @@ static int prepare(struct run *r, struct error *err)
     }
     /* A batch of the whole training set or more is the full batch, and
      * files record it as such. */
-    if (o->batch >= r->train.count)
+    if (o->batch >= r->train_count)
         o->batch = 0;
     r->settings = options_training(o, r->end_epoch - r->offset);
     if (o->resume_path)
@@ -727,28 +768,45 @@ static bool any_rank_failed(struct run *r, bool failed)
     return worst != 0;
 }
 
-/* Across ranks, keeps only this rank's share of the training set (the
- * whole of it was drawn, its fingerprint taken). */
-static int keep_share(struct run *r, struct error *err)
+/* Across ranks, the training subset's fingerprint, which no rank holds
+ * whole: every rank's share's parts, joined in rank order.  A rank out of
+ * memory here ends every rank (the others would wait for it). */
+static void join_fingerprint(struct run *r)
 {
     const struct cluster *c = &r->cluster;
-    if (c->ranks == 1)
-        return 0;
-    size_t first, end;
-    shard_range(r->train.count, c->rank, c->ranks, &first, &end);
-    size_t *rows = malloc((end - first + 1) * sizeof *rows);
-    if (!rows)
-        return error_set(err, "out of memory for the share of %zu images", end - first);
-    for (size_t i = first; i < end; i++)
-        rows[i - first] = i;
-    struct dataset share;
-    const int status = dataset_select(&share, &r->train, rows, end - first, err);
-    free(rows);
-    if (status < 0)
-        return -1;
-    dataset_free(&r->train);
-    r->train = share;
-    return 0;
+    const size_t ranks = (size_t)c->ranks;
+    struct part {
+        uint64_t images;
+        uint32_t pixels, labels;
+    } *parts = calloc(ranks, sizeof *parts);
+    size_t *bytes = calloc(ranks, sizeof *bytes), *counts = calloc(ranks, sizeof *counts);
+    uint32_t *pixels = calloc(ranks, sizeof *pixels), *labels = calloc(ranks, sizeof *labels);
+    bool ok = parts && bytes && counts && pixels && labels;
+    if (ok) {
+        struct part *mine = &parts[c->rank];
+        mine->images = r->train.count;
+        dataset_crc32_parts(&r->train, &mine->pixels, &mine->labels);
+        for (size_t k = 0; k < ranks; k++)
+            bytes[k] = sizeof *parts;
+        ok = cluster_allgather(c, mine, parts, bytes) == 0;
+    }
+    if (!ok) {
+        fprintf(stderr, "mnist-omp: rank %d: out of memory for the training set's fingerprint\n",
+                c->rank);
+        cluster_abort(c, EXIT_FAILURE);
+    }
+    for (size_t k = 0; k < ranks; k++) {
+        pixels[k] = parts[k].pixels;
+        labels[k] = parts[k].labels;
+        counts[k] = (size_t)parts[k].images;
+    }
+    r->train_crc =
+        dataset_crc32_join(pixels, labels, counts, ranks, dataset_image_size(&r->train));
+    free(parts);
+    free(bytes);
+    free(counts);
+    free(pixels);
+    free(labels);
 }
 
 /* Trains from r->first_epoch to r->end_epoch.  Returns what train returns. */
@@ -756,9 +814,6 @@ static int run_training(struct run *r, double *seconds, struct error *err)
 {
     const struct options *o = &r->options;
     catch_stop_signals();
-    /* Every rank has its share before the trainers gather theirs. */
-    if (any_rank_failed(r, keep_share(r, err) < 0))
-        return -1;
     /* The trainer takes the state over, even when it fails. */
     const bool failed = trainer_create(&r->trainer, o->engine, &r->model, &r->train,
                                        &r->settings, &r->state, o->threads, &r->cluster,
@@ -849,10 +904,16 @@ static int execute(struct run *r, struct error *err)
         return EXIT_USAGE;
     }
     struct run_description run;
-    const int status = set_up(r, &run, err);
+    int status = set_up(r, &run, err);
     /* Each rank read its own files: a failure on any ends them all. */
     if (any_rank_failed(r, status != EXIT_SUCCESS))
         return status != EXIT_SUCCESS ? status : EXIT_FAILURE;
+    if (r->cluster.ranks > 1) {
+        join_fingerprint(r);
+        /* Every rank comes to the same verdict: rank 0 gives it. */
+        if (o->resume_path && any_rank_failed(r, check_same_data(r, err) != EXIT_SUCCESS))
+            return EXIT_FAILURE;
+    }
 
     double seconds = 0;
     int stopped = 0;

@@ -107,6 +107,12 @@ int mnist_dir_has(const char *dir, enum mnist_split split)
 int mnist_load(struct dataset *ds, const char *dir, enum mnist_split split,
                struct error *err)
 {
+    return mnist_load_kept(ds, dir, split, NULL, err);
+}
+
+int mnist_load_kept(struct dataset *ds, const char *dir, enum mnist_split split,
+                    struct dataset_keep *keep, struct error *err)
+{
     char data_path[PATH_MAX], labels_path[PATH_MAX];
     const struct split_files *files = &split_files[split];
 
@@ -114,9 +120,9 @@ int mnist_load(struct dataset *ds, const char *dir, enum mnist_split split,
 
     switch (locate_split(dir, split, data_path, labels_path)) {
     case FORM_IDX:
-        return dataset_load_idx(ds, data_path, labels_path, err);
+        return dataset_load_idx(ds, data_path, labels_path, keep, err);
     case FORM_CSV:
-        return dataset_load_csv(ds, data_path, err);
+        return dataset_load_csv(ds, data_path, keep, err);
     case FORM_AMBIGUOUS:
         memset(ds, 0, sizeof *ds);
         return error_set(err, "%s: %s.gz exists as well: remove one, so that it is clear "

@@ -25,4 +25,10 @@ int mnist_dir_has(const char *dir, enum mnist_split split);
 int mnist_load(struct dataset *ds, const char *dir, enum mnist_split split,
                struct error *err);
 
+/* mnist_load keeping only some of the split's images (struct dataset_keep):
+ * with keep->slot NULL, a pass that checks the split and sets keep->records
+ * to its images, keeping none. */
+int mnist_load_kept(struct dataset *ds, const char *dir, enum mnist_split split,
+                    struct dataset_keep *keep, struct error *err);
+
 #endif

@@ -238,7 +238,12 @@ static void assert_idx_refused(const char *images, const char *labels, const cha
     struct error err = {""};
 
     fill_with_garbage(&ds);
-    int status = dataset_load_idx(&ds, images, labels, &err);
+    int status = dataset_load_idx(&ds, images, labels, NULL, &err);
+    assert_refused(status, &ds, &err, where, phrase);
+    /* A rank's counting pass (struct dataset_keep) refuses it alike. */
+    struct dataset_keep counting = {.slot = NULL};
+    fill_with_garbage(&ds);
+    status = dataset_load_idx(&ds, images, labels, &counting, &err);
     assert_refused(status, &ds, &err, where, phrase);
 }
 
@@ -255,7 +260,11 @@ static void assert_csv_refused(const char *path, unsigned line, unsigned column,
     else
         snprintf(where, sizeof where, "%s:%u:%u", path, line, column);
     fill_with_garbage(&ds);
-    int status = dataset_load_csv(&ds, path, &err);
+    int status = dataset_load_csv(&ds, path, NULL, &err);
+    assert_refused(status, &ds, &err, where, phrase);
+    struct dataset_keep counting = {.slot = NULL};
+    fill_with_garbage(&ds);
+    status = dataset_load_csv(&ds, path, &counting, &err);
     assert_refused(status, &ds, &err, where, phrase);
 }
 
@@ -280,7 +289,7 @@ static void assert_idx_loads_samples(const char *images, const char *labels)
     struct dataset ds;
     struct error err = {""};
 
-    ck_assert_msg(dataset_load_idx(&ds, images, labels, &err) == 0, "%s", err.msg);
+    ck_assert_msg(dataset_load_idx(&ds, images, labels, NULL, &err) == 0, "%s", err.msg);
     assert_holds_samples(&ds);
     dataset_free(&ds);
 }
@@ -290,7 +299,7 @@ static void assert_csv_loads_samples(const char *path)
     struct dataset ds;
     struct error err = {""};
 
-    ck_assert_msg(dataset_load_csv(&ds, path, &err) == 0, "%s", err.msg);
+    ck_assert_msg(dataset_load_csv(&ds, path, NULL, &err) == 0, "%s", err.msg);
     assert_holds_samples(&ds);
     dataset_free(&ds);
 }
@@ -552,7 +561,7 @@ START_TEST(idx_unreadable_file)
 
     ck_assert_int_eq(chmod(images, 0), 0);
     fill_with_garbage(&ds);
-    int status = dataset_load_idx(&ds, images, good_labels(), &err);
+    int status = dataset_load_idx(&ds, images, good_labels(), NULL, &err);
     if (geteuid() != 0)
         assert_refused(status, &ds, &err, images, strerror(EACCES));
     else  /* root reads any file: there is no refusal to see */
@@ -795,7 +804,8 @@ START_TEST(select_copies_in_order)
     struct dataset all, picked;
     struct error err = {""};
 
-    ck_assert_msg(dataset_load_idx(&all, good_images(), good_labels(), &err) == 0, "%s", err.msg);
+    ck_assert_msg(dataset_load_idx(&all, good_images(), good_labels(), NULL, &err) == 0, "%s",
+                  err.msg);
     ck_assert_int_eq(dataset_select(&picked, &all, order, 3, &err), 0);
     ck_assert_uint_eq(picked.count, 3);
     ck_assert_uint_eq(picked.rows, SIDE);
@@ -809,12 +819,82 @@ START_TEST(select_copies_in_order)
 }
 END_TEST
 
+/* A rank's two passes: counting (none kept, the images counted), then
+ * keeping some images in the order of their slots: the images that
+ * dataset_select picks from a whole load, in IDX (raw and gzip) and CSV;
+ * a file that no longer holds the images counted is refused. */
+static void assert_kept_as_selected(const char *images, const char *labels, const char *csv)
+{
+    const size_t slot[SAMPLES] = {DATASET_DROPPED, 1, 0}, picked[] = {2, 1};
+    struct dataset all, kept, selected;
+    struct error err = {""};
+    struct dataset_keep counting = {.slot = NULL};
+    struct dataset_keep keep = {.slot = slot, .kept = 2, .records = SAMPLES};
+    struct dataset_keep wrong = {.slot = slot, .kept = 2, .records = SAMPLES + 1};
+    const int counted = csv ? dataset_load_csv(&all, csv, &counting, &err)
+                            : dataset_load_idx(&all, images, labels, &counting, &err);
+    ck_assert_msg(counted == 0, "%s", err.msg);
+    ck_assert_uint_eq(counting.records, SAMPLES);
+    ck_assert_uint_eq(all.count, 0);
+    dataset_free(&all);
+    ck_assert_msg((csv ? dataset_load_csv(&all, csv, NULL, &err)
+                       : dataset_load_idx(&all, images, labels, NULL, &err)) == 0, "%s", err.msg);
+    ck_assert_msg((csv ? dataset_load_csv(&kept, csv, &keep, &err)
+                       : dataset_load_idx(&kept, images, labels, &keep, &err)) == 0, "%s", err.msg);
+    ck_assert_int_eq(dataset_select(&selected, &all, picked, 2, &err), 0);
+    ck_assert_uint_eq(kept.count, 2);
+    ck_assert_uint_eq(kept.rows, SIDE);
+    ck_assert_uint_eq(kept.cols, SIDE);
+    ck_assert(memcmp(kept.pixels, selected.pixels, 2 * PIXELS) == 0);
+    ck_assert(memcmp(kept.labels, selected.labels, 2) == 0);
+    fill_with_garbage(&kept);
+    ck_assert_int_eq(csv ? dataset_load_csv(&kept, csv, &wrong, &err)
+                         : dataset_load_idx(&kept, images, labels, &wrong, &err), -1);
+    ck_assert_msg(strstr(err.msg, "not the 4 it held when counted"), "%s", err.msg);
+    ck_assert(kept.count == 0 && !kept.pixels && !kept.labels);
+    dataset_free(&selected);
+    dataset_free(&all);
+}
+
+START_TEST(kept_images_are_the_selected_ones)
+{
+    assert_kept_as_selected(good_images(), good_labels(), NULL);
+    assert_kept_as_selected(write_gz("images.gz", idx_images(SAMPLES, SAMPLES)),
+                            write_gz("labels.gz", idx_labels(SAMPLES, SAMPLES)), NULL);
+    assert_kept_as_selected(NULL, NULL, write_file("samples.csv", samples_csv(1, "\n", 1)));
+}
+END_TEST
+
+/* The fingerprint of a set joined from its parts' is the whole set's. */
+START_TEST(fingerprint_joins_from_parts)
+{
+    struct dataset all, part[2];
+    struct error err = {""};
+    const size_t first[] = {0, 1}, rest[] = {1, 2};
+    uint32_t pixels[2], labels[2];
+    size_t counts[2] = {1, 2};
+    ck_assert_msg(dataset_load_idx(&all, good_images(), good_labels(), NULL, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_int_eq(dataset_select(&part[0], &all, first, 1, &err), 0);
+    ck_assert_int_eq(dataset_select(&part[1], &all, rest, 2, &err), 0);
+    for (size_t p = 0; p < 2; p++)
+        dataset_crc32_parts(&part[p], &pixels[p], &labels[p]);
+    ck_assert_uint_eq(dataset_crc32_join(pixels, labels, counts, 2, PIXELS), dataset_crc32(&all));
+    counts[0] = 2;  /* a part's size is part of it */
+    ck_assert_uint_ne(dataset_crc32_join(pixels, labels, counts, 2, PIXELS), dataset_crc32(&all));
+    for (size_t p = 0; p < 2; p++)
+        dataset_free(&part[p]);
+    dataset_free(&all);
+}
+END_TEST
+
 START_TEST(free_zeroes)
 {
     struct dataset ds;
     struct error err = {""};
 
-    ck_assert_msg(dataset_load_idx(&ds, good_images(), good_labels(), &err) == 0, "%s", err.msg);
+    ck_assert_msg(dataset_load_idx(&ds, good_images(), good_labels(), NULL, &err) == 0, "%s",
+                  err.msg);
     dataset_free(&ds);
     ck_assert(ds.count == 0 && ds.rows == 0 && ds.cols == 0 && !ds.pixels && !ds.labels);
     dataset_free(&ds);  /* harmless on an empty dataset */
@@ -1157,6 +1237,8 @@ int main(void)
     tcase_add_test(formats, csv_utf8_bom_skipped);
     tcase_add_test(formats, select_copies_in_order);
     tcase_add_test(formats, free_zeroes);
+    tcase_add_test(formats, kept_images_are_the_selected_ones);
+    tcase_add_test(formats, fingerprint_joins_from_parts);
 
     tcase_add_test(shipped, shipped_training_set);
     tcase_add_test(shipped, shipped_test_set);

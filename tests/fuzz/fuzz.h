@@ -32,6 +32,18 @@ uint8_t *fuzz_read(const char *path, size_t *size);
  * valgrind's memcheck reports any of them left uninitialised. */
 void fuzz_use(uint8_t value);
 
+struct dataset;
+struct dataset_keep;
+
+/* A rank's two passes (struct dataset_keep) over the input that a whole
+ * load read, `load` running the loader with a keep: the counting pass
+ * succeeds exactly when the whole load did (whole NULL: it failed) and
+ * counts its images; keeping every other image, the last kept first, gives
+ * those images of the whole load. */
+void fuzz_check_kept(const struct dataset *whole,
+                     int (*load)(struct dataset *ds, struct dataset_keep *keep, void *context),
+                     void *context);
+
 /* A broken promise of a loader's contract: prints what and aborts, which
  * libFuzzer reports as a crash like any sanitizer finding. */
 #define FUZZ_ASSERT(condition)                                                              \

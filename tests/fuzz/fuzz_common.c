@@ -3,6 +3,8 @@
 
 #include "fuzz.h"
 
+#include "dataset.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -114,4 +116,35 @@ uint8_t *fuzz_read(const char *path, size_t *size)
     }
     fprintf(stderr, "fuzz: cannot read %s\n", path);
     abort();
+}
+
+void fuzz_check_kept(const struct dataset *whole,
+                     int (*load)(struct dataset *ds, struct dataset_keep *keep, void *context),
+                     void *context)
+{
+    struct dataset ds;
+    struct dataset_keep counting = {.slot = NULL};
+    memset(&ds, 0xa5, sizeof ds);
+    const int counted = load(&ds, &counting, context);
+    FUZZ_ASSERT((counted == 0) == (whole != NULL));
+    if (counted != 0) {
+        FUZZ_ASSERT(ds.count == 0 && !ds.pixels && !ds.labels);
+        return;
+    }
+    FUZZ_ASSERT(counting.records == whole->count && ds.count == 0);
+    dataset_free(&ds);
+    const size_t kept = whole->count / 2;
+    size_t *slot = malloc((whole->count ? whole->count : 1) * sizeof *slot);
+    FUZZ_ASSERT(slot != NULL);
+    for (size_t i = 0; i < whole->count; i++)
+        slot[i] = i % 2 ? kept - 1 - i / 2 : DATASET_DROPPED;
+    struct dataset_keep keep = {.slot = slot, .kept = kept, .records = whole->count};
+    FUZZ_ASSERT(load(&ds, &keep, context) == 0 && ds.count == kept);
+    const size_t image = dataset_image_size(whole);
+    for (size_t i = 1; i < whole->count; i += 2) {
+        FUZZ_ASSERT(ds.labels[slot[i]] == whole->labels[i]);
+        FUZZ_ASSERT(memcmp(ds.pixels + slot[i] * image, whole->pixels + i * image, image) == 0);
+    }
+    dataset_free(&ds);
+    free(slot);
 }

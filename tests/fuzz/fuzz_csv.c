@@ -5,6 +5,12 @@
 
 #include "dataset.h"
 
+static int load_kept(struct dataset *ds, struct dataset_keep *keep, void *context)
+{
+    struct error err;
+    return dataset_load_csv(ds, context, keep, &err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *input = fuzz_path("input.csv");
@@ -13,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_write(input, data, size);
     memset(&ds, 0xa5, sizeof ds);
-    if (dataset_load_csv(&ds, input, &err) == 0) {
+    if (dataset_load_csv(&ds, input, NULL, &err) == 0) {
+        fuzz_check_kept(&ds, load_kept, (void *)input);
         FUZZ_ASSERT(ds.count >= 1 && ds.rows == 28 && ds.cols == 28);
         FUZZ_ASSERT(ds.pixels && ds.labels);
         uint8_t sum = 0;
@@ -26,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_ASSERT(ds.count == 0 && !ds.pixels && !ds.labels);
         FUZZ_ASSERT(strstr(err.msg, input) != NULL);
+        fuzz_check_kept(NULL, load_kept, (void *)input);
     }
     return 0;
 }

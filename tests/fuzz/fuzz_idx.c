@@ -61,14 +61,28 @@ static void write_images(const char *path, uint32_t count)
     fuzz_write(path, bytes, 16 + (size_t)count * IMAGE_BYTES);
 }
 
-/* Loads and checks the contract of dataset_load_idx either way it ends. */
+struct files {
+    const char *images, *labels;
+};
+
+static int load_kept(struct dataset *ds, struct dataset_keep *keep, void *context)
+{
+    const struct files *f = context;
+    struct error err;
+    return dataset_load_idx(ds, f->images, f->labels, keep, &err);
+}
+
+/* Loads and checks the contract of dataset_load_idx either way it ends,
+ * and that a rank's passes agree with the whole load. */
 static void load(const char *images, const char *labels, const char *input)
 {
     struct dataset ds;
     struct error err = {{0}};
+    struct files files = {images, labels};
 
     memset(&ds, 0xa5, sizeof ds);  /* the loader must not rely on a zeroed struct */
-    if (dataset_load_idx(&ds, images, labels, &err) == 0) {
+    if (dataset_load_idx(&ds, images, labels, NULL, &err) == 0) {
+        fuzz_check_kept(&ds, load_kept, &files);
         FUZZ_ASSERT(ds.count >= 1 && ds.rows == SIDE && ds.cols == SIDE);
         FUZZ_ASSERT(ds.pixels && ds.labels);
         for (size_t i = 0; i < ds.count; i++)
@@ -83,6 +97,7 @@ static void load(const char *images, const char *labels, const char *input)
         FUZZ_ASSERT(ds.count == 0 && !ds.pixels && !ds.labels);
         FUZZ_ASSERT(err.msg[0] != '\0');
         FUZZ_ASSERT(strstr(err.msg, input) != NULL);  /* names the faulty file */
+        fuzz_check_kept(NULL, load_kept, &files);
     }
 }
 
