@@ -49,6 +49,7 @@ struct run {
     struct options options;
     struct cluster cluster;           /* rank 0 alone prints and writes files */
     bool failed_elsewhere;            /* another rank failed, and said why */
+    bool failure_agreed;              /* set_up's ranks agreed that one failed */
     char data_dir[4096];
     struct dataset train, test;       /* across ranks, train is this rank's share */
     size_t train_total, test_total;   /* images in the files the subsets come from */
@@ -156,6 +157,13 @@ static int load_subset(struct dataset *subset, size_t *total, const char *dir,
     }
     if (share_of) {
         dataset_free(&all);
+        const size_t units = engine_unit_count(*size);
+        if (units < (size_t)share_of->ranks) {
+            error_set(err, "a training set of %zu images is cut into %zu unit%s, fewer than "
+                           "the %d ranks: use %zu ranks at most",
+                      *size, units, units == 1 ? "" : "s", share_of->ranks, units);
+            return EXIT_FAILURE;
+        }
         return load_share(subset, dir, split, *total, *size, rng, share_of, err);
     }
     const int status = dataset_draw_subset(subset, &all, *size, rng, err);
@@ -838,15 +846,31 @@ static int set_up(struct run *r, struct run_description *run, struct error *err)
     struct options *o = &r->options;
     /* A network that cannot fit is refused before the data loads (and
      * again once the training set's size is known, in prepare). */
+    int status = EXIT_SUCCESS;
     if (!o->load_path && !o->resume_path &&
         check_network_size(r, MNIST_SIDE * MNIST_SIDE,
                            o->train_size == SUBSET_ALL ? 0 : o->train_size, err) < 0) {
         options_usage_error(&(const struct usage){stderr, NULL}, "--hidden: %s", err->msg);
-        return EXIT_USAGE;
+        status = EXIT_USAGE;
+    } else if (check_outputs(o, err) < 0) {
+        status = EXIT_FAILURE;
+    } else {
+        status = prepare(r, err);
     }
-    if (check_outputs(o, err) < 0)
-        return EXIT_FAILURE;
-    int status = prepare(r, err);
+    if (r->cluster.ranks > 1) {
+        /* Each rank read its own files; once all did, the training set's
+         * fingerprint is joined from their shares, before anything is
+         * printed or written. */
+        r->failure_agreed = any_rank_failed(r, status != EXIT_SUCCESS);
+        if (r->failure_agreed)
+            return status != EXIT_SUCCESS ? status : EXIT_FAILURE;
+        join_fingerprint(r);
+        if (o->resume_path) {
+            status = check_same_data(r, err);
+            /* Every rank comes to the same verdict: rank 0 gives it. */
+            r->failure_agreed = any_rank_failed(r, status != EXIT_SUCCESS);
+        }
+    }
     if (status != EXIT_SUCCESS)
         return status;
 
@@ -904,16 +928,11 @@ static int execute(struct run *r, struct error *err)
         return EXIT_USAGE;
     }
     struct run_description run;
-    int status = set_up(r, &run, err);
-    /* Each rank read its own files: a failure on any ends them all. */
-    if (any_rank_failed(r, status != EXIT_SUCCESS))
+    const int status = set_up(r, &run, err);
+    /* A failure on any rank ends them all (unless set_up's ranks agreed on
+     * one already). */
+    if (r->failure_agreed || any_rank_failed(r, status != EXIT_SUCCESS))
         return status != EXIT_SUCCESS ? status : EXIT_FAILURE;
-    if (r->cluster.ranks > 1) {
-        join_fingerprint(r);
-        /* Every rank comes to the same verdict: rank 0 gives it. */
-        if (o->resume_path && any_rank_failed(r, check_same_data(r, err) != EXIT_SUCCESS))
-            return EXIT_FAILURE;
-    }
 
     double seconds = 0;
     int stopped = 0;

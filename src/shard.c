@@ -103,12 +103,11 @@ int shard_create(struct shard *s, const struct cluster *c, const struct mlp *m,
                               "ranks: use %zu ranks at most",
                          step_rows, units, units == 1 ? "" : "s", ranks, units);
     }
+    /* The other ranks go on to their next collective: a rank out of memory
+     * here ends them all. */
     if (reserve(&s->unit_losses, &s->units_capacity, engine_unit_count(step_rows),
-                sizeof *s->unit_losses) < 0) {
-        shard_destroy(s);
-        return error_set(err, "out of memory for the losses of %zu units",
-                         engine_unit_count(step_rows));
-    }
+                sizeof *s->unit_losses) < 0)
+        rank_failed(c, "the losses of the units");
     if (step_rows == s->total) {
         if (engine_create(&s->engine, m, own, NULL, threads, err) < 0) {
             shard_destroy(s);

@@ -163,6 +163,30 @@ expect_status 1 "(f) 3 ranks, batches of 100 (one unit)" -- \
 expect_in "$work/err" "a batch of 100 images is cut into 1 unit, fewer than the 3 ranks"
 [ ! -e "$work/refused.model" ] || fail "(f) the refused run saved a model"
 
+echo "(h) a training set of fewer units than ranks, evaluation only: refused, once"
+expect_status 1 "(h) 2 ranks, a training set of 100 images (one unit), --epochs 0" -- \
+    mpi 2 1 --load "$work/alone.model" --epochs 0 --train-size 100 --test-size 100
+expect_in "$work/err" "a training set of 100 images is cut into 1 unit, fewer than the 2 ranks"
+[ "$(grep -c 'fewer than the 2 ranks' "$work/err")" -eq 1 ] ||
+    fail "(h) the refusal is not said once: $(cat "$work/err")"
+
+if [ -s "$ckpt" ]; then
+    echo "(i) a checkpoint resumed on other training images: refused once, before --log is touched"
+    other=$work/other
+    mkdir "$other" || exit 99
+    for kind in images-idx3 labels-idx1; do
+        cp "$data/t10k-$kind-ubyte.gz" "$other/train-$kind-ubyte.gz" || exit 99
+        cp "$data/t10k-$kind-ubyte.gz" "$other/t10k-$kind-ubyte.gz" || exit 99
+    done
+    echo "the log of another run" >"$work/kept.log"
+    expect_status 1 "(i) 2 ranks resume on other images" -- mpi 2 1 --resume "$ckpt" \
+        --epochs "$epochs" --test-size 100 --data "$other" --log "$work/kept.log"
+    expect_in "$work/err" "the checkpoint was made on other training images"
+    [ "$(grep -c 'made on other training images' "$work/err")" -eq 1 ] ||
+        fail "(i) the refusal is not said once: $(cat "$work/err")"
+    [ "$(cat "$work/kept.log")" = "the log of another run" ] || fail "(i) --log was written"
+fi
+
 echo "(g) bench/ranks: 2 ranks x 1 thread against 1 x 2, the same model bytes"
 expect_status 0 "(g) bench/ranks, one pair" -- env MPIRUN="$MPIRUN" MPIRUN_FLAGS="$mpi_flags" \
     sh "${top_srcdir:-$srcdir}/bench/ranks" "$prog" --pairs 1 --epochs 2 \
