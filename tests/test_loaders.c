@@ -847,6 +847,7 @@ static void assert_kept_as_selected(const char *images, const char *labels, cons
     ck_assert_uint_eq(kept.cols, SIDE);
     ck_assert(memcmp(kept.pixels, selected.pixels, 2 * PIXELS) == 0);
     ck_assert(memcmp(kept.labels, selected.labels, 2) == 0);
+    dataset_free(&kept);
     fill_with_garbage(&kept);
     ck_assert_int_eq(csv ? dataset_load_csv(&kept, csv, &wrong, &err)
                          : dataset_load_idx(&kept, images, labels, &wrong, &err), -1);
