@@ -193,24 +193,26 @@ uint32_t dataset_crc32(const struct dataset *ds)
     return (uint32_t)crc32_of(pixels, ds->labels, ds->count);
 }
 
-void dataset_crc32_parts(const struct dataset *ds, uint32_t *pixels, uint32_t *labels)
+struct dataset_crc32_part dataset_crc32_part(const struct dataset *ds)
 {
     const uLong empty = crc32(0L, Z_NULL, 0);
-    *pixels = (uint32_t)crc32_of(empty, ds->pixels, ds->count * dataset_image_size(ds));
-    *labels = (uint32_t)crc32_of(empty, ds->labels, ds->count);
+    return (struct dataset_crc32_part){
+        .images = ds->count,
+        .pixels = (uint32_t)crc32_of(empty, ds->pixels, ds->count * dataset_image_size(ds)),
+        .labels = (uint32_t)crc32_of(empty, ds->labels, ds->count),
+    };
 }
 
-uint32_t dataset_crc32_join(const uint32_t *pixels, const uint32_t *labels, const size_t *counts,
-                            size_t parts, size_t image_size)
+uint32_t dataset_crc32_join(const struct dataset_crc32_part *parts, size_t n, size_t image_size)
 {
-    uLong all_pixels = crc32(0L, Z_NULL, 0), all_labels = all_pixels;
-    size_t images = 0;
-    for (size_t p = 0; p < parts; p++) {
-        all_pixels = crc32_combine(all_pixels, pixels[p], (z_off_t)(counts[p] * image_size));
-        all_labels = crc32_combine(all_labels, labels[p], (z_off_t)counts[p]);
-        images += counts[p];
+    uLong pixels = crc32(0L, Z_NULL, 0), labels = pixels;
+    uint64_t images = 0;
+    for (size_t p = 0; p < n; p++) {
+        pixels = crc32_combine(pixels, parts[p].pixels, (z_off_t)(parts[p].images * image_size));
+        labels = crc32_combine(labels, parts[p].labels, (z_off_t)parts[p].images);
+        images += parts[p].images;
     }
-    return (uint32_t)crc32_combine(all_pixels, all_labels, (z_off_t)images);
+    return (uint32_t)crc32_combine(pixels, labels, (z_off_t)images);
 }
 
 int dataset_grow(uint8_t **buf, size_t *capacity, size_t needed, size_t limit)
@@ -265,15 +267,25 @@ int dataset_select(struct dataset *dst, const struct dataset *src,
     return 0;
 }
 
+size_t *dataset_shuffled_order(size_t count, struct py_random *rng, struct error *err)
+{
+    size_t *order = malloc((count ? count : 1) * sizeof *order);
+    if (!order) {
+        error_set(err, "out of memory for a permutation of %zu images", count);
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++)
+        order[i] = i;
+    py_random_shuffle(rng, order, count);
+    return order;
+}
+
 int dataset_draw_subset(struct dataset *subset, const struct dataset *all, size_t size,
                         struct py_random *rng, struct error *err)
 {
-    size_t *order = malloc((all->count ? all->count : 1) * sizeof *order);
+    size_t *order = dataset_shuffled_order(all->count, rng, err);
     if (!order)
-        return error_set(err, "out of memory for a permutation of %zu images", all->count);
-    for (size_t i = 0; i < all->count; i++)
-        order[i] = i;
-    py_random_shuffle(rng, order, all->count);
+        return -1;
     const int status = dataset_select(subset, all, order, size, err);
     free(order);
     return status;

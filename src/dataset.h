@@ -57,9 +57,13 @@ int dataset_load_csv(struct dataset *ds, const char *path, struct dataset_keep *
 int dataset_select(struct dataset *dst, const struct dataset *src,
                    const size_t *order, size_t count, struct error *err);
 
+/* The permutation of 0 .. count - 1 that Python's
+ * random.shuffle(list(range(count))) makes with rng, malloc'ed; NULL, with
+ * err set, when memory runs out. */
+size_t *dataset_shuffled_order(size_t count, struct py_random *rng, struct error *err);
+
 /* Makes subset hold the first `size` images of a seeded shuffle of all of
- * `all`, ordered as Python's random.shuffle(list(range(all->count))) orders
- * them with rng. */
+ * `all`, ordered as dataset_shuffled_order(all->count, rng) orders them. */
 int dataset_draw_subset(struct dataset *subset, const struct dataset *all, size_t size,
                         struct py_random *rng, struct error *err);
 
@@ -73,13 +77,15 @@ void dataset_free(struct dataset *ds);
  * fingerprint of a drawn subset that checkpoints record. */
 uint32_t dataset_crc32(const struct dataset *ds);
 
-/* The fingerprint of a set cut into `parts` consecutive parts, from each
- * part's CRC-32 of its pixels and of its labels and its count of images
- * of image_size pixels: dataset_crc32 of the whole, which no process needs
- * to hold. */
-void dataset_crc32_parts(const struct dataset *ds, uint32_t *pixels, uint32_t *labels);
-uint32_t dataset_crc32_join(const uint32_t *pixels, const uint32_t *labels, const size_t *counts,
-                            size_t parts, size_t image_size);
+/* A part of a set, for dataset_crc32 of the whole set, which no process
+ * needs to hold: dataset_crc32_join of its n consecutive parts (images of
+ * image_size pixels). */
+struct dataset_crc32_part {
+    uint64_t images;
+    uint32_t pixels, labels;  /* CRC-32 of the part's pixels, of its labels */
+};
+struct dataset_crc32_part dataset_crc32_part(const struct dataset *ds);
+uint32_t dataset_crc32_join(const struct dataset_crc32_part *parts, size_t n, size_t image_size);
 
 struct gzFile_s;
 

@@ -27,13 +27,13 @@
  * addition of its own (8 units of 16 images of a batch of 128 made recipe
  * "fast" train 1.7 times as long); its threads share out the units' tiles
  * instead.  The units' partial gradients are summed in one binary tree
- * (see the tree below).  The reduction and the update work on blocks of BLOCK parameters; the forward
- * pass's items are blocks of at least FORWARD_ROWS images (enough that a
- * pair's weight rows serve several) through every layer, the first
- * layer's weight gradient's SPARSE_PAIRS pairs of weight rows;
- * transposes go TRANSPOSE_ROWS rows at a time.  Each thread takes items
- * CHUNKS_PER_THREAD times in a step's phase (dynamic scheduling: threads that
- * finish early take more). */
+ * (see the tree below).  The reduction and the update work on blocks of
+ * BLOCK parameters; the forward pass's items are blocks of at least
+ * FORWARD_ROWS images (enough that a pair's weight rows serve several)
+ * through every layer, the first layer's weight gradient's SPARSE_PAIRS
+ * pairs of weight rows; transposes go TRANSPOSE_ROWS rows at a time.  Each
+ * thread takes items CHUNKS_PER_THREAD times in a step's phase (dynamic
+ * scheduling: threads that finish early take more). */
 enum {
     UNIT_SAMPLES = 128,
     MIN_UNIT_SAMPLES = 16,
@@ -82,10 +82,10 @@ static inline struct tree_node tree_parent(struct tree_node left)
  * each block of the batch's rows (block_rows(); blocks cut units, never
  * straddle two) and each pair, the block's rows that have that pair, in
  * ascending order.  Each block's forward item builds its lists from the
- * images', in time proportional to its entries, then runs down them, so that a pair's two
- * rows of W are read once for the block; the weight gradient runs down the
- * same lists, block after block.  Kept for the whole dataset in order
- * (batch NULL). */
+ * images', in time proportional to its entries, then runs down them, so
+ * that a pair's two rows of W are read once for the block; the weight
+ * gradient runs down the same lists, block after block.  Kept for the
+ * whole dataset in order (batch NULL). */
 struct batch_pairs {
     size_t capacity;             /* entries allocated */
     size_t blocks;               /* of the current batch */

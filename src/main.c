@@ -104,19 +104,17 @@ static int load_share(struct dataset *share, const char *dir, enum mnist_split s
                       size_t total, size_t size, struct py_random *rng,
                       const struct cluster *c, struct error *err)
 {
-    size_t *order = malloc((total ? total : 1) * sizeof *order);
+    size_t *order = dataset_shuffled_order(total, rng, err);
     size_t *slot = malloc((total ? total : 1) * sizeof *slot);
     if (!order || !slot) {
         free(order);
         free(slot);
-        error_set(err, "out of memory for a permutation of %zu images", total);
+        if (order)
+            error_set(err, "out of memory for the places of %zu images", total);
         return EXIT_FAILURE;
     }
-    for (size_t i = 0; i < total; i++) {
-        order[i] = i;
+    for (size_t i = 0; i < total; i++)
         slot[i] = DATASET_DROPPED;
-    }
-    py_random_shuffle(rng, order, total);
     size_t first, end;
     shard_range(size, c->rank, c->ranks, &first, &end);
     for (size_t i = first; i < end; i++)
@@ -703,7 +701,8 @@ static int prepare(struct run *r, struct error *err)
                              NULL, err);
     if (status == EXIT_SUCCESS) {
         r->train_count = o->train_size;
-        r->train_crc = dataset_crc32(&r->train);  /* across ranks, the share's, joined later */
+        if (!across_ranks)  /* across ranks, joined from the shares' (set_up) */
+            r->train_crc = dataset_crc32(&r->train);
         r->test_crc = dataset_crc32(&r->test);
     }
     if (status == EXIT_SUCCESS && o->resume_path && !across_ranks)
@@ -783,38 +782,23 @@ static void join_fingerprint(struct run *r)
 {
     const struct cluster *c = &r->cluster;
     const size_t ranks = (size_t)c->ranks;
-    struct part {
-        uint64_t images;
-        uint32_t pixels, labels;
-    } *parts = calloc(ranks, sizeof *parts);
-    size_t *bytes = calloc(ranks, sizeof *bytes), *counts = calloc(ranks, sizeof *counts);
-    uint32_t *pixels = calloc(ranks, sizeof *pixels), *labels = calloc(ranks, sizeof *labels);
-    bool ok = parts && bytes && counts && pixels && labels;
+    struct dataset_crc32_part *parts = calloc(ranks, sizeof *parts);
+    size_t *bytes = calloc(ranks, sizeof *bytes);
+    bool ok = parts && bytes;
     if (ok) {
-        struct part *mine = &parts[c->rank];
-        mine->images = r->train.count;
-        dataset_crc32_parts(&r->train, &mine->pixels, &mine->labels);
+        parts[c->rank] = dataset_crc32_part(&r->train);
         for (size_t k = 0; k < ranks; k++)
             bytes[k] = sizeof *parts;
-        ok = cluster_allgather(c, mine, parts, bytes) == 0;
+        ok = cluster_allgather(c, &parts[c->rank], parts, bytes) == 0;
     }
     if (!ok) {
         fprintf(stderr, "mnist-omp: rank %d: out of memory for the training set's fingerprint\n",
                 c->rank);
         cluster_abort(c, EXIT_FAILURE);
     }
-    for (size_t k = 0; k < ranks; k++) {
-        pixels[k] = parts[k].pixels;
-        labels[k] = parts[k].labels;
-        counts[k] = (size_t)parts[k].images;
-    }
-    r->train_crc =
-        dataset_crc32_join(pixels, labels, counts, ranks, dataset_image_size(&r->train));
+    r->train_crc = dataset_crc32_join(parts, ranks, dataset_image_size(&r->train));
     free(parts);
     free(bytes);
-    free(counts);
-    free(pixels);
-    free(labels);
 }
 
 /* Trains from r->first_epoch to r->end_epoch.  Returns what train returns. */

@@ -50,7 +50,6 @@ int trainer_create(struct trainer *t, enum engine_kind kind, const struct mlp *m
                              engine_kind_name(kind), cluster->ranks);
         }
         status = shard_create(&t->shard, cluster, m, train, settings->batch, threads, err);
-        t->across_ranks = status == 0;
         if (status == 0)
             t->total = t->shard.total;
     } else {
@@ -73,8 +72,7 @@ void trainer_destroy(struct trainer *t)
 {
     engine_destroy(t->omp);
     reference_destroy(t->reference);
-    if (t->across_ranks)
-        shard_destroy(&t->shard);
+    shard_destroy(&t->shard);
     optimizer_state_free(&t->state.optimizer);
     free(t->order);
     memset(t, 0, sizeof *t);
@@ -104,7 +102,7 @@ static double trainer_step(struct trainer *t, struct mlp *m, const size_t *batch
                         reference_gradient(t->reference), 0, mlp_param_count(m));
         return loss;
     }
-    if (t->across_ranks)
+    if (t->shard.cluster)
         return shard_step(&t->shard, m, batch, count, o, &step, s);
     return engine_train_step(t->omp, m, batch, count, o, &step, s);
 }

@@ -43,8 +43,7 @@ struct trainer {
     enum engine_kind kind;
     struct engine *omp;
     struct reference *reference;
-    bool across_ranks;    /* training with other ranks: shard is this rank's part */
-    struct shard shard;
+    struct shard shard;   /* across ranks, this rank's part (else shard.cluster is NULL) */
     const struct dataset *train;  /* across ranks: this rank's share */
     size_t total;         /* the training set's images, across ranks too */
     struct training settings;

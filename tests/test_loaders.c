@@ -872,17 +872,17 @@ START_TEST(fingerprint_joins_from_parts)
     struct dataset all, part[2];
     struct error err = {""};
     const size_t first[] = {0, 1}, rest[] = {1, 2};
-    uint32_t pixels[2], labels[2];
-    size_t counts[2] = {1, 2};
+    struct dataset_crc32_part parts[2];
     ck_assert_msg(dataset_load_idx(&all, good_images(), good_labels(), NULL, &err) == 0, "%s",
                   err.msg);
     ck_assert_int_eq(dataset_select(&part[0], &all, first, 1, &err), 0);
     ck_assert_int_eq(dataset_select(&part[1], &all, rest, 2, &err), 0);
     for (size_t p = 0; p < 2; p++)
-        dataset_crc32_parts(&part[p], &pixels[p], &labels[p]);
-    ck_assert_uint_eq(dataset_crc32_join(pixels, labels, counts, 2, PIXELS), dataset_crc32(&all));
-    counts[0] = 2;  /* a part's size is part of it */
-    ck_assert_uint_ne(dataset_crc32_join(pixels, labels, counts, 2, PIXELS), dataset_crc32(&all));
+        parts[p] = dataset_crc32_part(&part[p]);
+    ck_assert_uint_eq(parts[0].images, 1);
+    ck_assert_uint_eq(dataset_crc32_join(parts, 2, PIXELS), dataset_crc32(&all));
+    parts[0].images = 2;  /* a part's size is part of it */
+    ck_assert_uint_ne(dataset_crc32_join(parts, 2, PIXELS), dataset_crc32(&all));
     for (size_t p = 0; p < 2; p++)
         dataset_free(&part[p]);
     dataset_free(&all);
