@@ -180,6 +180,7 @@ struct kernel_set {
                            size_t tile);
     void (*fill_pixel_values)(void *values);
     double (*fma_probe)(size_t rounds);
+    size_t probe_lanes;  /* the probe's chains, each one lane of a vector */
 };
 
 struct engine {
@@ -1357,8 +1358,8 @@ int mlp_predict(const struct mlp *m, const struct dataset *ds, double *logits,
 double fma_peak_flops(enum precision precision, int threads, double seconds)
 {
     /* The machine's peak, whichever kernels $MNIST_OMP_ISA asks for. */
-    const size_t lanes = 12 * 64 / precision_size(precision);
-    double (*probe)(size_t) = kernels_for(best_isa(), precision)->fma_probe;
+    const struct kernel_set *kernels = kernels_for(best_isa(), precision);
+    double (*probe)(size_t) = kernels->fma_probe;
     size_t rounds = 1 << 16;
     double elapsed;
 
@@ -1373,7 +1374,7 @@ double fma_peak_flops(enum precision precision, int threads, double seconds)
             break;
         rounds *= 2;
     }
-    return 2.0 * (double)lanes * (double)rounds * (double)threads / elapsed;
+    return 2.0 * (double)kernels->probe_lanes * (double)rounds * (double)threads / elapsed;
 }
 
 int engine_max_threads(void)

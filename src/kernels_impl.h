@@ -32,8 +32,11 @@
 #define FORWARD_COLUMNS (4 * KERNEL_COLUMN_BYTES / sizeof(REAL))
 #undef SPARSE_COLUMNS
 #define SPARSE_COLUMNS (KERNEL_SPARSE_BYTES / sizeof(REAL))
+/* The probe's chains: 12 of the instruction set's vectors (a column of the
+ * dense tile is two of them), which fit in its registers; more would live
+ * in memory and time the loads and stores instead of the FMAs. */
 #undef PROBE_LANES
-#define PROBE_LANES (12 * 64 / sizeof(REAL))
+#define PROBE_LANES (12 * (KERNEL_COLUMN_BYTES / 2) / sizeof(REAL))
 
 /* CALL(W) for a width w of at most MAX, with W the constant among MAX,
  * MAX/2, MAX/4 and MAX/8 that w equals, so that each of those shapes is a
@@ -728,4 +731,5 @@ static size_t FN(item_count)(const struct engine *e, const struct job *job)
 static const struct kernel_set FN(kernels) = {
     KERNEL_ISA_NAME, TILE_ROWS * COLUMNS,
     FN(item_count), FN(run_item), FN(run_range_tile), FN(fill_pixel_values), FN(fma_probe),
+    PROBE_LANES,
 };
