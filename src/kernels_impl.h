@@ -384,40 +384,31 @@ static void FN(forward_rows)(const struct engine *e, size_t block, bool with_los
         e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
 }
 
-/* Columns [j, j + W) of a unit's sums for pair p (x_low * g and x_high *
- * g over the unit's rows that have it, in ascending order, from zero: the
- * others add exact zeros), plus the stack's levels [to, from) that it
- * meets as the right sibling of each (the nearest first), into level
- * `to`. */
+/* Columns [j, j + W) of a unit's sums for pair p: x_low * g and x_high * g
+ * over its `count` rows that have the pair (their terms, gathered once for
+ * every chunk of columns), in ascending order, from zero (the other rows
+ * add exact zeros); plus the stack's levels [to, from) that the sum meets
+ * as the right sibling of each (the nearest first), into level `to`. */
 static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
-    const struct engine *e, size_t unit, size_t pair, const REAL *restrict dz,
-    size_t dzrs, size_t j, size_t columns, const bool *zero, size_t from, size_t to,
-    size_t row_stride, bool has_high, size_t W)
+    const struct engine *e, const REAL *restrict x_low, const REAL *restrict x_high,
+    const REAL *const *restrict g, size_t count, size_t j, const bool *zero, size_t from,
+    size_t to, size_t row_stride, bool has_high, size_t W)
 {
-    const struct batch_pairs *bp = &e->batch_pairs;
-    const REAL *restrict pixel_value = e->pixel_value;
-    const uint32_t *restrict entries = bp->entries;
     /* Each accumulator starts at +0, as the micro-kernel's sums do: pixel
      * value 0's, which GCC cannot see is zero (a constant would make the
      * clearing a call of memset that leaves the accumulators in memory). */
     REAL low[SPARSE_COLUMNS], high[SPARSE_COLUMNS];
-    const REAL plus_zero = pixel_value[0];
+    const REAL plus_zero = ((const REAL *)e->pixel_value)[0];
 #pragma omp simd
     for (size_t c = 0; c < W; c++)
         low[c] = high[c] = plus_zero;
-    for (size_t block = bp->unit_block[unit]; block < bp->unit_block[unit + 1]; block++) {
-        const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
-        const size_t base = bp->block_first[block];
-        const REAL *restrict rows = dz + bp->block_row[block] * dzrs + j;
-        for (size_t i = base + starts[pair]; i < base + starts[pair + 1]; i++) {
-            const REAL x_low = pixel_value[entry_low(entries[i])];
-            const REAL x_high = pixel_value[entry_high(entries[i])];
-            const REAL *restrict g = rows + entry_key(entries[i]) * dzrs;
+    for (size_t k = 0; k < count; k++) {
+        const REAL xl = x_low[k], xh = x_high[k];
+        const REAL *restrict row = g[k] + j;
 #pragma omp simd
-            for (size_t c = 0; c < W; c++) {
-                low[c] += x_low * g[c];
-                high[c] += x_high * g[c];
-            }
+        for (size_t c = 0; c < W; c++) {
+            low[c] += xl * row[c];
+            high[c] += xh * row[c];
         }
     }
     for (size_t k = from; k-- > to;) {
@@ -440,7 +431,6 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
 #pragma omp simd
         for (size_t c = 0; c < W; c++)
             out[row_stride + c] = high[c];
-    (void)columns;
 }
 
 /* Rows 2p and 2p + 1 of the first layer's weight gradient for the units
@@ -458,19 +448,30 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
                                                size_t pair, bool has_high, size_t columns)
 {
     const struct batch_pairs *bp = &e->batch_pairs;
+    const REAL *restrict pixel_value = e->pixel_value;
     const size_t base = e->range_partial[range];
     struct tree_node stack[2 * TREE_LEVELS];
     bool zero[2 * TREE_LEVELS];
     size_t n = 0, first, end;
     range_units(e, range, &first, &end);
     for (size_t u = first; u < end; u++) {
+        /* The unit's rows that have the pair (at most UNIT_SAMPLES, one a
+         * row), read from the blocks' lists once for all the columns. */
         const size_t unit = u - e->unit_first;
-        bool empty = true;
-        for (size_t block = bp->unit_block[unit]; empty && block < bp->unit_block[unit + 1];
-             block++) {
+        REAL x_low[UNIT_SAMPLES], x_high[UNIT_SAMPLES];
+        const REAL *g[UNIT_SAMPLES];
+        size_t count = 0;
+        for (size_t block = bp->unit_block[unit]; block < bp->unit_block[unit + 1]; block++) {
             const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
-            empty = starts[pair] == starts[pair + 1];
+            const size_t listed = bp->block_first[block];
+            const REAL *rows = dz + bp->block_row[block] * dzrs;
+            for (size_t i = listed + starts[pair]; i < listed + starts[pair + 1]; i++, count++) {
+                x_low[count] = pixel_value[entry_low(bp->entries[i])];
+                x_high[count] = pixel_value[entry_high(bp->entries[i])];
+                g[count] = rows + entry_key(bp->entries[i]) * dzrs;
+            }
         }
+        const bool empty = count == 0;
         /* The levels the unit's sum meets, from the top down. */
         struct tree_node node = {0, u};
         size_t to = n;
@@ -486,8 +487,7 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
                                                   : FN(floor_power_of_two)(columns - j);
 #undef SPARSE_UNIT
 #define SPARSE_UNIT(W)                                                                         \
-    FN(sparse_unit_columns)(e, unit, pair, dz, dzrs, j, columns, zero, n, to, columns,         \
-                            has_high, W)
+    FN(sparse_unit_columns)(e, x_low, x_high, g, count, j, zero, n, to, columns, has_high, W)
                 CONSTANT_WIDTH(w, SPARSE_COLUMNS, SPARSE_UNIT);
             }
         }
@@ -497,14 +497,19 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
     }
     /* The pieces the walk leaves, into the range's partials, which the
      * update reads whole. */
-    const REAL plus_zero = ((const REAL *)e->pixel_value)[0];
+    const REAL plus_zero = pixel_value[0];
     for (size_t k = 0; k < n; k++) {
         REAL *restrict out = (REAL *)partial(e, base + k) + at;
         const REAL *restrict level = walk_scratch(e, k);
         for (size_t row = 0; row < (has_high ? 2u : 1u); row++)
+            if (zero[k])
 #pragma omp simd
-            for (size_t j = 0; j < columns; j++)
-                out[row * crs + j] = zero[k] ? plus_zero : level[row * columns + j];
+                for (size_t j = 0; j < columns; j++)
+                    out[row * crs + j] = plus_zero;
+            else
+#pragma omp simd
+                for (size_t j = 0; j < columns; j++)
+                    out[row * crs + j] = level[row * columns + j];
     }
 }
 
