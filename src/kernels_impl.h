@@ -22,14 +22,14 @@
 #define TILE_ROWS (4 * ROWS)
 #undef DEPTH_CHUNK
 #define DEPTH_CHUNK ((size_t)16384 / KERNEL_COLUMN_BYTES)
-/* The first layer's tiles: in the forward pass, eight vectors of a block's
- * rows' sums (a pair's two weight rows, read once, go to each row that has
- * the pair; 32 floats on the portable build, the reference network's whole
- * row), cut into powers of two at the edge; in the weight gradient,
- * KERNEL_SPARSE_BYTES per row of a pair of weight rows (both rows' tiles
- * stay in registers), cut likewise. */
+/* The first layer's tiles: in the forward pass, KERNEL_FORWARD_BYTES of a
+ * block's rows' sums (a pair's two weight rows, read once, go to each row
+ * that has the pair; 32 floats on the portable build, the reference
+ * network's whole row), cut into powers of two at the edge; in the weight
+ * gradient, KERNEL_SPARSE_BYTES per row of a pair of weight rows (both
+ * rows' tiles stay in registers), cut likewise. */
 #undef FORWARD_COLUMNS
-#define FORWARD_COLUMNS (4 * KERNEL_COLUMN_BYTES / sizeof(REAL))
+#define FORWARD_COLUMNS (KERNEL_FORWARD_BYTES / sizeof(REAL))
 #undef SPARSE_COLUMNS
 #define SPARSE_COLUMNS (KERNEL_SPARSE_BYTES / sizeof(REAL))
 /* The probe's chains: 12 of the instruction set's vectors (a column of the

@@ -1,8 +1,9 @@
 /* Instantiates kernels_impl.h in both precisions for one instruction set:
  * kernels.c defines KERNEL_ISA (a name), KERNEL_TARGET (a function
  * attribute, empty for the portable build), the dense tile's shape,
- * KERNEL_ROWS rows of KERNEL_COLUMN_BYTES, and the first layer's weight
- * gradient's tile width KERNEL_SPARSE_BYTES, before each inclusion. */
+ * KERNEL_ROWS rows of KERNEL_COLUMN_BYTES, and the first layer's tile
+ * widths, KERNEL_FORWARD_BYTES forward and KERNEL_SPARSE_BYTES for the
+ * weight gradient, before each inclusion. */
 #define KERNEL_ISA_NAME STRING(KERNEL_ISA)
 
 #define REAL float
@@ -38,4 +39,5 @@
 #undef KERNEL_ISA
 #undef KERNEL_ROWS
 #undef KERNEL_COLUMN_BYTES
+#undef KERNEL_FORWARD_BYTES
 #undef KERNEL_SPARSE_BYTES
