@@ -391,8 +391,8 @@ static void FN(forward_rows)(const struct engine *e, size_t block, bool with_los
  * as the right sibling of each (the nearest first), into level `to`. */
 static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
     const struct engine *e, const REAL *restrict x_low, const REAL *restrict x_high,
-    const REAL *const *restrict g, size_t count, size_t j, const bool *zero, size_t from,
-    size_t to, size_t row_stride, bool has_high, size_t W)
+    const REAL *const *restrict g, size_t count, REAL *levels, size_t level_elements, size_t j,
+    const bool *zero, size_t from, size_t to, size_t row_stride, bool has_high, size_t W)
 {
     /* Each accumulator starts at +0, as the micro-kernel's sums do: pixel
      * value 0's, which GCC cannot see is zero (a constant would make the
@@ -414,7 +414,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
     for (size_t k = from; k-- > to;) {
         if (zero[k])
             continue;
-        const REAL *restrict level = (const REAL *)walk_scratch(e, k) + j;
+        const REAL *restrict level = levels + k * level_elements + j;
 #pragma omp simd
         for (size_t c = 0; c < W; c++)
             low[c] = level[c] + low[c];
@@ -423,7 +423,7 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
             for (size_t c = 0; c < W; c++)
                 high[c] = level[row_stride + c] + high[c];
     }
-    REAL *restrict out = (REAL *)walk_scratch(e, to) + j;
+    REAL *restrict out = levels + to * level_elements + j;
 #pragma omp simd
     for (size_t c = 0; c < W; c++)
         out[c] = low[c];
@@ -449,6 +449,7 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
 {
     const struct batch_pairs *bp = &e->batch_pairs;
     const REAL *restrict pixel_value = e->pixel_value;
+    REAL *levels = walk_scratch(e, 0);  /* the thread's stack, e->tile_elements a level */
     const size_t base = e->range_partial[range];
     struct tree_node stack[2 * TREE_LEVELS];
     bool zero[2 * TREE_LEVELS];
@@ -487,7 +488,8 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
                                                   : FN(floor_power_of_two)(columns - j);
 #undef SPARSE_UNIT
 #define SPARSE_UNIT(W)                                                                         \
-    FN(sparse_unit_columns)(e, x_low, x_high, g, count, j, zero, n, to, columns, has_high, W)
+    FN(sparse_unit_columns)(e, x_low, x_high, g, count, levels, e->tile_elements, j, zero, n, to, \
+                            columns, has_high, W)
                 CONSTANT_WIDTH(w, SPARSE_COLUMNS, SPARSE_UNIT);
             }
         }
@@ -500,7 +502,7 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
     const REAL plus_zero = pixel_value[0];
     for (size_t k = 0; k < n; k++) {
         REAL *restrict out = (REAL *)partial(e, base + k) + at;
-        const REAL *restrict level = walk_scratch(e, k);
+        const REAL *restrict level = levels + k * e->tile_elements;
         for (size_t row = 0; row < (has_high ? 2u : 1u); row++)
             if (zero[k])
 #pragma omp simd
