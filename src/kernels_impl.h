@@ -384,33 +384,72 @@ static void FN(forward_rows)(const struct engine *e, size_t block, bool with_los
         e->row_loss[n] = FN(loss_rows)(e, m, n, n + 1);
 }
 
-/* Columns [j, j + W) of a unit's sums for pair p: x_low * g and x_high * g
- * over its `count` rows that have the pair (their terms, gathered once for
- * every chunk of columns), in ascending order, from zero (the other rows
- * add exact zeros); plus the stack's levels [to, from) that the sum meets
- * as the right sibling of each (the nearest first), into level `to`. */
+/* A unit's rows that have a pair: their pixel values and rows of dZ, read
+ * from the blocks' lists with the first chunk of columns and kept for the
+ * others (at most UNIT_SAMPLES rows, each once). */
+struct FN(unit_terms) {
+    REAL x_low[UNIT_SAMPLES], x_high[UNIT_SAMPLES];
+    const REAL *g[UNIT_SAMPLES];
+    size_t count;
+};
+
+/* One row's terms, x_low * g and x_high * g, onto W columns of sums. */
+static KERNEL_TARGET ALWAYS_INLINE inline void FN(add_row_terms)(REAL *restrict low,
+                                                                 REAL *restrict high, REAL x_low,
+                                                                 REAL x_high,
+                                                                 const REAL *restrict g, size_t W)
+{
+#pragma omp simd
+    for (size_t c = 0; c < W; c++) {
+        low[c] += x_low * g[c];
+        high[c] += x_high * g[c];
+    }
+}
+
+/* Columns [j, j + W) of a unit's sums for pair p (x_low * g and x_high *
+ * g over the unit's rows that have it, in ascending order, from zero: the
+ * others add exact zeros), plus the stack's levels [to, from) that it
+ * meets as the right sibling of each (the nearest first), into level
+ * `to`.  The first chunk (j = 0) reads the rows from the lists, keeping
+ * their terms in *t when `keep` (more chunks follow); the others run down
+ * *t. */
 static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
-    const struct engine *e, const REAL *restrict x_low, const REAL *restrict x_high,
-    const REAL *const *restrict g, size_t count, REAL *levels, size_t level_elements, size_t j,
+    const struct engine *e, size_t unit, size_t pair, const REAL *restrict dz, size_t dzrs,
+    struct FN(unit_terms) *restrict t, bool keep, REAL *levels, size_t level_elements, size_t j,
     const bool *zero, size_t from, size_t to, size_t row_stride, bool has_high, size_t W)
 {
+    const struct batch_pairs *bp = &e->batch_pairs;
+    const REAL *restrict pixel_value = e->pixel_value;
     /* Each accumulator starts at +0, as the micro-kernel's sums do: pixel
      * value 0's, which GCC cannot see is zero (a constant would make the
      * clearing a call of memset that leaves the accumulators in memory). */
     REAL low[SPARSE_COLUMNS], high[SPARSE_COLUMNS];
-    const REAL plus_zero = ((const REAL *)e->pixel_value)[0];
+    const REAL plus_zero = pixel_value[0];
 #pragma omp simd
     for (size_t c = 0; c < W; c++)
         low[c] = high[c] = plus_zero;
-    for (size_t k = 0; k < count; k++) {
-        const REAL xl = x_low[k], xh = x_high[k];
-        const REAL *restrict row = g[k] + j;
-#pragma omp simd
-        for (size_t c = 0; c < W; c++) {
-            low[c] += xl * row[c];
-            high[c] += xh * row[c];
+    if (j == 0) {
+        size_t count = 0;
+        for (size_t block = bp->unit_block[unit]; block < bp->unit_block[unit + 1]; block++) {
+            const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
+            const size_t listed = bp->block_first[block];
+            const REAL *rows = dz + bp->block_row[block] * dzrs;
+            for (size_t i = listed + starts[pair]; i < listed + starts[pair + 1]; i++, count++) {
+                const REAL x_low = pixel_value[entry_low(bp->entries[i])];
+                const REAL x_high = pixel_value[entry_high(bp->entries[i])];
+                const REAL *g = rows + entry_key(bp->entries[i]) * dzrs;
+                if (keep) {
+                    t->x_low[count] = x_low;
+                    t->x_high[count] = x_high;
+                    t->g[count] = g;
+                }
+                FN(add_row_terms)(low, high, x_low, x_high, g, W);
+            }
         }
-    }
+        t->count = count;
+    } else
+        for (size_t k = 0; k < t->count; k++)
+            FN(add_row_terms)(low, high, t->x_low[k], t->x_high[k], t->g[k] + j, W);
     for (size_t k = from; k-- > to;) {
         if (zero[k])
             continue;
@@ -450,29 +489,23 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
     const struct batch_pairs *bp = &e->batch_pairs;
     const REAL *restrict pixel_value = e->pixel_value;
     REAL *levels = walk_scratch(e, 0);  /* the thread's stack, e->tile_elements a level */
+    struct FN(unit_terms) terms;
+    /* More than one chunk of columns (cut as below) reads the kept terms. */
+    const bool keep = columns > (columns >= SPARSE_COLUMNS ? SPARSE_COLUMNS
+                                                           : FN(floor_power_of_two)(columns));
     const size_t base = e->range_partial[range];
     struct tree_node stack[2 * TREE_LEVELS];
     bool zero[2 * TREE_LEVELS];
     size_t n = 0, first, end;
     range_units(e, range, &first, &end);
     for (size_t u = first; u < end; u++) {
-        /* The unit's rows that have the pair (at most UNIT_SAMPLES, one a
-         * row), read from the blocks' lists once for all the columns. */
         const size_t unit = u - e->unit_first;
-        REAL x_low[UNIT_SAMPLES], x_high[UNIT_SAMPLES];
-        const REAL *g[UNIT_SAMPLES];
-        size_t count = 0;
-        for (size_t block = bp->unit_block[unit]; block < bp->unit_block[unit + 1]; block++) {
+        bool empty = true;
+        for (size_t block = bp->unit_block[unit]; empty && block < bp->unit_block[unit + 1];
+             block++) {
             const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
-            const size_t listed = bp->block_first[block];
-            const REAL *rows = dz + bp->block_row[block] * dzrs;
-            for (size_t i = listed + starts[pair]; i < listed + starts[pair + 1]; i++, count++) {
-                x_low[count] = pixel_value[entry_low(bp->entries[i])];
-                x_high[count] = pixel_value[entry_high(bp->entries[i])];
-                g[count] = rows + entry_key(bp->entries[i]) * dzrs;
-            }
+            empty = starts[pair] == starts[pair + 1];
         }
-        const bool empty = count == 0;
         /* The levels the unit's sum meets, from the top down. */
         struct tree_node node = {0, u};
         size_t to = n;
@@ -488,8 +521,8 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
                                                   : FN(floor_power_of_two)(columns - j);
 #undef SPARSE_UNIT
 #define SPARSE_UNIT(W)                                                                         \
-    FN(sparse_unit_columns)(e, x_low, x_high, g, count, levels, e->tile_elements, j, zero, n, to, \
-                            columns, has_high, W)
+    FN(sparse_unit_columns)(e, unit, pair, dz, dzrs, &terms, keep, levels, e->tile_elements, j, \
+                            zero, n, to, columns, has_high, W)
                 CONSTANT_WIDTH(w, SPARSE_COLUMNS, SPARSE_UNIT);
             }
         }
