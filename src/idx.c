@@ -120,6 +120,19 @@ static int check_end(gzFile in, const char *path, const struct idx_kind *kind,
     return dataset_check_read(in, path, err);
 }
 
+/* A file that ended after `have` bytes of its records: the read's own
+ * error if it had one, else a truncation. */
+static int truncated(gzFile in, const char *path, const struct idx_kind *kind,
+                     const struct idx_file *file, size_t have, struct error *err)
+{
+    if (dataset_check_read(in, path, err) != 0)
+        return -1;
+    return error_set(err, "%s: truncated: expected %" PRIu32 " %ss (%zu bytes), "
+                     "found %zu bytes (%zu whole %ss)", path, file->dim[0], kind->record,
+                     file->dim[0] * kind->record_size, have, have / kind->record_size,
+                     kind->record);
+}
+
 /* The buffer grows only as data actually arrives, so a header claiming
  * billions of records cannot by itself cause a large allocation. */
 static int read_records(gzFile in, const char *path, const struct idx_kind *kind,
@@ -138,13 +151,8 @@ static int read_records(gzFile in, const char *path, const struct idx_kind *kind
             break;
     }
 
-    if (have < expected) {
-        if (dataset_check_read(in, path, err) != 0)
-            return -1;
-        return error_set(err, "%s: truncated: expected %" PRIu32 " %ss (%zu bytes), "
-                         "found %zu bytes (%zu whole %ss)", path, file->dim[0], kind->record,
-                         expected, have, have / kind->record_size, kind->record);
-    }
+    if (have < expected)
+        return truncated(in, path, kind, file, have, err);
     add_crc(file, file->bytes, expected);
     return check_end(in, path, kind, file->dim[0], err);
 }
@@ -188,15 +196,8 @@ static int read_kept_records(gzFile in, const char *path, const struct idx_kind 
             if (keep->slot && keep->slot[done + k] != DATASET_DROPPED)
                 memcpy(file->bytes + keep->slot[done + k] * size, buffer + k * size, size);
         }
-        if (status == 0 && got < want * size) {
-            const size_t have = done * size + got;
-            status = dataset_check_read(in, path, err);
-            if (status == 0)
-                status = error_set(err, "%s: truncated: expected %" PRIu32 " %ss (%zu bytes), "
-                                        "found %zu bytes (%zu whole %ss)",
-                                   path, file->dim[0], kind->record, records * size, have,
-                                   have / size, kind->record);
-        }
+        if (status == 0 && got < want * size)
+            status = truncated(in, path, kind, file, done * size + got, err);
         done += want;
     }
     free(buffer);

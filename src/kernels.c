@@ -39,7 +39,7 @@ enum {
     MIN_UNIT_SAMPLES = 16,
     PARALLEL_UNITS = 16,
     BLOCK = 1024,
-    ALIGNMENT = 64,
+    ALIGNMENT = ENGINE_ALIGNMENT,
     FORWARD_ROWS = 32,
     MAX_BLOCK_ROWS = 256,  /* a block's rows of first-layer sums stay in L2 */
     BLOCKS_PER_THREAD = 4,
@@ -251,7 +251,7 @@ static inline size_t batch_image(const struct engine *e, size_t n)
 /* Partial i of the step: 0 is grad. */
 static inline void *partial(const struct engine *e, size_t i)
 {
-    const size_t bytes = e->partial_stride * precision_size(e->shape.precision);
+    const size_t bytes = engine_partial_bytes(e);
     if (e->placed)
         return (char *)e->placed + i * bytes;
     return i == 0 ? e->grad : (char *)e->partials + (i - 1) * bytes;

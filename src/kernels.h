@@ -155,8 +155,12 @@ int engine_share_gradient(struct engine *e, const struct mlp *m, const size_t *b
                           size_t count, size_t total, size_t unit_first, size_t unit_end);
 void engine_unit_losses(const struct engine *e, double *out);
 size_t engine_pieces(const struct engine *e, const struct engine_piece **pieces);
-/* Where engine_share_gradient leaves its pieces' partials: at memory (64-
- * byte aligned), one every engine_partial_bytes(e) bytes, with room for
+/* The alignment of the engine's buffers, and of memory given to
+ * engine_place_pieces. */
+enum { ENGINE_ALIGNMENT = 64 };
+
+/* Where engine_share_gradient leaves its pieces' partials: at memory
+ * (ENGINE_ALIGNMENT), one every engine_partial_bytes(e) bytes, with room for
  * `count` (a step that leaves more fails, as if out of memory; it leaves
  * engine_piece_count(unit_first, unit_end, engine_threads(e))), so that a
  * cluster can gather them where they are made; NULL: in the engine's own

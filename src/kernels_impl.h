@@ -472,6 +472,13 @@ static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
             out[row_stride + c] = high[c];
 }
 
+/* The width of the weight gradient's chunk of columns where `rest`
+ * remain: SPARSE_COLUMNS, then powers of two at the edge. */
+static inline size_t FN(sparse_chunk)(size_t rest)
+{
+    return rest >= SPARSE_COLUMNS ? SPARSE_COLUMNS : FN(floor_power_of_two)(rest);
+}
+
 /* Rows 2p and 2p + 1 of the first layer's weight gradient for the units
  * of range r: each unit's sums, added up in the tree as the range's walk
  * goes (the tree in kernels.c), leaving the range's complete subtrees at
@@ -490,9 +497,8 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
     const REAL *restrict pixel_value = e->pixel_value;
     REAL *levels = walk_scratch(e, 0);  /* the thread's stack, e->tile_elements a level */
     struct FN(unit_terms) terms;
-    /* More than one chunk of columns (cut as below) reads the kept terms. */
-    const bool keep = columns > (columns >= SPARSE_COLUMNS ? SPARSE_COLUMNS
-                                                           : FN(floor_power_of_two)(columns));
+    /* More than one chunk of columns reads the kept terms. */
+    const bool keep = columns > FN(sparse_chunk)(columns);
     const size_t base = e->range_partial[range];
     struct tree_node stack[2 * TREE_LEVELS];
     bool zero[2 * TREE_LEVELS];
@@ -517,8 +523,7 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
         }
         if (!all_zero) {
             for (size_t j = 0, w; j < columns; j += w) {
-                w = columns - j >= SPARSE_COLUMNS ? SPARSE_COLUMNS
-                                                  : FN(floor_power_of_two)(columns - j);
+                w = FN(sparse_chunk)(columns - j);
 #undef SPARSE_UNIT
 #define SPARSE_UNIT(W)                                                                         \
     FN(sparse_unit_columns)(e, unit, pair, dz, dzrs, &terms, keep, levels, e->tile_elements, j, \

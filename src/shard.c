@@ -36,9 +36,6 @@ size_t shard_partial_count(size_t n, int rank, int ranks, int threads)
     return own + all;
 }
 
-/* The alignment of the engine's partials (engine_place_pieces). */
-enum { ALIGNMENT = 64 };
-
 /* Grows *buffer to hold count elements of size bytes (its contents go). */
 static int reserve(void *buffer, size_t *capacity, size_t count, size_t size)
 {
@@ -261,17 +258,25 @@ static int lay_out_regions(struct shard *s, size_t count)
         const size_t losses = (r_end - r_first) * sizeof *s->unit_losses;
         /* Each region starts on a partial's alignment. */
         const size_t region =
-            s->pieces_of[r] * bytes + (losses + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+            s->pieces_of[r] * bytes + (losses + ENGINE_ALIGNMENT - 1) / ENGINE_ALIGNMENT * ENGINE_ALIGNMENT;
         s->region_first[r + 1] = s->region_first[r] + region;
         pieces += s->pieces_of[r];
     }
     free(s->gathered);
-    s->gathered = aligned_alloc(ALIGNMENT, s->region_first[ranks]);
+    s->gathered = aligned_alloc(ENGINE_ALIGNMENT, s->region_first[ranks]);
     if (!s->gathered || reserve(&s->pieces, &s->pieces_capacity, pieces, sizeof *s->pieces) < 0)
         return -1;
     engine_place_pieces(s->engine, (char *)s->gathered + s->region_first[c->rank],
                         s->pieces_of[c->rank]);
     return 0;
+}
+
+/* Where rank r's units' losses lie in its region of s->gathered: after its
+ * pieces' partials. */
+static double *region_losses(const struct shard *s, size_t r)
+{
+    return (double *)((char *)s->gathered + s->region_first[r] +
+                      s->pieces_of[r] * engine_partial_bytes(s->engine));
 }
 
 /* Every rank's pieces, in rank (that is, unit) order, into s->pieces, and
@@ -311,8 +316,7 @@ static size_t gather_pieces(struct shard *s, size_t count)
     for (size_t r = 0; r < ranks; r++) {
         size_t r_first, r_end;
         unit_range(count, (int)r, c->ranks, &r_first, &r_end);
-        memcpy(s->unit_losses + r_first,
-               (char *)s->gathered + s->region_first[r] + s->pieces_of[r] * bytes,
+        memcpy(s->unit_losses + r_first, region_losses(s, r),
                (r_end - r_first) * sizeof *s->unit_losses);
     }
     return total;
@@ -337,9 +341,7 @@ double shard_step(struct shard *s, struct mlp *m, const size_t *batch, size_t co
         rank_failed(c, "the ranks' subtrees");
     if (engine_share_gradient(s->engine, m, NULL, end - first, count, unit_first, unit_end) < 0)
         rank_failed(c, "the gradient");
-    engine_unit_losses(s->engine, (double *)((char *)s->gathered + s->region_first[c->rank] +
-                                             s->pieces_of[c->rank] *
-                                                 engine_partial_bytes(s->engine)));
+    engine_unit_losses(s->engine, region_losses(s, (size_t)c->rank));
     /* Every piece and every unit's loss: the same on every rank. */
     const size_t pieces = gather_pieces(s, count);
     if (!pieces ||
