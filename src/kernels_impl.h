@@ -393,84 +393,103 @@ struct FN(unit_terms) {
     size_t count;
 };
 
-/* One row's terms, x_low * g and x_high * g, onto W columns of sums. */
-static KERNEL_TARGET ALWAYS_INLINE inline void FN(add_row_terms)(REAL *restrict low,
-                                                                 REAL *restrict high, REAL x_low,
-                                                                 REAL x_high,
-                                                                 const REAL *restrict g, size_t W)
-{
-#pragma omp simd
-    for (size_t c = 0; c < W; c++) {
-        low[c] += x_low * g[c];
-        high[c] += x_high * g[c];
-    }
-}
-
 /* Columns [j, j + W) of a unit's sums for pair p (x_low * g and x_high *
  * g over the unit's rows that have it, in ascending order, from zero: the
  * others add exact zeros), plus the stack's levels [to, from) that it
  * meets as the right sibling of each (the nearest first), into level
  * `to`.  The first chunk (j = 0) reads the rows from the lists, keeping
  * their terms in *t when `keep` (more chunks follow); the others run down
- * *t. */
-static KERNEL_TARGET ALWAYS_INLINE inline void FN(sparse_unit_columns)(
-    const struct engine *e, size_t unit, size_t pair, const REAL *restrict dz, size_t dzrs,
-    struct FN(unit_terms) *restrict t, bool keep, REAL *levels, size_t level_elements, size_t j,
-    const bool *zero, size_t from, size_t to, size_t row_stride, bool has_high, size_t W)
-{
-    const struct batch_pairs *bp = &e->batch_pairs;
-    const REAL *restrict pixel_value = e->pixel_value;
-    /* Each accumulator starts at +0, as the micro-kernel's sums do: pixel
-     * value 0's, which GCC cannot see is zero (a constant would make the
-     * clearing a call of memset that leaves the accumulators in memory). */
-    REAL low[SPARSE_COLUMNS], high[SPARSE_COLUMNS];
-    const REAL plus_zero = pixel_value[0];
-#pragma omp simd
-    for (size_t c = 0; c < W; c++)
-        low[c] = high[c] = plus_zero;
-    if (j == 0) {
-        size_t count = 0;
-        for (size_t block = bp->unit_block[unit]; block < bp->unit_block[unit + 1]; block++) {
-            const uint32_t *starts = bp->pair_offsets + block * bp->offsets_stride;
-            const size_t listed = bp->block_first[block];
-            const REAL *rows = dz + bp->block_row[block] * dzrs;
-            for (size_t i = listed + starts[pair]; i < listed + starts[pair + 1]; i++, count++) {
-                const REAL x_low = pixel_value[entry_low(bp->entries[i])];
-                const REAL x_high = pixel_value[entry_high(bp->entries[i])];
-                const REAL *g = rows + entry_key(bp->entries[i]) * dzrs;
-                if (keep) {
-                    t->x_low[count] = x_low;
-                    t->x_high[count] = x_high;
-                    t->g[count] = g;
-                }
-                FN(add_row_terms)(low, high, x_low, x_high, g, W);
-            }
-        }
-        t->count = count;
-    } else
-        for (size_t k = 0; k < t->count; k++)
-            FN(add_row_terms)(low, high, t->x_low[k], t->x_high[k], t->g[k] + j, W);
-    for (size_t k = from; k-- > to;) {
-        if (zero[k])
-            continue;
-        const REAL *restrict level = levels + k * level_elements + j;
-#pragma omp simd
-        for (size_t c = 0; c < W; c++)
-            low[c] = level[c] + low[c];
-        if (has_high)
-#pragma omp simd
-            for (size_t c = 0; c < W; c++)
-                high[c] = level[row_stride + c] + high[c];
+ * *t.  The sums are named variables of a vector type V (GCC's vector
+ * extension), at most 8 a row: GCC keeps arrays in memory once it has
+ * vectorised their loops, and storing and reloading a chunk's sums around
+ * each unit's few rows cost more than the rows.  V is the instruction
+ * set's vector, or a single REAL where the chunk is narrower than one; the
+ * sums are the same either way (each lane its own, in the same order). */
+typedef REAL FN(vector) __attribute__((vector_size(KERNEL_COLUMN_BYTES / 2)));
+#undef LANES
+#define LANES ((KERNEL_COLUMN_BYTES / 2) / sizeof(REAL))
+_Static_assert(KERNEL_SPARSE_BYTES / (KERNEL_COLUMN_BYTES / 2) <= 8 &&
+                   (KERNEL_COLUMN_BYTES / 2) / sizeof(REAL) <= 16,
+               "a chunk of the weight gradient holds at most 8 vectors or 8 REALs a row");
+#undef FOR_EIGHT
+#define FOR_EIGHT(X, V) X(V, 0) X(V, 1) X(V, 2) X(V, 3) X(V, 4) X(V, 5) X(V, 6) X(V, 7)
+#undef UNIT_SUMS
+#define UNIT_SUMS(V, i) V low##i = {0}, high##i = {0};
+#undef UNIT_ROW
+#define UNIT_ROW(V, i)                                     \
+    if (i < count) {                                       \
+        V g_i;                                             \
+        memcpy(&g_i, g + i * lanes, sizeof g_i);           \
+        low##i = low##i + x_low * g_i;                     \
+        high##i = high##i + x_high * g_i;                  \
     }
-    REAL *restrict out = levels + to * level_elements + j;
-#pragma omp simd
-    for (size_t c = 0; c < W; c++)
-        out[c] = low[c];
-    if (has_high)
-#pragma omp simd
-        for (size_t c = 0; c < W; c++)
-            out[row_stride + c] = high[c];
-}
+#undef UNIT_LEVEL
+#define UNIT_LEVEL(V, i)                                              \
+    if (i < count) {                                                  \
+        V level_i;                                                    \
+        memcpy(&level_i, level + i * lanes, sizeof level_i);          \
+        low##i = level_i + low##i;                                    \
+        if (has_high) {                                               \
+            memcpy(&level_i, level + row_stride + i * lanes, sizeof level_i); \
+            high##i = level_i + high##i;                              \
+        }                                                             \
+    }
+#undef UNIT_STORE
+#define UNIT_STORE(V, i)                                                \
+    if (i < count) {                                                    \
+        memcpy(out + i * lanes, &low##i, sizeof(V));                    \
+        if (has_high)                                                   \
+            memcpy(out + row_stride + i * lanes, &high##i, sizeof(V)); \
+    }
+#undef DEFINE_UNIT_COLUMNS
+#define DEFINE_UNIT_COLUMNS(NAME, V)                                                             \
+    static KERNEL_TARGET ALWAYS_INLINE inline void NAME(                                       \
+        const struct engine *e, size_t unit, size_t pair, const REAL *restrict dz, size_t dzrs, \
+        struct FN(unit_terms) *restrict t, bool keep, REAL *levels, size_t level_elements,      \
+        size_t j, const bool *zero, size_t from, size_t to, size_t row_stride, bool has_high,   \
+        size_t W)                                                                              \
+    {                                                                                          \
+        const size_t lanes = sizeof(V) / sizeof(REAL), count = W / lanes;                      \
+        FOR_EIGHT(UNIT_SUMS, V)                                                                \
+        if (j == 0) {                                                                          \
+            const struct batch_pairs *bp = &e->batch_pairs;                                    \
+            const REAL *restrict pixel_value = e->pixel_value;                                 \
+            size_t rows = 0;                                                                   \
+            for (size_t b = bp->unit_block[unit]; b < bp->unit_block[unit + 1]; b++) {         \
+                const uint32_t *starts = bp->pair_offsets + b * bp->offsets_stride;            \
+                const size_t listed = bp->block_first[b];                                      \
+                const REAL *block_dz = dz + bp->block_row[b] * dzrs;                           \
+                for (size_t i = listed + starts[pair]; i < listed + starts[pair + 1]; i++) {    \
+                    const uint32_t entry = bp->entries[i];                                     \
+                    const REAL x_low = pixel_value[entry_low(entry)];                          \
+                    const REAL x_high = pixel_value[entry_high(entry)];                        \
+                    const REAL *restrict g = block_dz + entry_key(entry) * dzrs;               \
+                    if (keep) {                                                                \
+                        t->x_low[rows] = x_low;                                                \
+                        t->x_high[rows] = x_high;                                              \
+                        t->g[rows] = g;                                                        \
+                    }                                                                          \
+                    rows++;                                                                    \
+                    FOR_EIGHT(UNIT_ROW, V)                                                     \
+                }                                                                              \
+            }                                                                                  \
+            t->count = rows;                                                                   \
+        } else                                                                                 \
+            for (size_t k = 0; k < t->count; k++) {                                            \
+                const REAL x_low = t->x_low[k], x_high = t->x_high[k];                         \
+                const REAL *restrict g = t->g[k] + j;                                          \
+                FOR_EIGHT(UNIT_ROW, V)                                                         \
+            }                                                                                  \
+        for (size_t k = from; k-- > to;)                                                       \
+            if (!zero[k]) {                                                                    \
+                const REAL *restrict level = levels + k * level_elements + j;                  \
+                FOR_EIGHT(UNIT_LEVEL, V)                                                       \
+            }                                                                                  \
+        REAL *restrict out = levels + to * level_elements + j;                                 \
+        FOR_EIGHT(UNIT_STORE, V)                                                               \
+    }
+DEFINE_UNIT_COLUMNS(FN(unit_vectors), FN(vector))
+DEFINE_UNIT_COLUMNS(FN(unit_singles), REAL)
 
 /* The width of the weight gradient's chunk of columns where `rest`
  * remain: SPARSE_COLUMNS, then powers of two at the edge. */
@@ -526,8 +545,9 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
                 w = FN(sparse_chunk)(columns - j);
 #undef SPARSE_UNIT
 #define SPARSE_UNIT(W)                                                                         \
-    FN(sparse_unit_columns)(e, unit, pair, dz, dzrs, &terms, keep, levels, e->tile_elements, j, \
-                            zero, n, to, columns, has_high, W)
+    (W >= LANES ? FN(unit_vectors) : FN(unit_singles))(e, unit, pair, dz, dzrs, &terms, keep,    \
+                                                        levels, e->tile_elements, j, zero, n, to, \
+                                                        columns, has_high, W)
                 CONSTANT_WIDTH(w, SPARSE_COLUMNS, SPARSE_UNIT);
             }
         }
