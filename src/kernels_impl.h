@@ -228,16 +228,34 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
                                             size_t j0, size_t columns, REAL *c, size_t crs)
 {
     const REAL *a = (const REAL *)p->a + i0 * p->ars, *b = (const REAL *)p->b + j0;
+    /* Rows of b a multiple of 512 bytes apart fall in few of L1's sets (8
+     * of 64 at 512 bytes, 2 at 2048: a 512 x 512 layer), so the chunk of b
+     * that the micro-tiles share would come from L2 for each of them: where
+     * several share it and a is read along its rows (aks = 1; read down its
+     * columns, a's own lines would clash the same way, and the copy is lost
+     * time), the chunk is copied first into a panel, its rows COLUMNS
+     * apart.  The same numbers, summed the same way. */
+    const bool pack = p->brs * sizeof(REAL) % 512 == 0 && p->aks == 1 && rows > ROWS;
+    REAL panel[DEPTH_CHUNK * COLUMNS] __attribute__((aligned(64)));
     size_t k0 = 0;
     do {
         const size_t depth = p->depth - k0 < DEPTH_CHUNK ? p->depth - k0 : DEPTH_CHUNK;
+        const REAL *chunk = b + k0 * p->brs;
+        size_t chunk_rs = p->brs;
+        if (pack) {
+            for (size_t k = 0; k < depth; k++)
+#pragma omp simd
+                for (size_t j = 0; j < columns; j++)
+                    panel[k * COLUMNS + j] = chunk[k * p->brs + j];
+            chunk = panel;
+            chunk_rs = COLUMNS;
+        }
         for (size_t i = 0, r; i < rows; i += r) {
             r = rows - i >= ROWS ? ROWS : FN(floor_power_of_two)(rows - i);
             for (size_t j = 0, w; j < columns; j += w) {
                 w = columns - j == COLUMNS ? COLUMNS : FN(floor_power_of_two)(columns - j);
                 FN(shaped_kernel)(c + i * crs + j, crs, a + i * p->ars + k0 * p->aks,
-                                  p->ars, p->aks, b + j + k0 * p->brs, p->brs, depth, r, w,
-                                  k0 > 0);
+                                  p->ars, p->aks, chunk + j, chunk_rs, depth, r, w, k0 > 0);
             }
         }
         k0 += depth;
