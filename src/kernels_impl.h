@@ -3,7 +3,8 @@
  * and each instruction set it compiles for (KERNEL_TARGET, with the tile
  * shape KERNEL_ROWS x KERNEL_COLUMN_BYTES that suits its registers), naming
  * the copies through FN(x).  No loop here reorders a sum: every lane of a
- * `simd` loop is a separate output element and every sum runs over its terms
+ * `simd` loop or of a vector variable (the first layer's weight gradient's
+ * sums) is a separate output element and every sum runs over its terms
  * in ascending order from zero, so all copies, whatever their tile shape,
  * compute bitwise the same numbers.  exp, log and tanh are the scalar libm
  * functions, called outside any `simd` loop.  kernels.c cuts the work into
@@ -435,7 +436,7 @@ _Static_assert(KERNEL_SPARSE_BYTES / (KERNEL_COLUMN_BYTES / 2) <= 8 &&
 #define UNIT_SUMS(V, i) V low##i = {0}, high##i = {0};
 #undef UNIT_ROW
 #define UNIT_ROW(V, i)                                     \
-    if (i < count) {                                       \
+    if (i < per_row) {                                       \
         V g_i;                                             \
         memcpy(&g_i, g + i * lanes, sizeof g_i);           \
         low##i = low##i + x_low * g_i;                     \
@@ -443,7 +444,7 @@ _Static_assert(KERNEL_SPARSE_BYTES / (KERNEL_COLUMN_BYTES / 2) <= 8 &&
     }
 #undef UNIT_LEVEL
 #define UNIT_LEVEL(V, i)                                              \
-    if (i < count) {                                                  \
+    if (i < per_row) {                                                  \
         V level_i;                                                    \
         memcpy(&level_i, level + i * lanes, sizeof level_i);          \
         low##i = level_i + low##i;                                    \
@@ -454,7 +455,7 @@ _Static_assert(KERNEL_SPARSE_BYTES / (KERNEL_COLUMN_BYTES / 2) <= 8 &&
     }
 #undef UNIT_STORE
 #define UNIT_STORE(V, i)                                                \
-    if (i < count) {                                                    \
+    if (i < per_row) {                                                    \
         memcpy(out + i * lanes, &low##i, sizeof(V));                    \
         if (has_high)                                                   \
             memcpy(out + row_stride + i * lanes, &high##i, sizeof(V)); \
@@ -467,7 +468,7 @@ _Static_assert(KERNEL_SPARSE_BYTES / (KERNEL_COLUMN_BYTES / 2) <= 8 &&
         size_t j, const bool *zero, size_t from, size_t to, size_t row_stride, bool has_high,   \
         size_t W)                                                                              \
     {                                                                                          \
-        const size_t lanes = sizeof(V) / sizeof(REAL), count = W / lanes;                      \
+        const size_t lanes = sizeof(V) / sizeof(REAL), per_row = W / lanes;                    \
         FOR_EIGHT(UNIT_SUMS, V)                                                                \
         if (j == 0) {                                                                          \
             const struct batch_pairs *bp = &e->batch_pairs;                                    \
