@@ -442,6 +442,16 @@ _Static_assert(KERNEL_SPARSE_BYTES / (KERNEL_COLUMN_BYTES / 2) <= 8 &&
         low##i = low##i + x_low * g_i;                     \
         high##i = high##i + x_high * g_i;                  \
     }
+/* Kept row k's terms (the chunks after the first), two rows a turn of
+ * the loop: 0.169-0.191 -> 0.163-0.170 s an epoch for recipe (c)'s weight
+ * gradient, 1 thread. */
+#undef KEPT_ROW
+#define KEPT_ROW(V, k)                                                 \
+    {                                                                  \
+        const REAL x_low = t->x_low[k], x_high = t->x_high[k];         \
+        const REAL *restrict g = t->g[k] + j;                          \
+        FOR_EIGHT(UNIT_ROW, V)                                         \
+    }
 #undef UNIT_LEVEL
 #define UNIT_LEVEL(V, i)                                              \
     if (i < per_row) {                                                  \
@@ -493,12 +503,15 @@ _Static_assert(KERNEL_SPARSE_BYTES / (KERNEL_COLUMN_BYTES / 2) <= 8 &&
                 }                                                                              \
             }                                                                                  \
             t->count = rows;                                                                   \
-        } else                                                                                 \
-            for (size_t k = 0; k < t->count; k++) {                                            \
-                const REAL x_low = t->x_low[k], x_high = t->x_high[k];                         \
-                const REAL *restrict g = t->g[k] + j;                                          \
-                FOR_EIGHT(UNIT_ROW, V)                                                         \
+        } else {                                                                               \
+            size_t k = 0;                                                                      \
+            for (; k + 1 < t->count; k += 2) {                                                 \
+                KEPT_ROW(V, k)                                                                 \
+                KEPT_ROW(V, k + 1)                                                             \
             }                                                                                  \
+            if (k < t->count)                                                                  \
+                KEPT_ROW(V, k)                                                                 \
+        }                                                                                      \
         for (size_t k = from; k-- > to;)                                                       \
             if (!zero[k]) {                                                                    \
                 const REAL *restrict level = levels + k * level_elements + j;                  \
