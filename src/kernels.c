@@ -39,7 +39,6 @@ enum {
     MIN_UNIT_SAMPLES = 16,
     PARALLEL_UNITS = 16,
     BLOCK = 1024,
-    ALIGNMENT = ENGINE_ALIGNMENT,
     FORWARD_ROWS = 32,
     MAX_BLOCK_ROWS = 256,  /* a block's rows of first-layer sums stay in L2 */
     BLOCKS_PER_THREAD = 4,
@@ -585,7 +584,7 @@ size_t engine_partial_count(size_t n, int threads)
  * cache lines (no false sharing between partials). */
 static size_t padded_count(size_t count, size_t element_size)
 {
-    const size_t per_line = ALIGNMENT / element_size;
+    const size_t per_line = ENGINE_ALIGNMENT / element_size;
     return (count + per_line - 1) / per_line * per_line;
 }
 
@@ -598,7 +597,7 @@ static void *aligned_array(size_t count, size_t size, size_t element_size)
         return NULL;
     const size_t elements = count * size;
     const size_t bytes = padded_count(elements ? elements : 1, element_size) * element_size;
-    return aligned_alloc(ALIGNMENT, bytes);
+    return aligned_alloc(ENGINE_ALIGNMENT, bytes);
 }
 
 /* Room for `entries` entries of batch pairs. */

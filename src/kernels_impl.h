@@ -545,7 +545,6 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
                                                size_t pair, bool has_high, size_t columns)
 {
     const struct batch_pairs *bp = &e->batch_pairs;
-    const REAL *restrict pixel_value = e->pixel_value;
     REAL *levels = walk_scratch(e, 0);  /* the thread's stack, e->tile_elements a level */
     struct FN(unit_terms) terms;
     /* More than one chunk of columns reads the kept terms. */
@@ -589,7 +588,6 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
     }
     /* The pieces the walk leaves, into the range's partials, which the
      * update reads whole. */
-    const REAL plus_zero = pixel_value[0];
     for (size_t k = 0; k < n; k++) {
         REAL *restrict out = (REAL *)partial(e, base + k) + at;
         const REAL *restrict level = levels + k * e->tile_elements;
@@ -597,7 +595,7 @@ static KERNEL_TARGET void FN(sparse_walk_pair)(const struct engine *e, size_t ra
             if (zero[k])
 #pragma omp simd
                 for (size_t j = 0; j < columns; j++)
-                    out[row * crs + j] = plus_zero;
+                    out[row * crs + j] = 0;
             else
 #pragma omp simd
                 for (size_t j = 0; j < columns; j++)

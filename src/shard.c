@@ -257,8 +257,8 @@ static int lay_out_regions(struct shard *s, size_t count)
         unit_range(count, (int)r, c->ranks, &r_first, &r_end);
         const size_t losses = (r_end - r_first) * sizeof *s->unit_losses;
         /* Each region starts on a partial's alignment. */
-        const size_t region =
-            s->pieces_of[r] * bytes + (losses + ENGINE_ALIGNMENT - 1) / ENGINE_ALIGNMENT * ENGINE_ALIGNMENT;
+        const size_t region = s->pieces_of[r] * bytes + (losses + ENGINE_ALIGNMENT - 1) /
+                                                            ENGINE_ALIGNMENT * ENGINE_ALIGNMENT;
         s->region_first[r + 1] = s->region_first[r] + region;
         pieces += s->pieces_of[r];
     }
