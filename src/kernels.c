@@ -123,8 +123,9 @@ struct product {
  * gradient's product is the batch's, whose c is `offset` elements into a
  * partial gradient, and its items are the product's tiles for every range
  * of units (the sparse gradient uses product's b, brs and columns: a is the
- * pixels); a transpose has c = W^T, a = W, rows x columns = n_in x n_out;
- * the sum of the partials and the update are blocks of BLOCK parameters. */
+ * pixels); a transpose has c = W^T (rows crs apart), a = W, rows x columns =
+ * n_in x n_out; the sum of the partials and the update are blocks of BLOCK
+ * parameters. */
 enum job_kind {
     JOB_PRODUCT,
     JOB_FORWARD,
@@ -203,7 +204,8 @@ struct engine {
                                                holds logits, then dL */
     void *deltas[2];          /* gradients of hidden pre-activations, in turn (rows
                                  as their layer's outputs) */
-    void *transposed[MLP_MAX_LAYERS];       /* W^T of each layer but the first */
+    void *transposed[MLP_MAX_LAYERS];       /* W^T of each layer but the first, rows as
+                                               the layer's inputs' */
     void *zero_row;           /* stands in for W1's row past an odd last pixel */
     struct product forward[MLP_MAX_LAYERS];  /* each layer's forward product */
     double *row_loss;         /* each batch row's loss */
@@ -764,8 +766,8 @@ static int engine_new(struct engine **out, const struct mlp *m, const struct dat
         for (size_t d = 0; d < 2 && L > 1; d++)
             ok = ok && (e->deltas[d] = aligned_array(capacity, widest_hidden, real)) != NULL;
         for (size_t l = 1; l < L; l++)
-            ok = ok && (e->transposed[l] = aligned_array(m->widths[l], m->widths[l + 1],
-                                                         real)) != NULL;
+            ok = ok && (e->transposed[l] = aligned_array(m->widths[l + 1],
+                                                         output_stride(e, l - 1), real)) != NULL;
         ok = ok && (e->row_loss = calloc(capacity, sizeof *e->row_loss)) != NULL;
         ok = ok && (e->unit_loss = calloc(engine_unit_count(capacity), sizeof *e->unit_loss)) !=
                          NULL;
@@ -1027,7 +1029,7 @@ static void plan_backward_layer(const struct engine *e, const struct mlp *m, siz
             .ars = output_stride(e, l),
             .aks = 1,
             .b = e->transposed[l],
-            .brs = layer.n_in,
+            .brs = output_stride(e, l - 1),
             .rows = e->count,
             .columns = layer.n_in,
             .depth = layer.n_out,
@@ -1179,8 +1181,8 @@ static size_t plan_step(struct engine *e, const struct mlp *m, bool update)
         const struct mlp_layer layer = mlp_layer(m, l);
         phases[0].jobs[phases[0].n_jobs++] = (struct job){
             .kind = JOB_TRANSPOSE,
-            .product = {.c = e->transposed[l], .a = layer_weights(m, l), .rows = layer.n_in,
-                        .columns = layer.n_out},
+            .product = {.c = e->transposed[l], .crs = output_stride(e, l - 1),
+                        .a = layer_weights(m, l), .rows = layer.n_in, .columns = layer.n_out},
             .profile_slot = PROFILE_OTHER,
         };
     }
