@@ -25,8 +25,8 @@ static const struct bench_recipe recipes[] = {
     {"b", FULL_MNIST "--hidden 512,512 --optimizer adam --lr 1e-3 --batch 128 --epochs 15"},
     {"c",
      FULL_MNIST "--hidden 256 --optimizer sgd --lr 0.2 --momentum 0.9 --batch 256 --epochs 20"},
-    {"fast", FULL_MNIST "--hidden 256 --optimizer sgd --lr 0.2 --momentum 0.9 --nesterov "
-                        "--batch 128 --schedule cosine --epochs 4"},
+    {"fast", FULL_MNIST "--hidden 256 --optimizer sgd --lr 0.3 --momentum 0.9 --nesterov "
+                        "--batch 128 --schedule cosine --epochs 3"},
 };
 #undef FULL_MNIST
 enum { N_RECIPES = sizeof recipes / sizeof recipes[0], RECIPE_MAX_WORDS = 64 };
