@@ -231,11 +231,12 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
     const REAL *a = (const REAL *)p->a + i0 * p->ars, *b = (const REAL *)p->b + j0;
     /* Rows of b a multiple of 512 bytes apart fall in few of L1's sets (8
      * of 64 at 512 bytes, 2 at 2048: a 512 x 512 layer), so the chunk of b
-     * that the micro-tiles share would come from L2 for each of them: where
-     * several share it and a is read along its rows (aks = 1; read down its
-     * columns, a's own lines would clash the same way, and the copy is lost
-     * time), the chunk is copied first into a panel, its rows COLUMNS
-     * apart.  The same numbers, summed the same way. */
+     * that the micro-tiles share would come from L2 for each of them.  The
+     * engine's own arrays have no such rows (output_stride), but W keeps
+     * the model's layout: where several micro-tiles share its chunk and a
+     * is read along its rows (aks = 1: the forward product), the chunk is
+     * copied first into a panel, its rows COLUMNS apart.  The same
+     * numbers, summed the same way. */
     const bool pack = p->brs * sizeof(REAL) % 512 == 0 && p->aks == 1 && rows > ROWS;
     REAL panel[DEPTH_CHUNK * COLUMNS] __attribute__((aligned(64)));
     size_t k0 = 0;
