@@ -51,6 +51,16 @@ enum {
     TREE_LEVELS = 8 * sizeof(size_t) + 1,
 };
 
+/* Whether rows `bytes` apart fall in few of L1's 64 sets (a multiple of
+ * 512 bytes: in 8 of them at most, in 2 at 2048 bytes, a 512-wide float
+ * layer's rows), so that a block of them, or a column, cannot stay in L1:
+ * the engine pads its own such rows (output_stride) and copies the
+ * weights' into a panel (product_block). */
+static inline bool crowded_rows(size_t bytes)
+{
+    return bytes % 512 == 0;
+}
+
 /* The tree over a batch's U units: node (level k, index i) is the sum of
  * the units [i 2^k, (i + 1) 2^k) that exist, a leaf (k = 0) a unit's own
  * partial gradient, and a node whose right half is empty its left half.
@@ -594,17 +604,14 @@ static size_t padded_count(size_t count, size_t element_size)
 
 /* The elements between rows of layer l's outputs (activations[l + 1])
  * and of their gradient: the width, and a cache line more for a hidden
- * layer whose rows' bytes are a multiple of 512.  Such rows fall in few of
- * L1's 64 sets (a 512-wide float layer's in 2), so that the kernels that
- * read a block of them, or a column of them, would find only a few of
- * their lines in L1 (784-512-512-10, batch 128, 1 thread: the first
- * layer's forward 0.353 -> 0.253 s an epoch, the second's weight
- * gradient 0.630 -> 0.488 s).  The logits keep their width: the loss and
- * the predictions read them as rows of it. */
+ * layer whose rows would be crowded (784-512-512-10, batch 128, 1 thread:
+ * the first layer's forward 0.353 -> 0.253 s an epoch, the second's
+ * weight gradient 0.630 -> 0.488 s).  The logits keep their width: the
+ * loss and the predictions read them as rows of it. */
 static size_t output_stride(const struct engine *e, size_t l)
 {
     const size_t width = e->shape.widths[l + 1], real = precision_size(e->shape.precision);
-    return l + 1 < e->shape.n_layers && width * real % 512 == 0
+    return l + 1 < e->shape.n_layers && crowded_rows(width * real)
                ? width + ENGINE_ALIGNMENT / real
                : width;
 }

@@ -229,15 +229,13 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
                                             size_t j0, size_t columns, REAL *c, size_t crs)
 {
     const REAL *a = (const REAL *)p->a + i0 * p->ars, *b = (const REAL *)p->b + j0;
-    /* Rows of b a multiple of 512 bytes apart fall in few of L1's sets (8
-     * of 64 at 512 bytes, 2 at 2048: a 512 x 512 layer), so the chunk of b
-     * that the micro-tiles share would come from L2 for each of them.  The
-     * engine's own arrays have no such rows (output_stride), but W keeps
-     * the model's layout: where several micro-tiles share its chunk and a
-     * is read along its rows (aks = 1: the forward product), the chunk is
-     * copied first into a panel, its rows COLUMNS apart.  The same
-     * numbers, summed the same way. */
-    const bool pack = p->brs * sizeof(REAL) % 512 == 0 && p->aks == 1 && rows > ROWS;
+    /* With crowded rows of b, the chunk of b that the micro-tiles share
+     * would come from L2 for each of them.  The engine's own arrays have
+     * none (output_stride), but W keeps the model's layout: where several
+     * micro-tiles share its chunk and a is read along its rows (aks = 1:
+     * the forward product), the chunk is copied first into a panel, its
+     * rows COLUMNS apart.  The same numbers, summed the same way. */
+    const bool pack = crowded_rows(p->brs * sizeof(REAL)) && p->aks == 1 && rows > ROWS;
     REAL panel[DEPTH_CHUNK * COLUMNS] __attribute__((aligned(64)));
     size_t k0 = 0;
     do {
