@@ -7,10 +7,13 @@ at the same sizes, precisions and thread counts.  Then the recipes: runs
 `mnist-omp bench --recipe ... --json` and the same recipes, from the same
 weights over the same batches, in NumPy (numpy_recipe.py) and PyTorch
 (torch_recipe.py), float32, at 2 threads (1 on one core), for a few epochs
-each (--recipe-epochs; --full: each recipe's own).  Prints our speed as a
+each (--recipe-epochs; --full: each recipe's own), in --rounds rounds that
+take turns (ours, NumPy, PyTorch, then again), so that a burst of load from
+a neighbour on a shared machine slows one round of each rather than one
+program's only run; each keeps its fastest round.  Prints our speed as a
 ratio to each (their seconds per epoch divided by ours: above 1 means
-mnist-omp is faster).  A baseline whose library is not installed is reported
-as skipped.
+mnist-omp is faster), and the range of the ratios round by round.  A
+baseline whose library is not installed is reported as skipped.
 """
 
 import argparse
@@ -64,11 +67,16 @@ def parse_args():
                         help="train each recipe for its own epochs")
     parser.add_argument("--recipe-size", type=int, default=None,
                         help="training images of each recipe (its own: all)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of the recipes' runs, taking turns; each "
+                             "program keeps its fastest (3)")
     parser.add_argument("--skip-step", action="store_true",
                         help="compare the recipes only")
     args = parser.parse_args()
     if args.recipe_epochs < 1:
         parser.error("--recipe-epochs must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
@@ -147,23 +155,55 @@ def kernel_peaks(result):
                     for layer, cells in sorted(layers.items()))
 
 
+def fastest(reports):
+    """The rounds' reports of one program as one: each recipe's result from
+    the round in which it ran fastest, with "rounds" (its s/epoch in each
+    round, in order).  None when the program was skipped."""
+    if reports[0] is None:
+        return None
+    best, seconds = {}, {}
+    for report in reports:
+        for r in report["results"]:
+            key = (r["recipe"], r["threads"])
+            seconds.setdefault(key, []).append(r["s_per_epoch_median"])
+            if key not in best or r["s_per_epoch_median"] < best[key]["s_per_epoch_median"]:
+                best[key] = r
+    merged = dict(reports[0])
+    merged["results"] = [dict(best[(r["recipe"], r["threads"])],
+                              rounds=seconds[(r["recipe"], r["threads"])])
+                         for r in reports[0]["results"]]
+    return merged
+
+
+def ratio_range(theirs, ours):
+    """Their s/epoch over ours, round by round: "4.1-4.9x" (one value: "4.5x")."""
+    ratios = [t / o for t, o in zip(theirs["rounds"], ours["rounds"])]
+    low, high = min(ratios), max(ratios)
+    return "%.1fx" % low if len(ratios) == 1 else "%.1f-%.1fx" % (low, high)
+
+
 def compare_recipes(args):
     names = args.recipes or ",".join(list_recipes(args.mnist_omp))
     common = ["--recipe", names, "--json", "--threads", args.recipe_threads]
     if not args.full:
         common += ["--epochs", str(args.recipe_epochs)]
     size = ["--sizes", str(args.recipe_size)] if args.recipe_size else []
-    ours_cmd = [args.mnist_omp, "bench"] + common + size
-    print("$ " + " ".join(ours_cmd), file=sys.stderr)
-    ours = run_json(ours_cmd)
-    baselines = {}
+    commands = {"ours": [args.mnist_omp, "bench"] + common + size}
     for tool in ("numpy", "torch"):
-        cmd = [sys.executable, os.path.join(HERE, tool + "_recipe.py"),
-               "--mnist-omp", args.mnist_omp] + common
+        commands[tool] = [sys.executable, os.path.join(HERE, tool + "_recipe.py"),
+                          "--mnist-omp", args.mnist_omp] + common
         if args.recipe_size:
-            cmd += ["--size", str(args.recipe_size)]
-        print("$ " + " ".join(cmd), file=sys.stderr)
-        baselines[tool] = run_json(cmd)
+            commands[tool] += ["--size", str(args.recipe_size)]
+    reports = {program: [] for program in commands}
+    for round_number in range(args.rounds):
+        for program, cmd in commands.items():
+            if round_number and reports[program][0] is None:
+                continue  # skipped: its library is not installed
+            print("$ " + " ".join(cmd) + ("   # round %d of %d" % (round_number + 1, args.rounds)
+                                           if args.rounds > 1 else ""), file=sys.stderr)
+            reports[program].append(run_json(cmd))
+    ours = fastest(reports.pop("ours"))
+    baselines = {tool: fastest(rounds) for tool, rounds in reports.items()}
 
     print("\nThe recipes, float32, %s, the same initial weights and batches in "
           "all three:" % ("each recipe's own epochs" if args.full
@@ -172,19 +212,20 @@ def compare_recipes(args):
         print_versions(ours, baselines)
     tables = {tool: {(r["recipe"], r["threads"]): r for r in report["results"]}
               for tool, report in baselines.items() if report}
-    print("%-6s %3s %6s %8s %8s %7s %8s %7s %8s %8s %8s  %s" % (
-        "recipe", "thr", "epochs", "s/epoch", "numpy s", "x numpy", "torch s",
-        "x torch", "acc", "numpy", "torch", "%peak (layer:F/W/I)"))
+    print("%-6s %3s %6s %8s %8s %7s %10s %8s %7s %10s %8s %8s %8s  %s" % (
+        "recipe", "thr", "epochs", "s/epoch", "numpy s", "x numpy", "rounds", "torch s",
+        "x torch", "rounds", "acc", "numpy", "torch", "%peak (layer:F/W/I)"))
     for r in ours["results"]:
         speed, accuracy = [], []
         for tool in ("numpy", "torch"):
             theirs = tables.get(tool, {}).get((r["recipe"], r["threads"]))
             if theirs:
                 s = theirs["s_per_epoch_median"]
-                speed += ["%8.4f" % s, "%6.1fx" % (s / r["s_per_epoch_median"])]
+                speed += ["%8.4f" % s, "%6.1fx" % (s / r["s_per_epoch_median"]),
+                          "%10s" % ratio_range(theirs, r)]
                 accuracy.append("%7.2f%%" % (100 * theirs["test_accuracy"]))
             else:
-                speed += ["%8s" % "-", "%7s" % "-"]
+                speed += ["%8s" % "-", "%7s" % "-", "%10s" % "-"]
                 accuracy.append("%8s" % "-")
         print("%-6s %3d %6d %8.4f %s %7.2f%% %s  %s" % (
             r["recipe"], r["threads"], r["epochs"], r["s_per_epoch_median"],
@@ -194,13 +235,14 @@ def compare_recipes(args):
                "%d epochs, not the recipe's whole run (--full trains that)"
                % args.recipe_epochs)
     print("\ns/epoch: median over the epochs (mnist-omp's: all but the last, "
-          "which it profiles).\nx numpy, x torch: their s/epoch divided by "
-          "ours.  acc, numpy, torch: the test\naccuracy of mnist-omp, NumPy "
-          "and PyTorch on %d test images after\n%s.\n%%peak: the rate of each "
-          "of our kernels as a share of the FMA peak, layer by\nlayer: "
-          "forward / weight gradient / input gradient (layer 0 skips the zero\n"
-          "pixels: its rate counts the dense-equivalent work)."
-          % (ours["results"][0]["test_count"] if ours["results"] else 0,
+          "which it profiles),\nin the fastest of %d rounds.  x numpy, x torch: "
+          "their s/epoch divided by ours;\nrounds: the same ratio round by round "
+          "(the least and the most).  acc, numpy,\ntorch: the test accuracy of "
+          "mnist-omp, NumPy and PyTorch on %d test images after\n%s.\n%%peak: "
+          "the rate of each of our kernels as a share of the FMA peak, layer by\n"
+          "layer: forward / weight gradient / input gradient (layer 0 skips the "
+          "zero\npixels: its rate counts the dense-equivalent work)."
+          % (args.rounds, ours["results"][0]["test_count"] if ours["results"] else 0,
              trained))
 
 
