@@ -220,11 +220,46 @@ static KERNEL_TARGET void FN(finish_tile)(const struct product *p, REAL *restric
     }
 }
 
+/* The width of the constant tile shapes (COLUMNS, COLUMNS/2, ...) that
+ * covers `columns`: the least of them at least as wide. */
+static inline size_t FN(covering_width)(size_t columns)
+{
+    size_t width = COLUMNS;
+    while (width / 2 >= columns && width % 2 == 0)
+        width /= 2;
+    return width;
+}
+
+/* A block whose `columns` is none of the constant widths (the 10 logits:
+ * 8 + 2 columns took two passes over a's rows, the second two lanes wide,
+ * at 15-30% of the peak) is summed `width` wide from a panel whose extra
+ * columns are zeros, each micro-tile into a tile of its own (so that the
+ * sums stay in registers) that holds c's sums so far (`more`) and of
+ * which only `columns` go back to c.  The extra lanes sum zeros and are
+ * dropped; the others are the same sums in the same order. */
+static inline void FN(narrow_load)(REAL *restrict tile, const REAL *restrict c, size_t crs,
+                                   size_t rows, size_t columns, size_t width, bool more)
+{
+    for (size_t i = 0; i < rows && more; i++)
+        for (size_t j = 0; j < width; j++)
+            tile[i * COLUMNS + j] = j < columns ? c[i * crs + j] : 0;
+}
+
+static inline void FN(narrow_store)(REAL *restrict c, size_t crs, const REAL *restrict tile,
+                                    size_t rows, size_t columns)
+{
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < columns; j++)
+            c[i * crs + j] = tile[i * COLUMNS + j];
+}
+
 /* The block of a product's outputs rows [i0, i0 + rows) x columns
  * [j0, j0 + columns) (at most COLUMNS), into c (rows crs apart: p->c's
  * place of the block, or a tile of its own, when unfinished), cut into
- * micro-tiles of constant shapes (powers of two at the edges), summed a
- * chunk of the depth at a time for all of them in turn, and finished. */
+ * micro-tiles of constant shapes (powers of two at the edges, or, for a
+ * width that is none of them, the narrowest that covers it: narrow_load),
+ * summed a chunk of the depth at a time for all of them in turn, and
+ * finished. */
 static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, size_t rows,
                                             size_t j0, size_t columns, REAL *c, size_t crs)
 {
@@ -234,9 +269,13 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
      * none (output_stride), but W keeps the model's layout: where several
      * micro-tiles share its chunk and a is read along its rows (aks = 1:
      * the forward product), the chunk is copied first into a panel, its
-     * rows COLUMNS apart.  The same numbers, summed the same way. */
-    const bool pack = crowded_rows(p->brs * sizeof(REAL)) && p->aks == 1 && rows > ROWS;
+     * rows COLUMNS apart; so is a narrow block's, with zeros up to its
+     * width.  The same numbers, summed the same way. */
+    const size_t width = FN(covering_width)(columns);
+    const bool narrow = width != columns;  /* padded to width in the panel */
+    const bool pack = narrow || (crowded_rows(p->brs * sizeof(REAL)) && p->aks == 1 && rows > ROWS);
     REAL panel[DEPTH_CHUNK * COLUMNS] __attribute__((aligned(64)));
+    REAL tile[KERNEL_ROWS * COLUMNS] __attribute__((aligned(64)));
     size_t k0 = 0;
     do {
         const size_t depth = p->depth - k0 < DEPTH_CHUNK ? p->depth - k0 : DEPTH_CHUNK;
@@ -245,17 +284,27 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
         if (pack) {
             for (size_t k = 0; k < depth; k++)
 #pragma omp simd
-                for (size_t j = 0; j < columns; j++)
-                    panel[k * COLUMNS + j] = chunk[k * p->brs + j];
+                for (size_t j = 0; j < width; j++)
+                    panel[k * COLUMNS + j] = j < columns ? chunk[k * p->brs + j] : 0;
             chunk = panel;
             chunk_rs = COLUMNS;
         }
         for (size_t i = 0, r; i < rows; i += r) {
             r = rows - i >= ROWS ? ROWS : FN(floor_power_of_two)(rows - i);
             for (size_t j = 0, w; j < columns; j += w) {
-                w = columns - j == COLUMNS ? COLUMNS : FN(floor_power_of_two)(columns - j);
-                FN(shaped_kernel)(c + i * crs + j, crs, a + i * p->ars + k0 * p->aks,
-                                  p->ars, p->aks, chunk + j, chunk_rs, depth, r, w, k0 > 0);
+                w = narrow || columns - j == COLUMNS ? columns - j
+                                                     : FN(floor_power_of_two)(columns - j);
+                REAL *out = c + i * crs + j;
+                size_t out_rs = crs;
+                if (narrow) {
+                    FN(narrow_load)(tile, out, crs, r, columns, width, k0 > 0);
+                    out = tile;
+                    out_rs = COLUMNS;
+                }
+                FN(shaped_kernel)(out, out_rs, a + i * p->ars + k0 * p->aks, p->ars, p->aks,
+                                  chunk + j, chunk_rs, depth, r, narrow ? width : w, k0 > 0);
+                if (narrow)
+                    FN(narrow_store)(c + i * crs + j, crs, tile, r, columns);
             }
         }
         k0 += depth;

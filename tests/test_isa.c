@@ -53,11 +53,14 @@ static void train_with_isa(struct mlp *trained, const struct mlp *initial,
 /* The AVX2 and AVX-512 kernels compute bitwise what the portable ones do,
  * on MNIST-sized images and on images of an odd number of pixels, for
  * every activation and loss, hidden widths around the tiles' edges, deep
- * and shallow networks, mini-batches and the whole set. */
+ * and shallow networks, mini-batches and the whole set.  The 300 inputs
+ * of the 5-wide layer take two chunks of the depth on AVX2 and AVX-512,
+ * one on portable, and its 5 columns are no tile width of either
+ * precision (a narrow tile that goes on from its first chunk's sums). */
 START_TEST(every_instruction_set_matches_portable_bitwise)
 {
     static const size_t sides[] = {28, 5};
-    static const size_t hidden[][3] = {{31, 0, 0}, {33, 17, 0}, {1, 40, 9}};
+    static const size_t hidden[][3] = {{31, 0, 0}, {33, 17, 0}, {1, 40, 9}, {300, 5, 0}};
     size_t compared = 0;
     for (size_t shape = 0; shape < sizeof sides / sizeof *sides; shape++) {
         struct dataset ds;
