@@ -225,7 +225,7 @@ static KERNEL_TARGET void FN(finish_tile)(const struct product *p, REAL *restric
 static inline size_t FN(covering_width)(size_t columns)
 {
     size_t width = COLUMNS;
-    while (width / 2 >= columns && width % 2 == 0)
+    while (width / 2 >= columns)
         width /= 2;
     return width;
 }
@@ -292,8 +292,9 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
         for (size_t i = 0, r; i < rows; i += r) {
             r = rows - i >= ROWS ? ROWS : FN(floor_power_of_two)(rows - i);
             for (size_t j = 0, w; j < columns; j += w) {
-                w = narrow || columns - j == COLUMNS ? columns - j
-                                                     : FN(floor_power_of_two)(columns - j);
+                w = narrow                   ? width
+                    : columns - j == COLUMNS ? COLUMNS
+                                             : FN(floor_power_of_two)(columns - j);
                 REAL *out = c + i * crs + j;
                 size_t out_rs = crs;
                 if (narrow) {
@@ -302,7 +303,7 @@ static KERNEL_TARGET void FN(product_block)(const struct product *p, size_t i0, 
                     out_rs = COLUMNS;
                 }
                 FN(shaped_kernel)(out, out_rs, a + i * p->ars + k0 * p->aks, p->ars, p->aks,
-                                  chunk + j, chunk_rs, depth, r, narrow ? width : w, k0 > 0);
+                                  chunk + j, chunk_rs, depth, r, w, k0 > 0);
                 if (narrow)
                     FN(narrow_store)(c + i * crs + j, crs, tile, r, columns);
             }
